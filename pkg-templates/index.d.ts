@@ -1,0 +1,46 @@
+/** Options for {@link init}. Only `endpoint` and `key` are required. */
+export interface FerrotelOptions {
+  /** Ingest URL: absolute `https://…/v1/batch`, or a same-origin path such as `/v1/batch`. */
+  endpoint: string;
+  /** Public write key of the project (1–64 of `A-Z a-z 0-9 _ -`). */
+  key: string;
+  /** Fraction of sessions kept, 0–1 (default 1). Errors are always kept. */
+  sampleRate?: number;
+  /** How often pending events are sent, in ms, 100–600000 (default 5000). */
+  flushIntervalMs?: number;
+  /** Largest request body in bytes, 20000–65536 (default 60000). */
+  maxBatchBytes?: number;
+  /** Most events per request, 1–200 (default 100). */
+  maxBatchEvents?: number;
+  /** Send nothing when Do-Not-Track or Global Privacy Control is on (default true). */
+  respectDoNotTrack?: boolean;
+  /** Hold events in memory until `setConsent(true)` (default false). */
+  requireConsent?: boolean;
+  /** Query parameters kept in recorded URLs; all others are removed (default none). */
+  allowQuery?: string[];
+  /** Record clicks (default true). */
+  captureClicks?: boolean;
+  /** Record masked visible text of clicked elements (default true). */
+  captureText?: boolean;
+  /** Record uncaught errors, unhandled rejections and panics (default true). */
+  captureErrors?: boolean;
+  /** Record page views, SPA route changes and visible time (default true). */
+  capturePageViews?: boolean;
+  /** Record web vitals, navigation timing and long tasks (default true). */
+  capturePerformance?: boolean;
+  /** Distinct errors sent per session, 1–1000 (default 50); repeats are counted, not re-sent. */
+  maxErrorsPerSession?: number;
+  /** Where to load `ferrotel_bg.wasm` from, if not next to the module. */
+  wasmUrl?: string | URL;
+}
+
+/** Starts ferrotel. Rejects with one Error naming the first invalid option. */
+export function init(options: FerrotelOptions): Promise<void>;
+/** Records a custom event. */
+export function track(name: string, attrs?: Record<string, string | number | boolean>): void;
+/** Sends pending events now. */
+export function flush(): void;
+/** Grants or refuses consent when `requireConsent` is set. */
+export function setConsent(granted: boolean): void;
+/** The current session id (32 hex digits), or undefined before `init` has finished. */
+export function sessionId(): string | undefined;

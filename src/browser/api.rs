@@ -1,0 +1,107 @@
+//! The JavaScript API (wasm-bindgen exports). The npm package's `index.js` wraps these so that
+//! `init` loads the module first and the others never throw.
+
+use js_sys::{Array, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::js;
+use crate::core::config::{Config, ConfigError};
+use crate::core::event::{limits, AttrValue};
+use crate::core::scrub::truncate_in_place;
+
+fn js_error(e: &ConfigError) -> JsValue {
+    js_sys::Error::new(&e.message()).into()
+}
+
+/// Reads one option with serde-wasm-bindgen; a wrong type becomes an error naming the option.
+fn opt<T: serde::de::DeserializeOwned>(name: &str, v: JsValue, problem: &'static str) -> Result<T, ConfigError> {
+    serde_wasm_bindgen::from_value(v).map_err(|_| ConfigError::new(name, problem))
+}
+
+/// Converts the `init` options object; unknown names and wrong types are errors.
+fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
+    if !o.is_object() {
+        return Err(ConfigError::new("options", "must be an object such as { endpoint, key }"));
+    }
+    let mut c = Config::new("", "");
+    for k in Object::keys(o.unchecked_ref()).iter() {
+        let name = k.as_string().unwrap_or_default();
+        let v = Reflect::get(o, &k).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() {
+            continue;
+        }
+        const BOOL: &str = "must be true or false";
+        let n = name.as_str();
+        match n {
+            "endpoint" => c.endpoint = opt(n, v, "must be a string URL")?,
+            "key" => c.key = opt(n, v, "must be a string")?,
+            "sampleRate" => c.sample_rate = opt(n, v, "must be a number from 0 to 1")?,
+            "flushIntervalMs" => c.flush_interval_ms = opt(n, v, "must be a whole number of milliseconds from 100 to 600000")?,
+            "maxBatchBytes" => c.max_batch_bytes = opt(n, v, "must be a whole number from 20000 to 65536")?,
+            "maxBatchEvents" => c.max_batch_events = opt(n, v, "must be a whole number from 1 to 200")?,
+            "maxErrorsPerSession" => c.max_errors_per_session = opt(n, v, "must be a whole number from 1 to 1000")?,
+            "allowQuery" => c.allow_query = opt(n, v, "must be an array of query parameter names")?,
+            "respectDoNotTrack" => c.respect_do_not_track = opt(n, v, BOOL)?,
+            "requireConsent" => c.require_consent = opt(n, v, BOOL)?,
+            "captureClicks" => c.capture_clicks = opt(n, v, BOOL)?,
+            "captureText" => c.capture_text = opt(n, v, BOOL)?,
+            "captureErrors" => c.capture_errors = opt(n, v, BOOL)?,
+            "capturePageViews" => c.capture_page_views = opt(n, v, BOOL)?,
+            "capturePerformance" => c.capture_performance = opt(n, v, BOOL)?,
+            _ => return Err(ConfigError::new(n, "is not a known option (see the options table in the README)")),
+        }
+    }
+    Ok(c)
+}
+
+/// Starts the SDK; throws one `Error` naming the first bad option.
+#[wasm_bindgen]
+pub fn start(options: JsValue) -> Result<(), JsValue> {
+    let cfg = parse_options(&options).map_err(|e| js_error(&e))?;
+    super::init(cfg).map_err(|e| js_error(&e))
+}
+
+/// Records a custom event; `attrs` is a flat object (nested values are stored as JSON text).
+#[wasm_bindgen]
+pub fn track(name: JsValue, attrs: JsValue) {
+    let mut name = js::describe(&name);
+    truncate_in_place(&mut name, limits::NAME);
+    let mut out = Vec::new();
+    if attrs.is_object() {
+        for pair in Object::entries(attrs.unchecked_ref()).iter().take(limits::ATTRS) {
+            let pair: Array = pair.unchecked_into();
+            let k = pair.get(0).as_string().unwrap_or_default();
+            let v = pair.get(1);
+            let v = if let Some(s) = v.as_string() {
+                AttrValue::Str(s)
+            } else if let Some(n) = v.as_f64() {
+                AttrValue::Num(n)
+            } else if let Some(b) = v.as_bool() {
+                AttrValue::Bool(b)
+            } else {
+                AttrValue::Str(js::describe(&v))
+            };
+            out.push((k, v));
+        }
+    }
+    super::track(&name, out);
+}
+
+/// Sends everything pending now.
+#[wasm_bindgen]
+pub fn flush() {
+    super::flush();
+}
+
+/// Grants (true) or refuses (false) consent when `requireConsent` is set.
+#[wasm_bindgen(js_name = setConsent)]
+pub fn set_consent(granted: bool) {
+    super::set_consent(granted);
+}
+
+/// The session id, or undefined when not running.
+#[wasm_bindgen(js_name = sessionId)]
+pub fn session_id() -> Option<String> {
+    super::session_id()
+}

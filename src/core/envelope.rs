@@ -1,0 +1,490 @@
+//! The versioned batch envelope (wire format v1): encoding for the browser, decoding and
+//! validation (with a reason a client developer can act on) for the edge.
+//!
+//! ```json
+//! { "v": 1, "key": "pk_demo", "sdk": {"name": "ferrotel", "version": "0.1.0"},
+//!   "session": "<32 hex>", "sent_at": 1764000000000, "events": [ {...}, ... ] }
+//! ```
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
+use super::ids::{is_hex, parse_hex64};
+use super::json::{push_str, push_u64};
+
+/// The only wire version this build speaks.
+pub const VERSION: u64 = 1;
+/// A request body may not exceed this (it is also `sendBeacon`'s limit in practice).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Events per batch.
+pub const MAX_EVENTS: usize = 200;
+/// JSON nesting depth: envelope → events → event → attrs.
+pub const MAX_DEPTH: usize = 4;
+/// The SDK name on the wire.
+pub const SDK_NAME: &str = "ferrotel";
+/// This build's version, sent as `sdk.version`.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The constant part of every batch a session sends, encoded once.
+#[derive(Debug, Clone)]
+pub struct Header {
+    prefix: String,
+}
+
+/// Bytes `encode_batch` adds around the events besides the header prefix, at most:
+/// up to 20 digits of `sent_at`, `,"events":[` and `]}`.
+const TAIL_BYTES: usize = 20 + 11 + 2;
+
+impl Header {
+    /// The header for one write key and session.
+    pub fn new(key: &str, session: &str) -> Self {
+        let mut prefix = String::with_capacity(128);
+        prefix.push_str("{\"v\":1,\"key\":");
+        push_str(&mut prefix, key, 64);
+        prefix.push_str(",\"sdk\":{\"name\":\"ferrotel\",\"version\":\"");
+        prefix.push_str(SDK_VERSION);
+        prefix.push_str("\"},\"session\":");
+        push_str(&mut prefix, session, 64);
+        prefix.push_str(",\"sent_at\":");
+        Header { prefix }
+    }
+
+    /// The most bytes a batch adds on top of its events and the commas between them.
+    pub fn overhead(&self) -> usize {
+        self.prefix.len() + TAIL_BYTES
+    }
+
+    /// Joins already-encoded events (see [`Event::encode`]) into one request body.
+    pub fn encode_batch(&self, sent_at: u64, events: &[String]) -> String {
+        let len = self.overhead() + events.iter().map(|e| e.len() + 1).sum::<usize>();
+        let mut out = String::with_capacity(len);
+        out.push_str(&self.prefix);
+        push_u64(&mut out, sent_at);
+        out.push_str(",\"events\":[");
+        for (i, e) in events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(e);
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// A decoded and validated batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The public write key.
+    pub key: String,
+    /// SDK name as sent.
+    pub sdk_name: String,
+    /// SDK version as sent.
+    pub sdk_version: String,
+    /// Session id: 32 hex digits.
+    pub session: String,
+    /// When the client sent the batch, ms since the epoch (client clock).
+    pub sent_at: u64,
+    /// The events, in the order recorded.
+    pub events: Vec<Event>,
+}
+
+/// Why a body was refused: the field (a JSON path such as `events[3].t`) and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Where: `body`, `v`, `events[2].type`, ...
+    pub field: String,
+    /// What rule was broken, in words.
+    pub reason: Cow<'static, str>,
+}
+
+impl DecodeError {
+    fn new(field: impl Into<String>, reason: impl Into<Cow<'static, str>>) -> Self {
+        DecodeError { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl Envelope {
+    /// Encodes the whole envelope (the browser does this incrementally with [`Header`]).
+    pub fn encode(&self) -> String {
+        let events: Vec<String> = self.events.iter().map(Event::encode).collect();
+        Header::new(&self.key, &self.session).encode_batch(self.sent_at, &events)
+    }
+
+    /// Decodes and validates a request body. Over-long strings are truncated to the shared
+    /// [`limits`] (the data is kept); structural problems are refused with the field and rule.
+    pub fn decode(body: &[u8]) -> Result<Envelope, DecodeError> {
+        if body.is_empty() {
+            return Err(DecodeError::new("body", "is empty; expected a JSON batch envelope"));
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(DecodeError::new("body", "exceeds 65536 bytes"));
+        }
+        check_depth(body)?;
+        let raw: RawEnvelope<'_> = serde_json::from_slice(body)
+            .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
+        raw.validate()
+    }
+}
+
+/// Refuses nesting deeper than [`MAX_DEPTH`] before any parsing, in one pass over the bytes.
+fn check_depth(body: &[u8]) -> Result<(), DecodeError> {
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for &b in body {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(DecodeError::new("body", "nests deeper than 4 levels"));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct RawSdk<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    v: Option<u64>,
+    #[serde(borrow)]
+    key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    sdk: Option<RawSdk<'a>>,
+    #[serde(borrow)]
+    session: Option<Cow<'a, str>>,
+    sent_at: Option<u64>,
+    #[serde(borrow)]
+    events: Option<Vec<RawEvent<'a>>>,
+}
+
+/// Every field any event type may carry; which are required depends on `type`.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    t: Option<u64>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    referrer: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cause: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    view: Option<Cow<'a, str>>,
+    visible_ms: Option<f64>,
+    #[serde(borrow)]
+    selector: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tag: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    x: Option<i32>,
+    y: Option<i32>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    value: Option<f64>,
+    delta: Option<f64>,
+    #[serde(borrow)]
+    metric_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rating: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    navigation_type: Option<Cow<'a, str>>,
+    dns: Option<f64>,
+    tcp: Option<f64>,
+    tls: Option<f64>,
+    ttfb: Option<f64>,
+    download: Option<f64>,
+    dom_interactive: Option<f64>,
+    dom_content_loaded: Option<f64>,
+    load: Option<f64>,
+    transfer_size: Option<f64>,
+    start: Option<f64>,
+    duration: Option<f64>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "exception.type")]
+    exc_type: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "exception.message")]
+    exc_message: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "exception.stacktrace")]
+    exc_stack: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    fingerprint: Option<Cow<'a, str>>,
+    count: Option<u32>,
+    attrs: Option<Attrs>,
+}
+
+/// Custom attributes, read straight into a bounded flat list.
+struct Attrs(Vec<(String, AttrValue)>);
+
+impl<'de> Deserialize<'de> for Attrs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(AttrsVisitor)
+    }
+}
+
+struct AttrsVisitor;
+
+impl<'de> Visitor<'de> for AttrsVisitor {
+    type Value = Attrs;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of at most 32 string, number or boolean attributes")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            if out.len() == limits::ATTRS {
+                return Err(de::Error::custom("attrs has more than 32 entries"));
+            }
+            let v = map.next_value::<AttrValueDe>()?.0;
+            out.push((truncated(&k, limits::ATTR_KEY), v));
+        }
+        Ok(Attrs(out))
+    }
+}
+
+struct AttrValueDe(AttrValue);
+
+impl<'de> Deserialize<'de> for AttrValueDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AttrValueVisitor)
+    }
+}
+
+struct AttrValueVisitor;
+
+impl<'de> Visitor<'de> for AttrValueVisitor {
+    type Value = AttrValueDe;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an attribute value that is a string, number or boolean")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Str(truncated(v, limits::ATTR_VALUE))))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v as f64)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v as f64)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Bool(v)))
+    }
+}
+
+fn truncated(s: &str, max: usize) -> String {
+    super::scrub::truncate(s, max).to_owned()
+}
+
+fn valid_key(k: &str) -> bool {
+    (1..=64).contains(&k.len())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl<'a> RawEnvelope<'a> {
+    fn validate(self) -> Result<Envelope, DecodeError> {
+        match self.v {
+            None => return Err(DecodeError::new("v", "is missing; expected 1")),
+            Some(VERSION) => {}
+            Some(v) => {
+                return Err(DecodeError::new(
+                    "v",
+                    format!("unsupported wire version {v}; this endpoint speaks v1"),
+                ))
+            }
+        }
+        let key = self.key.ok_or_else(|| DecodeError::new("key", "is missing"))?;
+        if !valid_key(&key) {
+            return Err(DecodeError::new("key", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
+        }
+        let sdk = self.sdk.ok_or_else(|| DecodeError::new("sdk", "is missing"))?;
+        let session = self.session.ok_or_else(|| DecodeError::new("session", "is missing"))?;
+        if session.len() != 32 || !is_hex(&session) {
+            return Err(DecodeError::new("session", "must be 32 hex digits"));
+        }
+        let sent_at = self.sent_at.ok_or_else(|| DecodeError::new("sent_at", "is missing"))?;
+        let raw_events = self.events.ok_or_else(|| DecodeError::new("events", "is missing"))?;
+        if raw_events.is_empty() {
+            return Err(DecodeError::new("events", "is empty; send at least one event"));
+        }
+        if raw_events.len() > MAX_EVENTS {
+            return Err(DecodeError::new("events", "has more than 200 events"));
+        }
+        let mut events = Vec::with_capacity(raw_events.len());
+        for (i, e) in raw_events.into_iter().enumerate() {
+            events.push(e.validate().map_err(|(field, reason)| {
+                DecodeError::new(format!("events[{i}].{field}"), reason)
+            })?);
+        }
+        Ok(Envelope {
+            key: key.into_owned(),
+            sdk_name: truncated(&sdk.name, limits::NAME),
+            sdk_version: truncated(&sdk.version, limits::NAME),
+            session: session.into_owned(),
+            sent_at,
+            events,
+        })
+    }
+}
+
+type FieldError = (&'static str, Cow<'static, str>);
+
+fn need<T>(v: Option<T>, field: &'static str) -> Result<T, FieldError> {
+    v.ok_or((field, Cow::Borrowed("is missing")))
+}
+
+fn need_str(v: Option<Cow<'_, str>>, field: &'static str, max: usize) -> Result<String, FieldError> {
+    Ok(truncated(&need(v, field)?, max))
+}
+
+fn opt_str(v: Option<Cow<'_, str>>, max: usize) -> String {
+    v.map(|s| truncated(&s, max)).unwrap_or_default()
+}
+
+fn need_hex64(v: Option<Cow<'_, str>>, field: &'static str) -> Result<u64, FieldError> {
+    parse_hex64(&need(v, field)?).ok_or((field, Cow::Borrowed("must be 16 hex digits")))
+}
+
+impl<'a> RawEvent<'a> {
+    fn validate(self) -> Result<Event, FieldError> {
+        let id = need_hex64(self.id, "id")?;
+        let t = need(self.t, "t")?;
+        if t == 0 {
+            return Err(("t", "must be milliseconds since the epoch".into()));
+        }
+        let ty = need(self.kind, "type")?;
+        let url = opt_str(self.url, limits::URL);
+        let kind = match &*ty {
+            "page_view" => EventKind::PageView {
+                referrer: opt_str(self.referrer, limits::URL),
+                cause: match self.cause {
+                    None => ViewCause::Load,
+                    Some(c) => ViewCause::parse(&c)
+                        .ok_or(("cause", "must be load, route or popstate".into()))?,
+                },
+            },
+            "screen_time" => EventKind::ScreenTime {
+                view: need_hex64(self.view, "view")?,
+                visible_ms: non_negative(need(self.visible_ms, "visible_ms")?, "visible_ms")?,
+            },
+            "click" => EventKind::Click {
+                selector: opt_str(self.selector, limits::SELECTOR),
+                tag: opt_str(self.tag, limits::NAME),
+                text: opt_str(self.text, limits::TEXT),
+                x: self.x.unwrap_or(0),
+                y: self.y.unwrap_or(0),
+            },
+            "web_vital" => {
+                let name = need_str(self.name, "name", limits::NAME)?;
+                if !matches!(&*name, "LCP" | "INP" | "CLS" | "FCP" | "TTFB") {
+                    return Err(("name", "must be one of LCP, INP, CLS, FCP, TTFB".into()));
+                }
+                EventKind::WebVital {
+                    name,
+                    value: non_negative(need(self.value, "value")?, "value")?,
+                    delta: need(self.delta, "delta")?,
+                    metric_id: opt_str(self.metric_id, limits::NAME),
+                    rating: opt_str(self.rating, limits::NAME),
+                    navigation_type: opt_str(self.navigation_type, limits::NAME),
+                }
+            }
+            "nav_timing" => EventKind::NavTiming(NavTiming {
+                dns: self.dns.unwrap_or(0.0),
+                tcp: self.tcp.unwrap_or(0.0),
+                tls: self.tls.unwrap_or(0.0),
+                ttfb: self.ttfb.unwrap_or(0.0),
+                download: self.download.unwrap_or(0.0),
+                dom_interactive: self.dom_interactive.unwrap_or(0.0),
+                dom_content_loaded: self.dom_content_loaded.unwrap_or(0.0),
+                load: self.load.unwrap_or(0.0),
+                transfer_size: self.transfer_size.unwrap_or(0.0),
+                navigation_type: opt_str(self.navigation_type, limits::NAME),
+            }),
+            "long_task" => EventKind::LongTask {
+                start: need(self.start, "start")?,
+                duration: non_negative(need(self.duration, "duration")?, "duration")?,
+            },
+            "error" => EventKind::Error {
+                source: match self.source {
+                    None => ErrorSource::Error,
+                    Some(s) => ErrorSource::parse(&s).ok_or((
+                        "source",
+                        "must be error, unhandledrejection, panic or manual".into(),
+                    ))?,
+                },
+                kind: opt_str(self.exc_type, limits::NAME),
+                message: need_str(self.exc_message, "exception.message", limits::MESSAGE)?,
+                stack: opt_str(self.exc_stack, limits::STACK),
+                fingerprint: match self.fingerprint {
+                    None => 0,
+                    Some(f) => parse_hex64(&f)
+                        .ok_or(("fingerprint", Cow::Borrowed("must be 16 hex digits")))?,
+                },
+                count: match self.count {
+                    None => 1,
+                    Some(0) => return Err(("count", "must be at least 1".into())),
+                    Some(n) => n,
+                },
+            },
+            "custom" => EventKind::Custom {
+                name: need_str(self.name, "name", limits::NAME)?,
+                attrs: self.attrs.map(|a| a.0).unwrap_or_default(),
+            },
+            _ => {
+                return Err((
+                    "type",
+                    "is not a known event type (page_view, screen_time, click, web_vital, \
+                     nav_timing, long_task, error, custom)"
+                        .into(),
+                ))
+            }
+        };
+        Ok(Event { id, t, url, kind })
+    }
+}
+
+fn non_negative(v: f64, field: &'static str) -> Result<f64, FieldError> {
+    if v < 0.0 {
+        Err((field, "must not be negative".into()))
+    } else {
+        Ok(v)
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core shared by both ends: no JS types, no I/O.
+
+pub mod batch;
+pub mod config;
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod json;
+pub mod sample;
+pub mod scrub;
+pub mod stack;
+pub mod vitals;

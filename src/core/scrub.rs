@@ -1,0 +1,413 @@
+//! Privacy scrubbing of what the page hands us: URLs, free text and oversized strings.
+//!
+//! This runs in the browser on every event, so it works on `str` slices, allocates only when it
+//! changes something, and avoids formatting and panicking paths.
+
+use std::borrow::Cow;
+
+/// Returns `url` with its query reduced to the parameters named in `allow` (exact, case-sensitive
+/// names as written in the URL, not percent-decoded; order kept), userinfo (`user:pass@`)
+/// removed, and the fragment kept but its own query part (after a `?` in the fragment) scrubbed
+/// the same way. A fragment that is itself a parameter list (`#access_token=…`, `#:~:text=…`:
+/// it contains `=` before any `?` and does not start with `/` or `!`) is scrubbed as a whole,
+/// because OAuth implicit flows put tokens there. A url that is not absolute (relative path,
+/// garbage) is still scrubbed in the same way best-effort. A query left empty loses its `?`, a
+/// parameter-list fragment left empty loses its `#`. Never panics. Allocates only when
+/// something changes. Idempotent.
+pub fn scrub_url<'a>(url: &'a str, allow: &[String]) -> Cow<'a, str> {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(Fragment::of(f))),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let userinfo = userinfo_range(base);
+    let query_kept = query.is_none_or(|q| all_kept(q, allow));
+    let fragment_kept = fragment.is_none_or(|f| f.unchanged(allow));
+    if userinfo.is_none() && query_kept && fragment_kept {
+        return Cow::Borrowed(url);
+    }
+
+    let mut out = String::with_capacity(url.len());
+    match userinfo {
+        Some((start, end)) => {
+            out.push_str(base.get(..start).unwrap_or(""));
+            out.push_str(base.get(end..).unwrap_or(""));
+        }
+        None => out.push_str(base),
+    }
+    if let Some(q) = query {
+        push_kept(&mut out, '?', q, allow);
+    }
+    match fragment {
+        Some(Fragment::Plain(f)) => {
+            out.push('#');
+            out.push_str(f);
+        }
+        Some(Fragment::WithQuery(path, q)) => {
+            out.push('#');
+            out.push_str(path);
+            push_kept(&mut out, '?', q, allow);
+        }
+        Some(Fragment::Params(p)) => push_kept(&mut out, '#', p, allow),
+        None => {}
+    }
+    Cow::Owned(out)
+}
+
+/// How a fragment carries parameters, decided once so the check and the rewrite agree.
+#[derive(Clone, Copy)]
+enum Fragment<'a> {
+    /// `#section`, `#/route`: nothing to scrub.
+    Plain(&'a str),
+    /// `#/route?a=1`: the part after the first `?` is a query.
+    WithQuery(&'a str, &'a str),
+    /// `#access_token=x&state=y`: the whole fragment is a query.
+    Params(&'a str),
+}
+
+impl<'a> Fragment<'a> {
+    fn of(f: &'a str) -> Self {
+        let (path, query) = match f.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (f, None),
+        };
+        // Deciding on the part before '?' keeps the result idempotent: a scrubbed `a=1?x` must
+        // not turn into a different shape on the second pass.
+        if path.contains('=') && !path.starts_with('/') && !path.starts_with('!') {
+            return Fragment::Params(f);
+        }
+        match query {
+            Some(q) => Fragment::WithQuery(path, q),
+            None => Fragment::Plain(f),
+        }
+    }
+
+    fn unchanged(self, allow: &[String]) -> bool {
+        match self {
+            Fragment::Plain(_) => true,
+            Fragment::WithQuery(_, q) | Fragment::Params(q) => all_kept(q, allow),
+        }
+    }
+}
+
+/// The byte range of `user:pass@` in an absolute or protocol-relative URL without query.
+fn userinfo_range(base: &str) -> Option<(usize, usize)> {
+    // A scheme is `[A-Za-z][A-Za-z0-9+.-]*`; scanning it by hand avoids pulling the substring
+    // searcher into the wasm for a `find("://")`.
+    let scheme_len = match base.bytes().next() {
+        Some(b) if b.is_ascii_alphabetic() => base
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.'))
+            .unwrap_or(base.len()),
+        _ => 0,
+    };
+    let after_scheme = base.get(scheme_len..).unwrap_or("");
+    let start = if scheme_len > 0 && after_scheme.starts_with("://") {
+        scheme_len + 3
+    } else if base.starts_with("//") {
+        2
+    } else {
+        return None;
+    };
+    let rest = base.get(start..)?;
+    // Browsers treat '\' like '/' in http(s) URLs, so it also ends the authority.
+    let authority = rest.split(['/', '\\']).next().unwrap_or(rest);
+    // The last '@' ends the userinfo: an unencoded '@' in a password must not leak the rest.
+    let at = authority.rfind('@')?;
+    Some((start, start + at + 1))
+}
+
+fn keep(param: &str, allow: &[String]) -> bool {
+    let name = param.split_once('=').map_or(param, |(n, _)| n);
+    !param.is_empty() && allow.iter().any(|a| a == name)
+}
+
+/// True when scrubbing `query` would leave it as it is (an empty query still changes: it loses
+/// its separator).
+fn all_kept(query: &str, allow: &[String]) -> bool {
+    !query.is_empty() && query.split('&').all(|p| keep(p, allow))
+}
+
+/// Appends the kept parameters of `query`, preceded by `sep` only if any are kept.
+fn push_kept(out: &mut String, sep: char, query: &str, allow: &[String]) {
+    let mut next = sep;
+    for p in query.split('&').filter(|p| keep(p, allow)) {
+        out.push(next);
+        out.push_str(p);
+        next = '&';
+    }
+}
+
+/// Masks text that may be personal: every ASCII digit (and the common non-ASCII decimal digits:
+/// fullwidth, Arabic-Indic, Devanagari) becomes `*`; any whitespace-separated word containing
+/// `@` (or fullwidth `＠`) becomes `***`; whitespace runs collapse to one space; the result is
+/// trimmed. Digits are masked one for one, so the shape of a number survives but its value does
+/// not.
+pub fn mask_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if word.contains(['@', '\u{FF20}']) {
+            out.push_str("***");
+            continue;
+        }
+        for c in word.chars() {
+            out.push(if is_digit(c) { '*' } else { c });
+        }
+    }
+    out
+}
+
+/// Range checks rather than `char::is_numeric`, whose Unicode tables would cost wasm bytes.
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit()
+        || ('\u{FF10}'..='\u{FF19}').contains(&c)
+        || ('\u{0660}'..='\u{0669}').contains(&c)
+        || ('\u{06F0}'..='\u{06F9}').contains(&c)
+        || ('\u{0966}'..='\u{096F}').contains(&c)
+}
+
+/// Truncates to at most `max_bytes` bytes on a char boundary (never splits a UTF-8 sequence).
+/// Returns a slice.
+pub fn truncate(s: &str, max_bytes: usize) -> &str {
+    s.get(..boundary_at_most(s, max_bytes)).unwrap_or("")
+}
+
+/// In-place version of [`truncate`] for owned strings.
+pub fn truncate_in_place(s: &mut String, max_bytes: usize) {
+    // `String::truncate` keeps a panicking boundary assert in the wasm even after our own check;
+    // `pop` has none, and costs at most one step per removed char.
+    while s.len() > max_bytes {
+        s.pop();
+    }
+}
+
+/// The largest char boundary not above `max`; a UTF-8 sequence is at most 4 bytes, so this steps
+/// back at most 3 times.
+fn boundary_at_most(s: &str, max: usize) -> usize {
+    if max >= s.len() {
+        return s.len();
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn allow(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    fn scrub(url: &str, names: &[&str]) -> String {
+        scrub_url(url, &allow(names)).into_owned()
+    }
+
+    #[test]
+    fn allowed_params_kept_in_order_others_dropped() {
+        assert_eq!(
+            scrub("https://x.com/p?token=abc&utm_source=news&id=7&utm_medium=mail", &["utm_medium", "utm_source"]),
+            "https://x.com/p?utm_source=news&utm_medium=mail"
+        );
+    }
+
+    #[test]
+    fn query_left_empty_loses_question_mark() {
+        assert_eq!(scrub("https://x.com/p?token=abc&session=1", &["utm_source"]), "https://x.com/p");
+        assert_eq!(scrub("https://x.com/p?", &["a"]), "https://x.com/p");
+        assert_eq!(scrub("https://x.com/p?&&", &["a"]), "https://x.com/p");
+        assert_eq!(scrub("https://x.com/p?token=1#top", &[]), "https://x.com/p#top");
+    }
+
+    #[test]
+    fn userinfo_removed() {
+        assert_eq!(scrub("https://user:pa55@x.com/a?b=1", &["b"]), "https://x.com/a?b=1");
+        assert_eq!(scrub("https://us@er:p@ss@x.com/", &[]), "https://x.com/");
+        assert_eq!(scrub("//user@cdn.x.com/lib.js", &[]), "//cdn.x.com/lib.js");
+        // An '@' in the path is not userinfo, and mailto: has no authority.
+        assert_eq!(scrub("https://x.com/@me", &[]), "https://x.com/@me");
+        assert_eq!(scrub("mailto:a@b.com", &[]), "mailto:a@b.com");
+    }
+
+    #[test]
+    fn hash_routes_have_their_query_scrubbed() {
+        assert_eq!(scrub("https://x.com/#/a?token=1", &[]), "https://x.com/#/a");
+        assert_eq!(scrub("https://x.com/#/a?token=1&tab=2", &["tab"]), "https://x.com/#/a?tab=2");
+        assert_eq!(scrub("https://x.com/?tab=1#/a?tab=2&t=3", &["tab"]), "https://x.com/?tab=1#/a?tab=2");
+        assert_eq!(scrub("https://x.com/#!/a?q=1", &[]), "https://x.com/#!/a");
+    }
+
+    #[test]
+    fn parameter_fragments_are_scrubbed() {
+        assert_eq!(scrub("https://x.com/cb#access_token=eyJ&state=s1", &["state"]), "https://x.com/cb#state=s1");
+        assert_eq!(scrub("https://x.com/cb#access_token=eyJ", &[]), "https://x.com/cb");
+        assert_eq!(scrub("https://x.com/a#:~:text=my%20address", &[]), "https://x.com/a");
+    }
+
+    #[test]
+    fn unchanged_urls_are_borrowed() {
+        let names = allow(&["utm_source"]);
+        for url in ["https://x.com/a/b", "https://x.com/?utm_source=a", "https://x.com/#section-2", "https://x.com/#/a/b", "", "/p"] {
+            assert!(matches!(scrub_url(url, &names), Cow::Borrowed(u) if u == url), "{url}");
+        }
+        assert!(matches!(scrub_url("https://x.com/?t=1", &names), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn empty_allow_list_drops_every_param() {
+        assert_eq!(scrub("https://x.com/s?q=shoes&page=2&utm_source=a", &[]), "https://x.com/s");
+    }
+
+    #[test]
+    fn repeated_and_valueless_params() {
+        assert_eq!(scrub("https://x.com/?tag=a&t=1&tag=b&tag&tag=", &["tag"]), "https://x.com/?tag=a&tag=b&tag&tag=");
+        // Names are exact and case-sensitive.
+        assert_eq!(scrub("https://x.com/?Tag=a&tags=b&tag_=c", &["tag"]), "https://x.com/");
+    }
+
+    #[test]
+    fn encoded_ampersand_stays_inside_its_value() {
+        assert_eq!(scrub("https://x.com/?q=a%26token%3D1&ref=b%26c", &["ref"]), "https://x.com/?ref=b%26c");
+        assert_eq!(scrub("https://x.com/?ref=a%26token%3D1", &["ref"]), "https://x.com/?ref=a%26token%3D1");
+        // Names are compared as written: an encoded name is not the allowed one.
+        assert_eq!(scrub("https://x.com/?%72ef=1", &["ref"]), "https://x.com/");
+    }
+
+    #[test]
+    fn relative_and_garbage_urls() {
+        assert_eq!(scrub("/search?q=me&lang=en", &["lang"]), "/search?lang=en");
+        assert_eq!(scrub("?token=1", &[]), "");
+        assert_eq!(scrub("page.html#/x?code=9", &[]), "page.html#/x");
+        assert_eq!(scrub("not a url at all", &[]), "not a url at all");
+        assert_eq!(scrub("??#?", &[]), "#");
+        assert_eq!(scrub("a b://u@h", &[]), "a b://u@h");
+    }
+
+    #[test]
+    fn mask_text_masks_digits_emails_and_whitespace() {
+        assert_eq!(mask_text("  Call  me at 555-1234\n\tor a.b@c.com, ok "), "Call me at ***-**** or *** ok");
+        assert_eq!(mask_text("order #12 ＠home ４２ ٣"), "order #** *** ** *");
+        assert_eq!(mask_text(""), "");
+        assert_eq!(mask_text(" \n "), "");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("hello", 10), "hello");
+        assert_eq!(truncate("hello", 3), "hel");
+        assert_eq!(truncate("hello", 0), "");
+        // 'é' is 2 bytes, '😀' is 4.
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("😀x", 3), "");
+        assert_eq!(truncate("😀x", 4), "😀");
+        let mut s = String::from("aé😀");
+        truncate_in_place(&mut s, 6);
+        assert_eq!(s, "aé");
+        truncate_in_place(&mut s, 100);
+        assert_eq!(s, "aé");
+        truncate_in_place(&mut s, 0);
+        assert_eq!(s, "");
+    }
+
+    fn url_strategy() -> impl Strategy<Value = String> {
+        let param = (
+            prop::sample::select(vec!["utm_source", "secret", "token", "a", "", "secretx", "utm_source_"]),
+            prop::option::of("[a-z0-9%+.]{0,6}"),
+        )
+            .prop_map(|(n, v)| match v {
+                Some(v) => format!("{n}={v}"),
+                None => n.to_owned(),
+            });
+        (
+            prop::sample::select(vec!["https://", "http://user:pw@", "//u@", "", "/", "blob:https://"]),
+            "[a-z.]{0,10}",
+            "(/[a-z0-9._~-]{0,6}){0,3}",
+            prop::option::of(prop::collection::vec(param.clone(), 0..6)),
+            prop::option::of((
+                prop::sample::select(vec!["", "/r", "!/r", "top", "/a=b"]),
+                prop::option::of(prop::collection::vec(param, 0..4)),
+            )),
+        )
+            .prop_map(|(scheme, host, path, query, fragment)| {
+                let mut u = format!("{scheme}{host}{path}");
+                if let Some(q) = query {
+                    u.push('?');
+                    u.push_str(&q.join("&"));
+                }
+                if let Some((fpath, fq)) = fragment {
+                    u.push('#');
+                    u.push_str(fpath);
+                    if let Some(fq) = fq {
+                        u.push('?');
+                        u.push_str(&fq.join("&"));
+                    }
+                }
+                u
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn scrub_url_never_panics_and_is_idempotent(url in any::<String>(), names in prop::collection::vec("[a-z=&?#]{0,4}", 0..3)) {
+            let once = scrub_url(&url, &names).into_owned();
+            prop_assert_eq!(scrub_url(&once, &names).into_owned(), once);
+        }
+
+        #[test]
+        fn scrub_url_drops_secrets_and_is_idempotent(url in url_strategy()) {
+            let names = allow(&["utm_source", "a"]);
+            let once = scrub_url(&url, &names).into_owned();
+            prop_assert!(!once.contains("secret="), "{} -> {}", url, once);
+            prop_assert!(!once.contains("token="), "{} -> {}", url, once);
+            prop_assert!(!once.contains('@'), "{} -> {}", url, once);
+            prop_assert!(!once.ends_with('?'), "{} -> {}", url, once);
+            let twice = scrub_url(&once, &names);
+            prop_assert!(matches!(twice, Cow::Borrowed(_)));
+            prop_assert_eq!(twice.into_owned(), once);
+        }
+
+        #[test]
+        fn scrub_url_secret_dropped_anywhere_in_fragment_shapes(prefix in "[a-z/!.]{0,8}") {
+            let url = format!("https://x/{prefix}?secret=1#{prefix}?secret=2");
+            let once = scrub_url(&url, &allow(&["a"])).into_owned();
+            prop_assert!(!once.contains("secret="), "{} -> {}", url, once);
+        }
+
+        #[test]
+        fn truncate_is_a_bounded_prefix(s in any::<String>(), max in 0usize..64) {
+            let t = truncate(&s, max);
+            prop_assert!(s.starts_with(t));
+            prop_assert!(t.len() <= max);
+            prop_assert!(s.is_char_boundary(t.len()));
+            // Only the bytes of one split character may be lost.
+            prop_assert!(t.len() == s.len() || max - t.len() < 4);
+            let mut owned = s.clone();
+            truncate_in_place(&mut owned, max);
+            prop_assert_eq!(owned.as_str(), t);
+        }
+
+        #[test]
+        fn mask_text_leaves_no_digits_or_at(s in any::<String>()) {
+            let m = mask_text(&s);
+            prop_assert!(!m.bytes().any(|b| b.is_ascii_digit() || b == b'@'));
+            prop_assert!(!m.contains("  "));
+            prop_assert_eq!(m.trim(), m.as_str());
+        }
+
+        #[test]
+        fn mask_text_on_texty_input(s in "[a-z0-9@ .\t\n-]{0,60}") {
+            let m = mask_text(&s);
+            prop_assert!(!m.bytes().any(|b| b.is_ascii_digit() || b == b'@'));
+        }
+    }
+}

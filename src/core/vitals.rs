@@ -1,0 +1,195 @@
+//! Core Web Vitals math, as the web-vitals library defines it, kept out of the browser glue so
+//! that it is tested natively: ratings, CLS session windows and INP's high-percentile pick.
+
+/// A web-vital metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Largest Contentful Paint (ms).
+    Lcp,
+    /// Interaction to Next Paint (ms).
+    Inp,
+    /// Cumulative Layout Shift (unitless).
+    Cls,
+    /// First Contentful Paint (ms).
+    Fcp,
+    /// Time to First Byte (ms).
+    Ttfb,
+}
+
+impl Metric {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Lcp => "LCP",
+            Metric::Inp => "INP",
+            Metric::Cls => "CLS",
+            Metric::Fcp => "FCP",
+            Metric::Ttfb => "TTFB",
+        }
+    }
+
+    /// The "good" and "poor" thresholds from web.dev.
+    fn thresholds(self) -> (f64, f64) {
+        match self {
+            Metric::Lcp => (2500.0, 4000.0),
+            Metric::Inp => (200.0, 500.0),
+            Metric::Cls => (0.1, 0.25),
+            Metric::Fcp => (1800.0, 3000.0),
+            Metric::Ttfb => (800.0, 1800.0),
+        }
+    }
+
+    /// `good`, `needs-improvement` or `poor`.
+    pub fn rating(self, value: f64) -> &'static str {
+        let (good, poor) = self.thresholds();
+        if value <= good {
+            "good"
+        } else if value <= poor {
+            "needs-improvement"
+        } else {
+            "poor"
+        }
+    }
+}
+
+/// CLS: the largest sum of layout shifts in a session window (shifts less than 1 s apart,
+/// window at most 5 s), ignoring shifts right after input.
+#[derive(Debug, Default, Clone)]
+pub struct Cls {
+    window_value: f64,
+    window_first: f64,
+    window_last: f64,
+    max: f64,
+}
+
+impl Cls {
+    /// Adds one `layout-shift` entry.
+    pub fn add(&mut self, value: f64, start_time: f64, had_recent_input: bool) {
+        if had_recent_input || !value.is_finite() || value < 0.0 {
+            return;
+        }
+        if self.window_value > 0.0
+            && start_time - self.window_last < 1000.0
+            && start_time - self.window_first < 5000.0
+        {
+            self.window_value += value;
+        } else {
+            self.window_value = value;
+            self.window_first = start_time;
+        }
+        self.window_last = start_time;
+        if self.window_value > self.max {
+            self.max = self.window_value;
+        }
+    }
+
+    /// The current CLS value.
+    pub fn value(&self) -> f64 {
+        self.max
+    }
+}
+
+/// INP: the worst interaction latency, or roughly the 98th percentile when there are many
+/// (one in every 50 interactions is ignored), from `event` timing entries grouped by
+/// interaction id.
+#[derive(Debug, Default, Clone)]
+pub struct Inp {
+    /// The longest interactions seen: (interaction id, latency), longest first, at most 10.
+    longest: Vec<(u64, f64)>,
+    count: u32,
+}
+
+const INP_KEEP: usize = 10;
+
+impl Inp {
+    /// Adds one `event` / `first-input` entry; entries with interaction id 0 are not
+    /// interactions (hover, scroll) and are ignored.
+    pub fn add(&mut self, interaction_id: u64, duration: f64) {
+        if interaction_id == 0 || !duration.is_finite() {
+            return;
+        }
+        if let Some(i) = self.longest.iter().position(|&(id, _)| id == interaction_id) {
+            if duration > self.longest[i].1 {
+                self.longest[i].1 = duration;
+            }
+        } else {
+            self.count += 1;
+            if self.longest.len() == INP_KEEP
+                && self.longest.last().is_some_and(|&(_, d)| d >= duration)
+            {
+                return;
+            }
+            if self.longest.len() == INP_KEEP {
+                self.longest.pop();
+            }
+            self.longest.push((interaction_id, duration));
+        }
+        self.longest.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(core::cmp::Ordering::Equal));
+    }
+
+    /// Number of distinct interactions seen.
+    pub fn interactions(&self) -> u32 {
+        self.count
+    }
+
+    /// The current INP, if there was any interaction. `interaction_count` is the browser's
+    /// `performance.interactionCount` when it has one (it also counts interactions too quick to
+    /// get an entry); otherwise pass 0 to use the number seen here.
+    pub fn value(&self, interaction_count: u32) -> Option<f64> {
+        let n = if interaction_count > 0 { interaction_count } else { self.count };
+        let idx = ((n / 50) as usize).min(self.longest.len().checked_sub(1)?);
+        Some(self.longest[idx].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_match_web_dev_thresholds() {
+        assert_eq!(Metric::Lcp.rating(2500.0), "good");
+        assert_eq!(Metric::Lcp.rating(2501.0), "needs-improvement");
+        assert_eq!(Metric::Lcp.rating(4001.0), "poor");
+        assert_eq!(Metric::Cls.rating(0.1), "good");
+        assert_eq!(Metric::Cls.rating(0.2), "needs-improvement");
+        assert_eq!(Metric::Inp.rating(600.0), "poor");
+        assert_eq!(Metric::Ttfb.rating(100.0), "good");
+        assert_eq!(Metric::Fcp.rating(2000.0), "needs-improvement");
+    }
+
+    #[test]
+    fn cls_takes_the_largest_session_window() {
+        let mut c = Cls::default();
+        c.add(0.1, 0.0, false);
+        c.add(0.1, 500.0, false); // same window: 0.2
+        c.add(0.05, 3000.0, false); // gap > 1 s: new window 0.05
+        c.add(0.5, 3100.0, true); // after input: ignored
+        assert!((c.value() - 0.2).abs() < 1e-12);
+        // A window is capped at 5 s even with no gap.
+        let mut c = Cls::default();
+        for i in 0..12 {
+            c.add(0.1, i as f64 * 900.0, false);
+        }
+        assert!((c.value() - 0.6).abs() < 1e-9, "{}", c.value());
+    }
+
+    #[test]
+    fn inp_is_the_worst_until_fifty_interactions() {
+        let mut inp = Inp::default();
+        assert_eq!(inp.value(0), None);
+        inp.add(1, 40.0);
+        inp.add(1, 120.0); // same interaction, longer entry
+        inp.add(2, 80.0);
+        inp.add(0, 900.0); // not an interaction
+        assert_eq!(inp.value(0), Some(120.0));
+        assert_eq!(inp.interactions(), 2);
+        let mut inp = Inp::default();
+        for i in 1..=120u64 {
+            inp.add(i, i as f64);
+        }
+        // 120 interactions: ignore the 2 worst -> third longest.
+        assert_eq!(inp.value(0), Some(118.0));
+        assert_eq!(inp.value(1000), Some(111.0), "index capped at the 10 kept");
+    }
+}

@@ -1,0 +1,425 @@
+//! The browser SDK in real headless Chromium (`wasm-pack test --headless --chrome`).
+//!
+//! `navigator.sendBeacon` and `fetch` are replaced by recorders in the page, so every assertion
+//! is about a request body the SDK really handed to the browser.
+#![cfg(all(target_arch = "wasm32", feature = "browser"))]
+
+use ferrotel::browser::{self, Config};
+use gloo_timers::future::TimeoutFuture;
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen(inline_js = r#"
+export function installRecorders() {
+  if (window.__ft) return;
+  window.__ft = { beacons: [], fetches: [], beaconResult: true, fetchStatus: 204 };
+  navigator.sendBeacon = (url, body) => {
+    if (!window.__ft.beaconResult) return false;
+    window.__ft.beacons.push({ url: String(url), body: String(body) });
+    return true;
+  };
+  window.fetch = (url, init) => {
+    window.__ft.fetches.push({ url: String(url), body: String(init && init.body), keepalive: !!(init && init.keepalive) });
+    const s = window.__ft.fetchStatus;
+    return s === 0 ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status: s, ok: s < 300 });
+  };
+}
+export function takeBeacons() { const b = window.__ft.beacons; window.__ft.beacons = []; return JSON.stringify(b); }
+export function takeFetches() { const b = window.__ft.fetches; window.__ft.fetches = []; return JSON.stringify(b); }
+export function setBeaconResult(ok) { window.__ft.beaconResult = ok; }
+export function setFetchStatus(s) { window.__ft.fetchStatus = s; }
+export function html(s) { const d = document.createElement("div"); d.innerHTML = s; document.body.appendChild(d); return d; }
+export function clickOn(sel) {
+  const el = document.querySelector(sel);
+  el.dispatchEvent(new MouseEvent("click", { bubbles: true, cancelable: true, composed: true, clientX: 12, clientY: 34 }));
+}
+export function dispatchError(message) {
+  let error;
+  try { null.f(); } catch (e) { error = new TypeError(message); }
+  window.dispatchEvent(new ErrorEvent("error", { error, message, filename: "https://app.test/a.js", lineno: 3, colno: 9 }));
+}
+export function rejectUnhandled(message) { Promise.reject(new RangeError(message)); }
+export function rejectWithString(message) { Promise.reject(message); }
+export function hide() {
+  Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+export function show() {
+  Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+export function pagehide() { window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false })); }
+export function storedBatches() {
+  const out = [];
+  for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k.startsWith("ferrotel:q:")) out.push(localStorage.getItem(k)); }
+  return JSON.stringify(out);
+}
+export function clearStored() {
+  for (const k of Object.keys(localStorage)) if (k.startsWith("ferrotel:q:")) localStorage.removeItem(k);
+}
+export function fillStorage() {
+  const big = "x".repeat(512 * 1024);
+  const keys = [];
+  try { for (let i = 0; i < 64; i++) { localStorage.setItem("filler:" + i, big); keys.push("filler:" + i); } } catch (_) {}
+  return keys.length;
+}
+export function clearFiller() { for (const k of Object.keys(localStorage)) if (k.startsWith("filler:")) localStorage.removeItem(k); }
+export function hostileDom() {
+  const root = html(`<svg id="t-svg" class="chart"><g><circle class="dot" r="3"></circle></g></svg>`);
+  const host = document.createElement("div");
+  host.id = "t-shadow-host";
+  root.appendChild(host);
+  const sr = host.attachShadow({ mode: "open" });
+  sr.innerHTML = `<button class="inner">Shadow</button>`;
+  const detached = document.createElement("button");
+  detached.textContent = "gone";
+  detached.click();
+  root.querySelector("circle").dispatchEvent(new MouseEvent("click", { bubbles: true, composed: true }));
+  sr.querySelector("button").dispatchEvent(new MouseEvent("click", { bubbles: true, composed: true }));
+  const weird = document.createElement("p");
+  weird.setAttribute("class", "   ");
+  weird.id = "x".repeat(500);
+  document.body.appendChild(weird);
+  weird.appendChild(document.createTextNode("\u0000\u{1F600}"));
+  weird.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  const t = document.createTextNode("text target");
+  document.body.appendChild(t);
+  t.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  document.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  window.dispatchEvent(new Event("error"));
+  window.dispatchEvent(new Event("unhandledrejection"));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = installRecorders)]
+    fn install_recorders();
+    #[wasm_bindgen(js_name = takeBeacons)]
+    fn take_beacons() -> String;
+    #[wasm_bindgen(js_name = takeFetches)]
+    fn take_fetches() -> String;
+    #[wasm_bindgen(js_name = setBeaconResult)]
+    fn set_beacon_result(ok: bool);
+    #[wasm_bindgen(js_name = setFetchStatus)]
+    fn set_fetch_status(s: u32);
+    fn html(s: &str) -> web_sys::Element;
+    #[wasm_bindgen(js_name = clickOn)]
+    fn click_on(sel: &str);
+    #[wasm_bindgen(js_name = dispatchError)]
+    fn dispatch_error(message: &str);
+    #[wasm_bindgen(js_name = rejectUnhandled)]
+    fn reject_unhandled(message: &str);
+    #[wasm_bindgen(js_name = rejectWithString)]
+    fn reject_with_string(message: &str);
+    fn hide();
+    fn show();
+    fn pagehide();
+    #[wasm_bindgen(js_name = storedBatches)]
+    fn stored_batches() -> String;
+    #[wasm_bindgen(js_name = clearStored)]
+    fn clear_stored();
+    #[wasm_bindgen(js_name = fillStorage)]
+    fn fill_storage() -> u32;
+    #[wasm_bindgen(js_name = clearFiller)]
+    fn clear_filler();
+    #[wasm_bindgen(js_name = hostileDom, catch)]
+    fn hostile_dom() -> Result<(), JsValue>;
+}
+
+const ENDPOINT: &str = "http://127.0.0.1:9/v1/batch";
+
+/// A fresh SDK with `tweak` applied and empty recorders.
+fn fresh(tweak: impl FnOnce(&mut Config)) {
+    install_recorders();
+    browser::shutdown();
+    set_beacon_result(true);
+    set_fetch_status(204);
+    let mut cfg = Config::new(ENDPOINT, "pk_test");
+    cfg.flush_interval_ms = 600_000; // tests flush explicitly
+    tweak(&mut cfg);
+    browser::init(cfg).expect("valid config");
+    take_beacons();
+    take_fetches();
+}
+
+/// Every event in the given recorder's bodies, after checking each body is a valid envelope.
+fn events_in(json: &str) -> Vec<Value> {
+    let sent: Vec<Value> = serde_json::from_str(json).unwrap();
+    let mut out = Vec::new();
+    for s in sent {
+        let body = s["body"].as_str().unwrap();
+        assert!(body.len() <= 65_536);
+        let env = ferrotel::core::envelope::Envelope::decode(body.as_bytes())
+            .unwrap_or_else(|e| panic!("SDK sent an invalid envelope: {e}\n{body}"));
+        assert_eq!(env.key, "pk_test");
+        let v: Value = serde_json::from_str(body).unwrap();
+        out.extend(v["events"].as_array().unwrap().iter().cloned());
+    }
+    out
+}
+
+fn flushed() -> Vec<Value> {
+    browser::flush();
+    events_in(&take_beacons())
+}
+
+fn of_type<'a>(evs: &'a [Value], ty: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["type"] == ty).collect()
+}
+
+async fn sleep(ms: u32) {
+    TimeoutFuture::new(ms).await;
+}
+
+#[wasm_bindgen_test]
+fn click_records_selector_masked_text_and_no_input_value() {
+    fresh(|_| {});
+    html(r#"<section id="t-click"><ul class="items"><li>one</li><li><button class="buy primary css-1a2b3c">Buy 42 now mail@x.com</button></li></ul>
+            <form><input id="t-input" name="email" value="secret-value@example.com"></form></section>"#);
+    click_on("#t-click button");
+    click_on("#t-input");
+    let evs = flushed();
+    let clicks = of_type(&evs, "click");
+    assert_eq!(clicks.len(), 2, "{evs:?}");
+    assert_eq!(clicks[0]["selector"], "#t-click > ul.items > li:nth-of-type(2) > button.buy.primary");
+    assert_eq!(clicks[0]["tag"], "button");
+    assert_eq!(clicks[0]["text"], "Buy ** now ***");
+    assert_eq!((clicks[0]["x"].as_i64(), clicks[0]["y"].as_i64()), (Some(12), Some(34)));
+    assert_eq!(clicks[1]["selector"], "#t-input");
+    assert_eq!(clicks[1]["text"], "");
+    let all = serde_json::to_string(&evs).unwrap();
+    assert!(!all.contains("secret-value"), "an input value leaked: {all}");
+    let ids: std::collections::HashSet<_> = evs.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), evs.len(), "event ids must be unique");
+}
+
+#[wasm_bindgen_test]
+fn errors_are_captured_with_stack_and_repeats_are_counted_not_resent() {
+    fresh(|_| {});
+    for _ in 0..3 {
+        dispatch_error("boom 7");
+    }
+    let evs = flushed();
+    let errs = of_type(&evs, "error");
+    assert_eq!(errs.len(), 1, "one event for the first occurrence: {errs:?}");
+    let e = errs[0];
+    assert_eq!(e["exception.type"], "TypeError");
+    assert_eq!(e["exception.message"], "boom 7");
+    assert!(e["exception.stacktrace"].as_str().unwrap().contains("dispatchError"), "{e}");
+    assert_eq!(e["fingerprint"].as_str().unwrap().len(), 16);
+    assert_eq!(e["count"], 1);
+    // The two repeats go out as one counted event without the stack.
+    let evs = flushed();
+    let errs = of_type(&evs, "error");
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0]["count"], 2);
+    assert_eq!(errs[0]["exception.stacktrace"], "");
+    assert_eq!(errs[0]["fingerprint"], e["fingerprint"]);
+    // A message differing only in digits groups with it.
+    dispatch_error("boom 8");
+    let evs = flushed();
+    assert_eq!(of_type(&evs, "error")[0]["count"], 1);
+    assert_eq!(of_type(&evs, "error")[0]["fingerprint"], e["fingerprint"]);
+}
+
+#[wasm_bindgen_test]
+async fn unhandled_rejections_are_captured() {
+    fresh(|_| {});
+    reject_unhandled("no such thing");
+    reject_with_string("plain reason");
+    sleep(100).await;
+    let evs = flushed();
+    let errs = of_type(&evs, "error");
+    assert_eq!(errs.len(), 2, "{evs:?}");
+    assert_eq!(errs[0]["source"], "unhandledrejection");
+    assert_eq!(errs[0]["exception.type"], "RangeError");
+    assert_eq!(errs[0]["exception.message"], "no such thing");
+    assert!(errs[0]["exception.stacktrace"].as_str().unwrap().contains("rejectUnhandled"));
+    assert_eq!(errs[1]["exception.type"], "UnhandledRejection");
+    assert_eq!(errs[1]["exception.message"], "plain reason");
+}
+
+#[wasm_bindgen_test]
+async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
+    fresh(|c| c.allow_query = vec!["utm_source".into()]);
+    let first = of_type(&flushed(), "page_view").len();
+    assert_eq!(first, 1, "a page view on init");
+    sleep(30).await;
+    let history = web_sys::window().unwrap().history().unwrap();
+    history
+        .push_state_with_url(&JsValue::NULL, "", Some("/route-a?token=s3cret&utm_source=news#top"))
+        .unwrap();
+    let evs = flushed();
+    let times = of_type(&evs, "screen_time");
+    let views = of_type(&evs, "page_view");
+    assert_eq!((times.len(), views.len()), (1, 1), "{evs:?}");
+    assert!(times[0]["visible_ms"].as_f64().unwrap() >= 20.0, "{}", times[0]);
+    assert_eq!(views[0]["cause"], "route");
+    let url = views[0]["url"].as_str().unwrap();
+    assert!(url.ends_with("/route-a?utm_source=news#top"), "{url}");
+    assert!(!serde_json::to_string(&evs).unwrap().contains("s3cret"));
+    // Hidden time does not count; the screen reports again when hidden.
+    sleep(20).await;
+    hide();
+    let hidden = of_type(&events_in(&take_beacons()), "screen_time").len();
+    assert_eq!(hidden, 1, "visible time reported and flushed on hide");
+    sleep(50).await;
+    show();
+    history.replace_state_with_url(&JsValue::NULL, "", Some("/route-a?utm_source=news#top")).unwrap();
+    assert!(of_type(&flushed(), "page_view").is_empty(), "same URL is not a new view");
+    history.back().unwrap();
+    sleep(50).await;
+    let evs = flushed();
+    assert_eq!(of_type(&evs, "page_view")[0]["cause"], "popstate");
+    let t = of_type(&evs, "screen_time")[0]["visible_ms"].as_f64().unwrap();
+    assert!(t < 50.0, "hidden time was counted: {t}");
+}
+
+#[wasm_bindgen_test]
+fn pagehide_hands_the_batch_to_send_beacon() {
+    fresh(|_| {});
+    html(r#"<a id="t-leave" href="javascript:void 0">leave</a>"#);
+    click_on("#t-leave");
+    assert_eq!(take_beacons(), "[]", "nothing sent before the flush trigger");
+    pagehide();
+    let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["url"], ENDPOINT);
+    let evs = events_in(&serde_json::to_string(&sent).unwrap());
+    assert!(of_type(&evs, "click").iter().any(|c| c["selector"] == "#t-leave"));
+}
+
+#[wasm_bindgen_test]
+async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
+    fresh(|_| {});
+    clear_stored();
+    set_beacon_result(false);
+    set_fetch_status(0); // network error
+    browser::track("kept-1", vec![]);
+    browser::flush();
+    sleep(20).await;
+    let fetched = events_in(&take_fetches());
+    assert_eq!(of_type(&fetched, "custom")[0]["name"], "kept-1");
+    let stored: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
+    assert_eq!(stored.len(), 1, "the failed batch waits in localStorage");
+    assert!(stored[0].contains("kept-1"));
+    // The next load (a fresh init) retries it once due, and a 2xx removes it.
+    set_beacon_result(true);
+    set_fetch_status(204);
+    let v: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
+    let body = v[0].splitn(3, '|').nth(2).unwrap().to_owned();
+    clear_stored();
+    web_sys::window().unwrap().local_storage().unwrap().unwrap().set_item("ferrotel:q:00000000000000aa", &format!("1|0|{body}")).unwrap();
+    fresh(|_| {});
+    sleep(20).await;
+    // `fresh` drained the recorders after init; the retry happened during init.
+    assert_eq!(stored_batches(), "[]", "delivered batch removed");
+    // A 400 is final too (retrying cannot fix it); a 503 is kept.
+    set_beacon_result(false);
+    set_fetch_status(503);
+    browser::track("kept-2", vec![]);
+    browser::flush();
+    sleep(20).await;
+    assert_eq!(serde_json::from_str::<Vec<String>>(&stored_batches()).unwrap().len(), 1);
+    clear_stored();
+}
+
+#[wasm_bindgen_test]
+async fn full_or_disabled_storage_loses_nothing_else() {
+    fresh(|_| {});
+    clear_stored();
+    let filled = fill_storage();
+    assert!(filled > 0);
+    set_beacon_result(false);
+    set_fetch_status(0);
+    browser::track("while-full", vec![]);
+    browser::flush();
+    sleep(20).await;
+    clear_filler();
+    // Still delivered by fetch and kept (in storage after eviction, or in memory).
+    assert_eq!(of_type(&events_in(&take_fetches()), "custom")[0]["name"], "while-full");
+    set_beacon_result(true);
+    browser::track("after", vec![]);
+    let evs = flushed();
+    assert_eq!(of_type(&evs, "custom")[0]["name"], "after");
+    clear_stored();
+}
+
+#[wasm_bindgen_test]
+fn hostile_dom_never_throws_and_still_records() {
+    fresh(|_| {});
+    hostile_dom().expect("the SDK must not throw into the page");
+    let evs = flushed();
+    let sels: Vec<&str> = of_type(&evs, "click").iter().map(|c| c["selector"].as_str().unwrap()).collect();
+    assert!(sels.contains(&"#t-svg > g > circle.dot"), "{sels:?}");
+    assert!(sels.contains(&"#t-shadow-host"), "shadow DOM click is attributed to its host: {sels:?}");
+    assert!(sels.iter().all(|s| s.len() <= 256));
+}
+
+#[wasm_bindgen_test]
+fn consent_gate_holds_then_sends_or_discards() {
+    fresh(|c| c.require_consent = true);
+    browser::track("before-consent", vec![]);
+    browser::flush();
+    assert_eq!(take_beacons(), "[]", "nothing leaves before consent");
+    browser::set_consent(true);
+    let evs = events_in(&take_beacons());
+    assert!(of_type(&evs, "custom").iter().any(|e| e["name"] == "before-consent"));
+    assert!(!of_type(&evs, "page_view").is_empty(), "held page view sent on consent");
+
+    fresh(|c| c.require_consent = true);
+    browser::track("refused", vec![]);
+    browser::set_consent(false);
+    browser::track("after-refusal", vec![]);
+    browser::flush();
+    assert_eq!(take_beacons(), "[]");
+}
+
+#[wasm_bindgen_test]
+fn sampled_out_sessions_send_errors_only() {
+    fresh(|c| c.sample_rate = 0.0);
+    browser::track("dropped", vec![]);
+    dispatch_error("sampled-out but kept");
+    let evs = flushed();
+    assert!(of_type(&evs, "custom").is_empty());
+    assert!(of_type(&evs, "page_view").is_empty());
+    assert_eq!(of_type(&evs, "error").len(), 1);
+}
+
+#[wasm_bindgen_test]
+fn bad_options_throw_one_error_naming_the_option() {
+    let cases = [
+        ("{}", "endpoint"),
+        (r#"{"key":"k"}"#, "endpoint"),
+        (r#"{"endpoint":"not a url","key":"k"}"#, "endpoint"),
+        (r#"{"endpoint":"/v1/batch","key":"k","sampleRate":2}"#, "sampleRate"),
+        (r#"{"endpoint":"/v1/batch","key":"k","sampleRate":"half"}"#, "sampleRate"),
+        (r#"{"endpoint":"/v1/batch","key":"k","flushIntervalMs":1.5}"#, "flushIntervalMs"),
+        (r#"{"endpoint":"/v1/batch","key":"k","allowQuery":"utm"}"#, "allowQuery"),
+        (r#"{"endpoint":"/v1/batch","key":"k","colour":"red"}"#, "colour"),
+        (r#"{"endpoint":"/v1/batch"}"#, "key"),
+    ];
+    for (json, option) in cases {
+        let opts = js_sys::JSON::parse(json).unwrap();
+        let err = ferrotel::browser::api::start(opts).expect_err(json);
+        let msg = err.dyn_into::<js_sys::Error>().unwrap().message().as_string().unwrap();
+        assert!(msg.contains(&format!("`{option}`")), "{json}: {msg}");
+    }
+    let err = ferrotel::browser::api::start(JsValue::from_str("x")).unwrap_err();
+    assert!(err.dyn_into::<js_sys::Error>().unwrap().message().as_string().unwrap().contains("options"));
+}
+
+#[wasm_bindgen_test]
+fn batches_split_by_count_and_stay_valid() {
+    fresh(|c| c.max_batch_events = 10);
+    for _ in 0..25 {
+        browser::track("bulk", vec![("i".into(), ferrotel::browser::AttrValue::Num(1.0))]);
+    }
+    let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
+    assert_eq!(sent.len(), 2, "two full batches of 10 went out without a flush");
+    let rest = flushed();
+    assert_eq!(of_type(&rest, "custom").len(), 5);
+}
