@@ -25,7 +25,7 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
         return Err(ConfigError::new("options", "must be an object such as { endpoint, key }"));
     }
     let mut c = Config::new("", "");
-    for k in Object::keys(o.unchecked_ref()).iter() {
+    for k in Object::keys(o.unchecked_ref::<Object>()).iter() {
         let name = k.as_string().unwrap_or_default();
         let v = Reflect::get(o, &k).unwrap_or(JsValue::UNDEFINED);
         if v.is_undefined() {
@@ -69,7 +69,7 @@ pub fn track(name: JsValue, attrs: JsValue) {
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
     if attrs.is_object() {
-        for pair in Object::entries(attrs.unchecked_ref()).iter().take(limits::ATTRS) {
+        for pair in Object::entries(attrs.unchecked_ref::<Object>()).iter().take(limits::ATTRS) {
             let pair: Array = pair.unchecked_into();
             let k = pair.get(0).as_string().unwrap_or_default();
             let v = pair.get(1);

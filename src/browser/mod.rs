@@ -26,7 +26,6 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gloo_timers::callback::Interval;
-use wasm_bindgen::JsValue;
 
 pub use crate::core::config::{Config, ConfigError};
 pub use crate::core::event::AttrValue;
@@ -409,7 +408,9 @@ impl Sdk {
 /// Installs the panic hook: the panic becomes an error event sent at once with a beacon, then
 /// the SDK goes quiet (the module cannot be trusted after a panic).
 fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+    // Chained, so a host app's own hook (e.g. console_error_panic_hook) still runs.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
         let mut message = String::from("panicked at ");
         if let Some(l) = info.location() {
             message.push_str(l.file());
@@ -428,5 +429,6 @@ fn install_panic_hook() {
             s.flush();
         });
         POISONED.store(true, Ordering::Relaxed);
+        previous(info);
     }));
 }

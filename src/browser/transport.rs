@@ -44,8 +44,8 @@ impl Queue {
     pub fn put(&mut self, key: &str, entry: &StoredBatch) {
         self.maybe_pending = true;
         let value = entry.encode();
-        if let Some(s) = &self.storage {
-            let keys = stored_keys(s);
+        if let Some(s) = self.storage.clone() {
+            let keys = stored_keys(&s);
             if keys.len() >= MAX_STORED {
                 self.evict_oldest(&keys);
             }

@@ -166,7 +166,7 @@ fn valid_endpoint(e: &str) -> bool {
     !host.is_empty() && !host.contains('@') && !host.starts_with(':')
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

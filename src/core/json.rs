@@ -128,7 +128,7 @@ pub fn push_key(out: &mut String, key: &str) {
     out.push_str("\":");
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

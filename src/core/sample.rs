@@ -38,7 +38,7 @@ impl Sampler {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::core::ids::{hex64, IdGen};

@@ -200,7 +200,7 @@ fn boundary_at_most(s: &str, max: usize) -> usize {
     end
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
