@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/: wasm-pack (--target web, so one build serves bundlers such
-# as Vite and a plain <script type="module">), wasm-opt -Oz from npm binaryen, the templates in
+# as Vite and a plain <script type="module">), wasm-opt -Oz --strip-debug --strip-producers from npm binaryen, the templates in
 # pkg-templates/, then prints the shipped size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,10 +8,10 @@ export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 rm -rf pkg
-wasm-pack build --target web --release --no-pack --out-dir pkg --out-name ferrotel -- --features browser
+wasm-pack build --target web --release --no-pack --out-dir pkg --out-name ferrotel -- --features browser,small-alloc
 rm -f pkg/.gitignore pkg/ferrotel.d.ts pkg/ferrotel_bg.wasm.d.ts
 # Rust's wasm32 target emits these post-MVP features by default; wasm-opt must be told.
-wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/ferrotel_bg.wasm -o pkg/ferrotel_bg.wasm
 cp pkg-templates/index.js pkg-templates/index.d.ts pkg-templates/README.md pkg/

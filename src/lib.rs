@@ -13,3 +13,10 @@ pub mod core;
 
 #[cfg(all(feature = "browser", target_arch = "wasm32"))]
 pub mod browser;
+
+// Single-threaded wasm in a browser page: the allocator needs no locking.
+#[cfg(all(feature = "small-alloc", target_arch = "wasm32"))]
+#[global_allocator]
+// SAFETY: browser wasm without threads has one thread of execution.
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };

@@ -14,9 +14,42 @@ fn js_error(e: &ConfigError) -> JsValue {
     js_sys::Error::new(&e.message()).into()
 }
 
-/// Reads one option with serde-wasm-bindgen; a wrong type becomes an error naming the option.
-fn opt<T: serde::de::DeserializeOwned>(name: &str, v: JsValue, problem: &'static str) -> Result<T, ConfigError> {
-    serde_wasm_bindgen::from_value(v).map_err(|_| ConfigError::new(name, problem))
+/// One option's value, read with a type check; a wrong type becomes an error naming the option.
+trait FromJs: Sized {
+    fn from_js(v: &JsValue) -> Option<Self>;
+}
+impl FromJs for String {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        v.as_string()
+    }
+}
+impl FromJs for bool {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        v.as_bool()
+    }
+}
+impl FromJs for f64 {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        v.as_f64()
+    }
+}
+impl FromJs for u32 {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        let n = v.as_f64()?;
+        (n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)).then_some(n as u32)
+    }
+}
+impl FromJs for Vec<String> {
+    fn from_js(v: &JsValue) -> Option<Self> {
+        if !Array::is_array(v) {
+            return None;
+        }
+        Array::from(v).iter().map(|s| s.as_string()).collect()
+    }
+}
+
+fn opt<T: FromJs>(name: &str, v: JsValue, problem: &'static str) -> Result<T, ConfigError> {
+    T::from_js(&v).ok_or_else(|| ConfigError::new(name, problem))
 }
 
 /// Converts the `init` options object; unknown names and wrong types are errors.

@@ -3,13 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use js_sys::Array;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Element, ErrorEvent, MouseEvent, PromiseRejectionEvent};
 
-use super::{dom, js, perf_now, with, Sdk};
-use crate::core::event::{ErrorSource, EventKind, NavTiming, ViewCause};
+use super::{js, perf_now, with, Sdk};
+use crate::core::event::{limits, ErrorSource, EventKind, NavTiming, ViewCause};
+use crate::core::json::push_u64;
+use crate::core::scrub::{mask_text, truncate_in_place};
 use crate::core::ids::{is_hex, push_hex64, IdGen};
 use crate::core::vitals::{Cls, Inp, Metric};
 
@@ -69,11 +68,7 @@ fn navigation_type() -> String {
 
 /// Do-Not-Track or Global Privacy Control is on.
 pub fn do_not_track() -> bool {
-    let Some(w) = window() else { return false };
-    let nav: JsValue = w.navigator().into();
-    js::get(&nav, "globalPrivacyControl").as_bool() == Some(true)
-        || js::string(&nav, "doNotTrack") == "1"
-        || js::string(&w.into(), "doNotTrack") == "1"
+    js::privacy_signal()
 }
 
 /// Whether the document is visible now.
@@ -110,28 +105,77 @@ pub fn touch_session(id: &str, now: u64) {
         let mut v = String::with_capacity(48);
         v.push_str(id);
         v.push('|');
-        crate::core::json::push_u64(&mut v, now);
+        push_u64(&mut v, now);
         let _ = s.set_item(SESSION_KEY, &v);
     }
 }
 
-fn listen(target: &JsValue, ty: &str, capture: bool, f: impl FnMut(web_sys::Event) + 'static) {
-    let cb = Closure::<dyn FnMut(web_sys::Event)>::new(f).into_js_value();
-    js::listen(target, ty, &cb, capture);
+pub(super) use code::FETCH_DONE;
+
+/// What a dispatch from JavaScript is about.
+mod code {
+    pub const KEYDOWN: u32 = 1;
+    pub const ERROR: u32 = 2;
+    pub const REJECTION: u32 = 3;
+    pub const VISIBILITY: u32 = 4;
+    pub const PAGEHIDE: u32 = 5;
+    pub const PAGESHOW: u32 = 6;
+    pub const POPSTATE: u32 = 7;
+    pub const ROUTE: u32 = 8;
+    pub const LOAD: u32 = 9;
+    pub const AFTER_LOAD: u32 = 10;
+    pub const PAINT: u32 = 11;
+    pub const LCP: u32 = 12;
+    pub const LAYOUT_SHIFT: u32 = 13;
+    pub const EVENT_TIMING: u32 = 14;
+    pub const LONG_TASK: u32 = 15;
+    pub const FETCH_DONE: u32 = 16;
 }
 
-fn observe(ty: &str, threshold: u32, mut f: impl FnMut(&mut Sdk, &JsValue) + 'static) {
-    let cb = Closure::<dyn FnMut(Array)>::new(move |entries: Array| {
-        with(|s| {
-            if s.cfg.capture_performance {
-                for e in entries.iter() {
-                    f(s, &e);
+/// The one entry point for everything but clicks.
+fn dispatch(code: u32, arg: JsValue) {
+    match code {
+        code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
+        code::VISIBILITY => {
+            let visible = page_visible();
+            with(|s| if visible { s.on_visible() } else { s.on_hidden() });
+        }
+        code::PAINT | code::LCP | code::LAYOUT_SHIFT | code::EVENT_TIMING | code::LONG_TASK => {
+            with(|s| {
+                if s.cfg.capture_performance {
+                    for e in js_sys::Array::from(&arg).iter() {
+                        s.on_entry(code, &e);
+                    }
                 }
-            }
-        });
-    })
-    .into_js_value();
-    js::observe(ty, &cb, threshold);
+            });
+        }
+        _ => {
+            with(|s| match code {
+                code::KEYDOWN => s.finalize_lcp(),
+                code::ERROR => s.on_error(&arg),
+                code::REJECTION => s.on_rejection(&arg),
+                code::PAGEHIDE => s.on_hidden(),
+                code::PAGESHOW => {
+                    if page_visible() {
+                        s.on_visible()
+                    }
+                }
+                code::POPSTATE => s.on_route_change(ViewCause::Pop),
+                code::ROUTE => s.on_route_change(ViewCause::Route),
+                code::AFTER_LOAD => s.report_navigation(),
+                code::FETCH_DONE => {
+                    let n = arg.as_f64().unwrap_or(0.0) as u64;
+                    s.on_post_done((n / 1000) as u32, (n % 1000) as u32);
+                }
+                _ => {}
+            });
+        }
+    }
+}
+
+/// The click path's entry: plain values from the JavaScript DOM walk.
+fn on_click(selector: String, tag: String, text: String, x: i32, y: i32) {
+    with(|s| s.on_click(selector, tag, text, x, y));
 }
 
 /// Attaches every listener and observer, once per page.
@@ -141,126 +185,114 @@ pub fn install() {
     }
     let Some(w) = window() else { return };
     let Some(doc) = w.document() else { return };
-    let win: JsValue = w.clone().into();
+    let complete = doc.ready_state() == "complete";
+    let win: JsValue = w.into();
     let doc: JsValue = doc.into();
     super::install_panic_hook();
-
-    listen(&doc, "click", true, |e| {
-        with(|s| s.on_click(&e));
-    });
-    listen(&doc, "keydown", true, |_| {
-        with(|s| s.finalize_lcp());
-    });
-    listen(&win, "error", true, |e| {
-        if let Some(e) = e.dyn_ref::<ErrorEvent>() {
-            with(|s| s.on_error(e));
-        }
-    });
-    listen(&win, "unhandledrejection", false, |e| {
-        if let Some(e) = e.dyn_ref::<PromiseRejectionEvent>() {
-            with(|s| s.on_rejection(e));
-        }
-    });
-    listen(&doc, "visibilitychange", true, |_| {
-        let visible = page_visible();
-        with(|s| if visible { s.on_visible() } else { s.on_hidden() });
-    });
-    listen(&win, "pagehide", true, |_| {
-        with(|s| s.on_hidden());
-    });
-    listen(&win, "pageshow", true, |_| {
-        with(|s| if page_visible() { s.on_visible() });
-    });
-    listen(&win, "popstate", false, |_| {
-        with(|s| s.on_route_change(ViewCause::Pop));
-    });
-    js::hook_history(&Closure::<dyn FnMut()>::new(|| {
-        with(|s| s.on_route_change(ViewCause::Route));
-    })
-    .into_js_value());
-    listen(&win, "load", false, |_| {
-        // loadEventEnd is set only after the load handlers have run.
-        gloo_timers::callback::Timeout::new(0, || {
-            with(|s| s.report_navigation());
-        })
-        .forget();
-    });
-    if w.document().map(|d| d.ready_state() == "complete").unwrap_or(false) {
+    js::set_handlers(
+        &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
+        &Closure::<dyn FnMut(String, String, String, i32, i32)>::new(on_click).into_js_value(),
+    );
+    js::listen_clicks();
+    js::listen(&doc, "keydown", code::KEYDOWN, true);
+    js::listen(&win, "error", code::ERROR, true);
+    js::listen(&win, "unhandledrejection", code::REJECTION, false);
+    js::listen(&doc, "visibilitychange", code::VISIBILITY, true);
+    js::listen(&win, "pagehide", code::PAGEHIDE, true);
+    js::listen(&win, "pageshow", code::PAGESHOW, true);
+    js::listen(&win, "popstate", code::POPSTATE, false);
+    js::listen(&win, "load", code::LOAD, false);
+    js::hook_history(code::ROUTE);
+    if complete {
         with(|s| s.report_navigation());
     }
-
-    observe("paint", 0, |s, e| {
-        if js::string(e, "name") == "first-contentful-paint" {
-            s.report_fcp(js::num(e, "startTime"));
-        }
-    });
-    observe("largest-contentful-paint", 0, |s, e| {
-        let t = js::num(e, "startTime");
-        if !s.vitals.lcp_done && t < s.vitals.first_hidden {
-            s.vitals.lcp = t;
-        }
-    });
-    observe("layout-shift", 0, |s, e| {
-        let recent = js::get(e, "hadRecentInput").as_bool().unwrap_or(false);
-        s.vitals.cls.add(js::num(e, "value"), js::num(e, "startTime"), recent);
-    });
-    for ty in ["event", "first-input"] {
-        observe(ty, 40, |s, e| {
-            s.vitals.inp.add(js::num(e, "interactionId") as u64, js::num(e, "duration"));
-        });
-    }
-    observe("longtask", 0, |s, e| {
-        s.record(EventKind::LongTask { start: js::num(e, "startTime"), duration: js::num(e, "duration") });
-    });
+    js::observe("paint", code::PAINT, 0);
+    js::observe("largest-contentful-paint", code::LCP, 0);
+    js::observe("layout-shift", code::LAYOUT_SHIFT, 0);
+    js::observe("event", code::EVENT_TIMING, 40);
+    js::observe("first-input", code::EVENT_TIMING, 0);
+    js::observe("longtask", code::LONG_TASK, 0);
 }
 
 impl Sdk {
-    /// The hot path: DOM-tree reads and one encoded event; no layout, no storage, no sending
-    /// (unless this event completes a batch).
-    fn on_click(&mut self, e: &web_sys::Event) {
+    /// The hot path: no layout, no storage, no sending (unless this event completes a batch).
+    fn on_click(&mut self, selector: String, tag: String, text: String, x: i32, y: i32) {
         if !self.vitals.lcp_done {
             self.finalize_lcp();
         }
         if !self.cfg.capture_clicks || !self.sampled {
             return;
         }
-        let Some(el) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else { return };
-        let (x, y) = e.dyn_ref::<MouseEvent>().map(|m| (m.client_x(), m.client_y())).unwrap_or((0, 0));
-        let tag = el.local_name();
-        let text = if self.cfg.capture_text { dom::text(&el, &tag) } else { String::new() };
-        let selector = dom::selector(&el);
+        let mut selector = selector;
+        truncate_in_place(&mut selector, limits::SELECTOR);
+        let text = if self.cfg.capture_text && !text.is_empty() {
+            let mut t = mask_text(&text);
+            truncate_in_place(&mut t, limits::TEXT);
+            t
+        } else {
+            String::new()
+        };
         self.record(EventKind::Click { selector, tag, text, x, y });
     }
 
-    fn on_error(&mut self, e: &ErrorEvent) {
-        if !self.cfg.capture_errors {
+    fn on_entry(&mut self, code: u32, e: &JsValue) {
+        match code {
+            code::PAINT => {
+                if js::string(e, "name") == "first-contentful-paint" {
+                    self.report_fcp(js::num(e, "startTime"));
+                }
+            }
+            code::LCP => {
+                let t = js::num(e, "startTime");
+                if !self.vitals.lcp_done && t < self.vitals.first_hidden {
+                    self.vitals.lcp = t;
+                }
+            }
+            code::LAYOUT_SHIFT => {
+                let recent = js::get(e, "hadRecentInput").as_bool().unwrap_or(false);
+                self.vitals.cls.add(js::num(e, "value"), js::num(e, "startTime"), recent);
+            }
+            code::EVENT_TIMING => {
+                self.vitals.inp.add(js::num(e, "interactionId") as u64, js::num(e, "duration"));
+            }
+            _ => {
+                self.record(EventKind::LongTask { start: js::num(e, "startTime"), duration: js::num(e, "duration") });
+            }
+        }
+    }
+
+    /// An `ErrorEvent` (resource load errors, plain `Event`s without a message, are ignored).
+    fn on_error(&mut self, e: &JsValue) {
+        let mut message = js::string(e, "message");
+        let err = js::get(e, "error");
+        if !self.cfg.capture_errors || (message.is_empty() && err.is_undefined()) {
             return;
         }
-        let err = e.error();
         let mut kind = js::string(&err, "name");
-        let mut message = js::string(&err, "message");
         let mut stack = js::string(&err, "stack");
-        if message.is_empty() {
-            message = e.message();
+        let m = js::string(&err, "message");
+        if !m.is_empty() {
+            message = m;
         }
         if kind.is_empty() {
             kind = "Error".into();
         }
-        if stack.is_empty() && !e.filename().is_empty() {
-            stack = e.filename();
+        let file = js::string(e, "filename");
+        if stack.is_empty() && !file.is_empty() {
+            stack = file;
             stack.push(':');
-            crate::core::json::push_u64(&mut stack, e.lineno() as u64);
+            push_u64(&mut stack, js::num(e, "lineno") as u64);
             stack.push(':');
-            crate::core::json::push_u64(&mut stack, e.colno() as u64);
+            push_u64(&mut stack, js::num(e, "colno") as u64);
         }
         self.record_error(ErrorSource::Error, kind, message, stack);
     }
 
-    fn on_rejection(&mut self, e: &PromiseRejectionEvent) {
-        if !self.cfg.capture_errors {
+    fn on_rejection(&mut self, e: &JsValue) {
+        if !self.cfg.capture_errors || js::get(e, "promise").is_undefined() {
             return;
         }
-        let reason = e.reason();
+        let reason = js::get(e, "reason");
         let stack = js::string(&reason, "stack");
         let (kind, message) = if stack.is_empty() && js::get(&reason, "message").is_undefined() {
             ("UnhandledRejection".into(), js::describe(&reason))

@@ -1,49 +1,93 @@
-//! The few things that are smaller and safer in JavaScript than through generated glue: guarded
-//! listeners (a failure inside the SDK must never surface in the host page), the history hook
-//! (wrapping a host method) and feature-checked PerformanceObservers.
+//! The JavaScript side of the SDK, kept to what is smaller or faster there:
+//!
+//! * one guarded dispatcher: every listener, observer and fetch callback enters Rust through a
+//!   single closure with a numeric code, so a failure inside the SDK never surfaces in the host
+//!   page and the module carries one closure shim instead of fifteen;
+//! * the click path: walking the DOM for a selector is nothing but boundary crossings, so it
+//!   runs here and enters Rust once per click with plain values (masking, truncation, encoding
+//!   and batching stay in Rust). It reads no layout, no storage and never an input's value;
+//! * the history hook (wrapping a host method) and feature-checked PerformanceObservers.
 
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(inline_js = r#"
-export function listen(target, type, f, capture) {
+#[wasm_bindgen(inline_js = r##"
+let F = null, C = null;
+const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
+export function setHandlers(f, c) { F = f; C = c; }
+export function listen(target, type, code, capture) {
+  try { target.addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
+}
+function part(el) {
+  const tag = el.localName;
+  const id = el.id;
+  if (id && id.length <= 64) return ["#" + id, true];
+  let p = tag;
+  const cls = el.getAttribute("class");
+  if (cls) {
+    let n = 0;
+    for (const c of cls.split(/\s+/)) {
+      if (c && c.length <= 32 && (c.match(/\d/g) || "").length < 3) { p += "." + c; if (++n == 2) break; }
+    }
+  }
+  let i = 1, same = false, s = el, k = 0;
+  while ((s = s.previousElementSibling) && ++k <= 32) if (s.localName == tag) i++;
+  if (i > 1) same = k <= 32;
+  else for (s = el, k = 0; (s = s.nextElementSibling) && ++k <= 32;) if (s.localName == tag) { same = true; break; }
+  return [same ? p + ":nth-of-type(" + i + ")" : p, false];
+}
+function onClick(e) {
   try {
-    target.addEventListener(type, (e) => { try { f(e); } catch (_) { } }, { capture, passive: true });
+    const el = e.target;
+    if (!C || !(el instanceof Element)) return;
+    const parts = [];
+    for (let x = el, d = 0; x && d < 5; x = x.parentElement, d++) {
+      if (x.localName == "html" || x.localName == "body") break;
+      const [p, stop] = part(x);
+      parts.push(p);
+      if (stop) break;
+    }
+    const tag = el.localName;
+    let text = "";
+    if (!/^(input|textarea|select|option)$/.test(tag) && !el.hasAttribute("contenteditable") && !el.closest("[data-ferrotel-mask]")) {
+      for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
+    }
+    C(parts.reverse().join(" > "), tag, text, e.clientX | 0, e.clientY | 0);
   } catch (_) { }
 }
-export function hookHistory(f) {
+export function listenClicks() {
+  try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
+}
+export function hookHistory(code) {
   try {
     for (const m of ["pushState", "replaceState"]) {
       const orig = history[m];
-      if (typeof orig !== "function" || orig.__ferrotel) continue;
-      const wrapped = function () {
-        const r = orig.apply(this, arguments);
-        try { f(); } catch (_) { }
-        return r;
-      };
-      wrapped.__ferrotel = true;
-      history[m] = wrapped;
+      if (typeof orig != "function" || orig.__ferrotel) continue;
+      const w = function () { const r = orig.apply(this, arguments); call(code); return r; };
+      w.__ferrotel = true;
+      history[m] = w;
     }
   } catch (_) { }
 }
-export function observe(type, f, threshold) {
+export function observe(type, code, threshold) {
   try {
     const s = PerformanceObserver.supportedEntryTypes;
     if (!s || !s.includes(type)) return false;
-    const o = new PerformanceObserver((l) => { try { f(l.getEntries()); } catch (_) { } });
     const opts = { type, buffered: true };
     if (threshold) opts.durationThreshold = threshold;
-    o.observe(opts);
+    new PerformanceObserver((l) => call(code, l.getEntries())).observe(opts);
     return true;
   } catch (_) { return false; }
 }
+export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch (_) { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (_) { return undefined; } }
 export function describe(v) {
-  try { return typeof v === "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { return String(v); }
+  try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
 export function beacon(url, body) {
   try { return navigator.sendBeacon(url, body); } catch (_) { return false; }
 }
-export function post(url, body, done) {
+export function post(url, body, code, token) {
+  const done = (s) => call(code, token * 1000 + s);
   try {
     fetch(url, { method: "POST", body, keepalive: body.length < 65000, credentials: "omit", mode: "cors" })
       .then((r) => done(r.status), () => done(0));
@@ -55,16 +99,27 @@ export function randomSeed() {
   try { crypto.getRandomValues(a); } catch (_) { for (let i = 0; i < 4; i++) a[i] = Math.random() * 4294967296; }
   return a;
 }
-"#)]
+export function privacySignal() {
+  try { return navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1"; } catch (_) { return false; }
+}
+"##)]
 extern "C" {
-    /// `target.addEventListener(type, guarded f, {capture, passive: true})`.
-    pub fn listen(target: &JsValue, ty: &str, f: &JsValue, capture: bool);
-    /// Calls `f` after every `history.pushState` / `replaceState` (idempotent).
+    /// Installs the Rust entry points: `f(code, arg)` for everything, `c(...)` for clicks.
+    #[wasm_bindgen(js_name = setHandlers)]
+    pub fn set_handlers(f: &JsValue, c: &JsValue);
+    /// `target.addEventListener(type, e => dispatch(code, e), {capture, passive: true})`.
+    pub fn listen(target: &JsValue, ty: &str, code: u32, capture: bool);
+    /// The capture-phase click listener on `document`.
+    #[wasm_bindgen(js_name = listenClicks)]
+    pub fn listen_clicks();
+    /// Dispatches `code` after every `history.pushState` / `replaceState` (idempotent).
     #[wasm_bindgen(js_name = hookHistory)]
-    pub fn hook_history(f: &JsValue);
+    pub fn hook_history(code: u32);
     /// Observes a performance entry type with `buffered: true` if the browser supports it;
-    /// `f` receives an array of entries. Returns whether it is observed.
-    pub fn observe(ty: &str, f: &JsValue, duration_threshold: u32) -> bool;
+    /// dispatches `code` with an array of entries. Returns whether it is observed.
+    pub fn observe(ty: &str, code: u32, duration_threshold: u32) -> bool;
+    /// Dispatches `code` after `ms`.
+    pub fn later(ms: u32, code: u32);
     /// `o[k]`, never throwing (getters on hostile objects can).
     pub fn get(o: &JsValue, k: &str) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
@@ -72,13 +127,17 @@ extern "C" {
     /// `navigator.sendBeacon(url, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
     /// CORS preflight); false when refused or unavailable.
     pub fn beacon(url: &str, body: &str) -> bool;
-    /// `fetch(url, {method: "POST", keepalive})`, then `done(status)`, with 0 for a network error.
-    pub fn post(url: &str, body: &str, done: &JsValue);
+    /// `fetch(url, {method: "POST", keepalive})`, then dispatches `code` with
+    /// `token * 1000 + status` (status 0 for a network error).
+    pub fn post(url: &str, body: &str, code: u32, token: u32);
     /// The current JavaScript stack (for panics, which carry none of their own).
     pub fn stack() -> String;
     /// 16 random bytes as four u32s (crypto when available).
     #[wasm_bindgen(js_name = randomSeed)]
     pub fn random_seed() -> Vec<u32>;
+    /// Do-Not-Track or Global Privacy Control is on.
+    #[wasm_bindgen(js_name = privacySignal)]
+    pub fn privacy_signal() -> bool;
 }
 
 /// `o[k]` as a number, or 0.

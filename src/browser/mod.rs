@@ -18,7 +18,6 @@
 
 pub mod api;
 mod capture;
-mod dom;
 mod js;
 mod transport;
 
@@ -34,7 +33,7 @@ use crate::core::envelope::Header;
 use crate::core::event::{ErrorSource, Event, EventKind, ViewCause};
 use crate::core::ids::{push_hex64, IdGen};
 use crate::core::sample::Sampler;
-use crate::core::scrub::scrub_url;
+use crate::core::scrub::{scrub_url, scrub_urls_in_text};
 use crate::core::stack::fingerprint;
 use transport::Queue;
 
@@ -109,6 +108,8 @@ struct Sdk {
     errors: Vec<ErrorSlot>,
     stats: Stats,
     vitals: capture::Vitals,
+    posts: Vec<(u32, String)>,
+    post_token: u32,
     _timer: Option<Interval>,
 }
 
@@ -156,6 +157,8 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         errors: Vec::new(),
         stats: Stats::default(),
         vitals: capture::Vitals::new(),
+        posts: Vec::new(),
+        post_token: 0,
         _timer: None,
         cfg,
     };
@@ -254,6 +257,9 @@ impl Sdk {
     }
 
     fn record_error(&mut self, source: ErrorSource, kind: String, message: String, stack: String) {
+        // Frames carry page URLs with their query strings: scrub them like every other URL.
+        let message = scrub_urls_in_text(&message, &self.cfg.allow_query).into_owned();
+        let stack = scrub_urls_in_text(&stack, &self.cfg.allow_query).into_owned();
         let fp = fingerprint(&kind, &message, &stack);
         if let Some(slot) = self.errors.iter_mut().find(|e| e.fingerprint == fp) {
             slot.unsent = slot.unsent.saturating_add(1);
@@ -327,13 +333,25 @@ impl Sdk {
         }
     }
 
+    /// POSTs with `fetch`; the outcome comes back through [`Sdk::on_post_done`] with a token.
     fn post(&mut self, key: String, body: &str) {
         self.stats.fetches += 1;
-        transport::post(&self.cfg.endpoint, body, move |status| {
+        self.post_token = self.post_token.wrapping_add(1) % 1_000_000;
+        let token = self.post_token;
+        if self.posts.len() >= 64 {
+            self.posts.remove(0); // stale: the batch stays stored and is retried anyway
+        }
+        self.posts.push((token, key));
+        transport::post(&self.cfg.endpoint, body, token);
+    }
+
+    fn on_post_done(&mut self, token: u32, status: u32) {
+        if let Some(i) = self.posts.iter().position(|(t, _)| *t == token) {
+            let (_, key) = self.posts.swap_remove(i);
             if is_final_status(status) {
-                with(|s| s.queue.remove(&key));
+                self.queue.remove(&key);
             }
-        });
+        }
     }
 
     /// Retries stored batches whose time has come (with `fetch`, to learn the outcome).
@@ -408,27 +426,38 @@ impl Sdk {
 /// Installs the panic hook: the panic becomes an error event sent at once with a beacon, then
 /// the SDK goes quiet (the module cannot be trusted after a panic).
 fn install_panic_hook() {
-    // Chained, so a host app's own hook (e.g. console_error_panic_hook) still runs.
+    // Debug builds chain to the previous hook (test output, console_error_panic_hook). Release
+    // builds do not: calling std's default hook links ~2.6 KB of formatting and I/O that prints
+    // nowhere in a browser. A Rust app with a hook of its own sets it after `init` and calls
+    // [`report_panic`] from it.
+    #[cfg(debug_assertions)]
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let mut message = String::from("panicked at ");
-        if let Some(l) = info.location() {
-            message.push_str(l.file());
-            message.push(':');
-            crate::core::json::push_u64(&mut message, l.line() as u64);
-            message.push(':');
-            crate::core::json::push_u64(&mut message, l.column() as u64);
-        }
-        if let Some(p) = info.payload_as_str() {
-            message.push_str(": ");
-            message.push_str(p);
-        }
-        let stack = js::stack();
-        with(|s| {
-            s.record_error(ErrorSource::Panic, "RustPanic".into(), message, stack);
-            s.flush();
-        });
-        POISONED.store(true, Ordering::Relaxed);
+        report_panic(info);
+        #[cfg(debug_assertions)]
         previous(info);
     }));
+}
+
+/// Records a panic as an error event (`source: "panic"`), sends it with a beacon and stops the
+/// SDK. Installed as the panic hook by [`init`]; call it from your own hook if you replace it.
+pub fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let mut message = String::from("panicked at ");
+    if let Some(l) = info.location() {
+        message.push_str(l.file());
+        message.push(':');
+        crate::core::json::push_u64(&mut message, l.line() as u64);
+        message.push(':');
+        crate::core::json::push_u64(&mut message, l.column() as u64);
+    }
+    if let Some(p) = info.payload_as_str() {
+        message.push_str(": ");
+        message.push_str(p);
+    }
+    let stack = js::stack();
+    with(|s| {
+        s.record_error(ErrorSource::Panic, "RustPanic".into(), message, stack);
+        s.flush();
+    });
+    POISONED.store(true, Ordering::Relaxed);
 }

@@ -2,7 +2,6 @@
 //! localStorage queue (memory when storage is off or full) for what could not be delivered,
 //! retried with backoff on the timer and on the next page load.
 
-use wasm_bindgen::prelude::*;
 use web_sys::Storage;
 
 use super::js;
@@ -147,8 +146,8 @@ pub fn beacon(endpoint: &str, body: &str) -> bool {
     js::beacon(endpoint, body)
 }
 
-/// POSTs with `fetch(keepalive)` and calls `done(status)` (0 on a network error).
-pub fn post(endpoint: &str, body: &str, done: impl FnOnce(u32) + 'static) {
-    let cb = Closure::once_into_js(move |status: JsValue| done(status.as_f64().unwrap_or(0.0) as u32));
-    js::post(endpoint, body, &cb);
+/// POSTs with `fetch(keepalive)`; the status (0 on a network error) comes back as a
+/// `FETCH_DONE` dispatch carrying `token`.
+pub fn post(endpoint: &str, body: &str, token: u32) {
+    js::post(endpoint, body, super::capture::FETCH_DONE, token);
 }

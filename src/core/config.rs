@@ -162,7 +162,7 @@ fn valid_endpoint(e: &str) -> bool {
         None => return false,
     };
     let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let host = &rest[..host_end];
+    let host = rest.get(..host_end).unwrap_or(rest);
     !host.is_empty() && !host.contains('@') && !host.starts_with(':')
 }
 

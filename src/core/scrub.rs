@@ -94,6 +94,64 @@ impl<'a> Fragment<'a> {
 }
 
 /// The byte range of `user:pass@` in an absolute or protocol-relative URL without query.
+/// Scrubs every absolute URL inside free text (error messages, stack traces) with
+/// [`scrub_url`], keeping a trailing `:line:column`. Stack frames carry the page URL with its
+/// query string (`at f (https://app/?token=…:8:59)`), which would otherwise leak what
+/// `scrub_url` removes everywhere else.
+pub fn scrub_urls_in_text<'a>(text: &'a str, allow: &[String]) -> Cow<'a, str> {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 3 <= bytes.len() {
+        if bytes[i] != b':' || bytes.get(i + 1) != Some(&b'/') || bytes.get(i + 2) != Some(&b'/') {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > last && (bytes[start - 1].is_ascii_alphanumeric() || matches!(bytes[start - 1], b'+' | b'.' | b'-')) {
+            start -= 1;
+        }
+        let mut end = i + 3;
+        while end < bytes.len() && !bytes[end].is_ascii_whitespace() && !matches!(bytes[end], b')' | b'(' | b'"' | b'\'' | b'<' | b'>' | b'`') {
+            end += 1;
+        }
+        // Peel up to two `:digits` suffixes (line, column) off the end.
+        let mut core_end = end;
+        for _ in 0..2 {
+            let mut j = core_end;
+            while j > i + 3 && bytes[j - 1].is_ascii_digit() {
+                j -= 1;
+            }
+            if j < core_end && j > i + 3 && bytes[j - 1] == b':' {
+                core_end = j - 1;
+            } else {
+                break;
+            }
+        }
+        if start == i {
+            i = end;
+            continue;
+        }
+        let (Some(before), Some(url), Some(suffix)) = (text.get(last..start), text.get(start..core_end), text.get(core_end..end)) else {
+            i = end;
+            continue;
+        };
+        if let Cow::Owned(clean) = scrub_url(url, allow) {
+            out.push_str(before);
+            out.push_str(&clean);
+            out.push_str(suffix);
+            last = end;
+        }
+        i = end;
+    }
+    if last == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(text.get(last..).unwrap_or(""));
+    Cow::Owned(out)
+}
+
 fn userinfo_range(base: &str) -> Option<(usize, usize)> {
     // A scheme is `[A-Za-z][A-Za-z0-9+.-]*`; scanning it by hand avoids pulling the substring
     // searcher into the wasm for a `find("://")`.
@@ -202,6 +260,24 @@ fn boundary_at_most(s: &str, max: usize) -> usize {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
+
+    #[test]
+    fn urls_inside_stacks_and_messages_are_scrubbed() {
+        let allow = vec!["utm_source".to_string()];
+        let v8 = "TypeError: x\n    at thrower (http://127.0.0.1:3000/?utm_source=mail&token=SECRET:8:59)\n    at https://app.test/a.js?v=1:2:3";
+        let out = scrub_urls_in_text(v8, &allow);
+        assert_eq!(out, "TypeError: x\n    at thrower (http://127.0.0.1:3000/?utm_source=mail:8:59)\n    at https://app.test/a.js:2:3");
+        let gecko = "f@https://app.test/p?session=abc#x:1:2\n@https://user:pw@app.test/b.js:3:4";
+        assert_eq!(scrub_urls_in_text(gecko, &[]), "f@https://app.test/p#x:1:2\n@https://app.test/b.js:3:4");
+        let msg = "Failed to load https://api.test/v1?key=SECRET for user";
+        assert_eq!(scrub_urls_in_text(msg, &[]), "Failed to load https://api.test/v1 for user");
+        let clean = "at f (https://app.test/a.js:1:2)";
+        assert!(matches!(scrub_urls_in_text(clean, &[]), Cow::Borrowed(_)));
+        for odd in ["://", "a://", "x://?:", "::://?a=1", "http://?a=1:1:1", "é://?x=1"] {
+            let _ = scrub_urls_in_text(odd, &[]);
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -354,6 +430,15 @@ mod tests {
                 }
                 u
             })
+    }
+
+    proptest! {
+        #[test]
+        fn text_scrub_never_panics_and_removes_unlisted_params(pre in "\\PC{0,20}", q in "[a-z]{1,5}", post in "\\PC{0,20}") {
+            let t = format!("{pre} (https://h.test/p?{q}=SECRETVALUE:1:2){post}");
+            let out = scrub_urls_in_text(&t, &[]);
+            prop_assert!(!out.contains("SECRETVALUE") || pre.contains("SECRETVALUE") || post.contains("SECRETVALUE"));
+        }
     }
 
     proptest! {

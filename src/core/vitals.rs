@@ -108,23 +108,19 @@ impl Inp {
         if interaction_id == 0 || !duration.is_finite() {
             return;
         }
+        // Kept sorted longest-first by insertion: a general sort would add ~3 KB to the wasm.
+        let mut duration = duration;
         if let Some(i) = self.longest.iter().position(|&(id, _)| id == interaction_id) {
-            if duration > self.longest[i].1 {
-                self.longest[i].1 = duration;
-            }
+            let (_, d) = self.longest.remove(i);
+            duration = duration.max(d);
         } else {
             self.count += 1;
-            if self.longest.len() == INP_KEEP
-                && self.longest.last().is_some_and(|&(_, d)| d >= duration)
-            {
-                return;
-            }
-            if self.longest.len() == INP_KEEP {
-                self.longest.pop();
-            }
-            self.longest.push((interaction_id, duration));
         }
-        self.longest.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(core::cmp::Ordering::Equal));
+        let at = self.longest.iter().position(|&(_, d)| d < duration).unwrap_or(self.longest.len());
+        if at < INP_KEEP {
+            self.longest.insert(at, (interaction_id, duration));
+            self.longest.truncate(INP_KEEP);
+        }
     }
 
     /// Number of distinct interactions seen.

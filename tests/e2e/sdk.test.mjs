@@ -1,0 +1,111 @@
+// End to end: the built npm package (pkg/) in a plain <script type="module"> page in headless
+// Chromium, sending real beacons to a local collector.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startServer, launch, until } from "./harness.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const page = (opts, body = "") => `<!doctype html><html><head><title>t</title></head><body>
+<main id="app"><nav class="menu"><a class="item" href="#">Home</a><button class="buy" id="buy">Buy 3 items</button></nav>
+<form><input id="email" type="email" value="someone@example.com"></form>
+<p id="para">${"lorem ipsum ".repeat(200)}</p></main>
+<script type="module">
+import { init, track, sessionId } from "/pkg/index.js";
+track("before-init", { n: 1 });
+window.boom = () => setTimeout(function thrower() { throw new TypeError("real uncaught 42"); });
+try { await init(${opts}); window.__ok = sessionId(); } catch (e) { window.__err = String(e.message); }
+window.__done = true;
+${body}
+</script></body></html>`;
+
+let server, browser;
+before(async () => {
+  server = await startServer({ "/pkg/": path.join(root, "pkg") }, {
+    "/": page(`{ endpoint: "/v1/batch", key: "pk_e2e", allowQuery: ["utm_source"] }`),
+    "/bad": page(`{ endpoint: "/v1/batch", key: "pk_e2e", sampleRate: 7 }`),
+    "/gpc": page(`{ endpoint: "/v1/batch", key: "pk_e2e" }`),
+    "/leave": "<!doctype html><p>bye</p>",
+  });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test("a plain module page sends clicks, errors, views, vitals and timing on pagehide", async () => {
+  const p = await browser.newPage();
+  await p.goto(server.origin + "/?utm_source=mail&token=SECRET");
+  const sid = await until(() => p.evaluate(() => window.__ok || window.__err));
+  assert.match(sid, /^[0-9a-f]{32}$/, "init resolved with a session");
+  await p.click("#buy");
+  await p.click("#email");
+  await p.fill("#email", "typed-secret@example.com");
+  await p.evaluate(() => {
+    window.boom();
+    Promise.reject(new Error("real rejection"));
+    history.pushState({}, "", "/checkout?token=SECRET2");
+  });
+  await p.waitForTimeout(300);
+  await p.goto(server.origin + "/leave"); // pagehide -> beacon
+  const evs = await until(() => {
+    const e = server.events();
+    return e.some((x) => x.type === "screen_time") && e.some((x) => x.type === "error" && x.source === "unhandledrejection") ? e : null;
+  });
+  assert.ok(evs, "events arrived: " + JSON.stringify(server.events()).slice(0, 500));
+  assert.ok(server.batches.every((b) => b.contentType.startsWith("text/plain")), "beacons are text/plain (no preflight)");
+  const all = JSON.stringify(evs);
+  for (const secret of ["SECRET", "someone@example.com", "typed-secret"]) assert.ok(!all.includes(secret), `leaked ${secret}: ${all.slice(Math.max(0, all.indexOf(secret) - 300), all.indexOf(secret) + 50)}`);
+  assert.ok(evs.every((e) => e._session === sid && e._key === "pk_e2e"));
+  assert.equal(new Set(evs.map((e) => e.id)).size, evs.length, "unique event ids");
+
+  const clicks = evs.filter((e) => e.type === "click");
+  assert.deepEqual(clicks.map((c) => c.selector), ["#buy", "#email"]);
+  assert.equal(clicks[0].text, "Buy * items");
+  assert.equal(clicks[1].text, "");
+  const views = evs.filter((e) => e.type === "page_view");
+  assert.deepEqual(views.map((v) => v.cause), ["load", "route"]);
+  assert.equal(views[0].url, server.origin + "/?utm_source=mail");
+  assert.equal(views[1].url, server.origin + "/checkout");
+  assert.ok(evs.filter((e) => e.type === "screen_time").every((s) => s.visible_ms > 0));
+  const custom = evs.find((e) => e.type === "custom");
+  assert.equal(custom.name, "before-init", "calls before init are queued, not lost");
+  const err = evs.find((e) => e.type === "error" && e.source === "error");
+  assert.equal(err["exception.type"], "TypeError");
+  assert.equal(err["exception.message"], "real uncaught 42");
+  assert.match(err["exception.stacktrace"], /at thrower \(http:\/\/127\.0\.0\.1:\d+\/\?utm_source=mail:\d+:\d+\)/, "stack kept, its URL scrubbed");
+  const rej = evs.find((e) => e.source === "unhandledrejection");
+  assert.equal(rej["exception.message"], "real rejection");
+  const vitals = new Map(evs.filter((e) => e.type === "web_vital").map((v) => [v.name, v]));
+  for (const name of ["FCP", "TTFB", "LCP"]) {
+    assert.ok(vitals.has(name), `${name} reported: ${[...vitals.keys()]}`);
+    assert.ok(vitals.get(name).value >= 0 && ["good", "needs-improvement", "poor"].includes(vitals.get(name).rating));
+  }
+  const nav = evs.find((e) => e.type === "nav_timing");
+  assert.ok(nav && nav.dom_interactive > 0 && nav.navigation_type === "navigate", JSON.stringify(nav));
+  await p.close();
+});
+
+test("a bad option rejects init with one error naming it", async () => {
+  const p = await browser.newPage();
+  await p.goto(server.origin + "/bad");
+  const msg = await until(() => p.evaluate(() => window.__err));
+  assert.match(msg, /option `sampleRate` must be a number from 0 to 1/);
+  await p.close();
+});
+
+test("Global Privacy Control means nothing is sent", async () => {
+  const before = server.batches.length;
+  const ctx = await browser.newContext();
+  await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
+  const p = await ctx.newPage();
+  await p.goto(server.origin + "/gpc");
+  assert.equal(await until(() => p.evaluate(() => window.__done)), true);
+  await p.click("#buy");
+  await p.goto(server.origin + "/leave");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(server.batches.length, before);
+  await ctx.close();
+});
