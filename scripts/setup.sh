@@ -22,7 +22,10 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+# `X --version` prints "name 1.2.3" for some tools and "1.2.3" for others: compare the last word.
+version_of() { "$1" --version 2>/dev/null | head -n1 | awk '{print $NF}'; }
+
+if [ "$(version_of wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Not --locked: the registry mirror lacks one of its locked dependencies.
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
@@ -34,7 +37,7 @@ if ! command -v wasm-pack >/dev/null; then
 fi
 
 if [ "${FERROTEL_SKIP_WORKER_BUILD:-}" != 1 ] && \
-   [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+   [ "$(version_of worker-build)" != "$WORKER_BUILD_VERSION" ]; then
   log "cargo install worker-build $WORKER_BUILD_VERSION"
   cargo install -q --locked worker-build --version "$WORKER_BUILD_VERSION" --force
 fi

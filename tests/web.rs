@@ -54,13 +54,10 @@ export function show() {
 }
 export function pagehide() { window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false })); }
 export function storedBatches() {
-  const out = [];
-  for (let i = 0; i < localStorage.length; i++) { const k = localStorage.key(i); if (k.startsWith("ferrotel:q:")) out.push(localStorage.getItem(k)); }
-  return JSON.stringify(out);
+  const q = localStorage.getItem("ferrotel:queue");
+  return JSON.stringify(q ? q.split("\n") : []);
 }
-export function clearStored() {
-  for (const k of Object.keys(localStorage)) if (k.startsWith("ferrotel:q:")) localStorage.removeItem(k);
-}
+export function clearStored() { localStorage.removeItem("ferrotel:queue"); }
 export function fillStorage() {
   const big = "x".repeat(512 * 1024);
   const keys = [];
@@ -307,9 +304,9 @@ async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
     set_beacon_result(true);
     set_fetch_status(204);
     let v: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
-    let body = v[0].splitn(3, '|').nth(2).unwrap().to_owned();
+    let body = v[0].splitn(4, '|').nth(3).unwrap().to_owned();
     clear_stored();
-    web_sys::window().unwrap().local_storage().unwrap().unwrap().set_item("ferrotel:q:00000000000000aa", &format!("1|0|{body}")).unwrap();
+    web_sys::window().unwrap().local_storage().unwrap().unwrap().set_item("ferrotel:queue", &format!("00000000000000aa|1|0|{body}")).unwrap();
     fresh(|_| {});
     sleep(20).await;
     // `fresh` drained the recorders after init; the retry happened during init.

@@ -50,15 +50,8 @@ impl Vitals {
     }
 }
 
-fn window() -> Option<web_sys::Window> {
-    web_sys::window()
-}
-
 fn navigation_entry() -> JsValue {
-    window()
-        .and_then(|w| w.performance())
-        .map(|p| p.get_entries_by_type("navigation").get(0))
-        .unwrap_or(JsValue::UNDEFINED)
+    js::nav_entry()
 }
 
 fn navigation_type() -> String {
@@ -73,17 +66,13 @@ pub fn do_not_track() -> bool {
 
 /// Whether the document is visible now.
 pub fn page_visible() -> bool {
-    window()
-        .and_then(|w| w.document())
-        .map(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
-        .unwrap_or(true)
+    js::visible()
 }
 
 /// The session id: reused from sessionStorage while the tab was active in the last 30 minutes,
 /// otherwise new. Storage that is off just means a new session per load.
 pub fn session(ids: &mut IdGen, now: u64) -> String {
-    let storage = window().and_then(|w| w.session_storage().ok().flatten());
-    if let Some(v) = storage.as_ref().and_then(|s| s.get_item(SESSION_KEY).ok().flatten()) {
+    if let Some(v) = js::store_get(true, SESSION_KEY) {
         if let Some((id, last)) = v.split_once('|') {
             if id.len() == 32 && is_hex(id) && last.parse::<u64>().is_ok_and(|l| now.saturating_sub(l) < SESSION_IDLE_MS) {
                 let id = id.to_owned();
@@ -101,13 +90,11 @@ pub fn session(ids: &mut IdGen, now: u64) -> String {
 
 /// Marks the session active (called on flush, never on the click path).
 pub fn touch_session(id: &str, now: u64) {
-    if let Some(s) = window().and_then(|w| w.session_storage().ok().flatten()) {
-        let mut v = String::with_capacity(48);
-        v.push_str(id);
-        v.push('|');
-        push_u64(&mut v, now);
-        let _ = s.set_item(SESSION_KEY, &v);
-    }
+    let mut v = String::with_capacity(48);
+    v.push_str(id);
+    v.push('|');
+    push_u64(&mut v, now);
+    js::store_set(true, SESSION_KEY, Some(v));
 }
 
 pub(super) use code::FETCH_DONE;
@@ -183,25 +170,21 @@ pub fn install() {
     if INSTALLED.swap(true, Ordering::Relaxed) {
         return;
     }
-    let Some(w) = window() else { return };
-    let Some(doc) = w.document() else { return };
-    let complete = doc.ready_state() == "complete";
-    let win: JsValue = w.into();
-    let doc: JsValue = doc.into();
+    let complete = js::loaded();
     super::install_panic_hook();
     js::set_handlers(
         &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
         &Closure::<dyn FnMut(String, String, String, i32, i32)>::new(on_click).into_js_value(),
     );
     js::listen_clicks();
-    js::listen(&doc, "keydown", code::KEYDOWN, true);
-    js::listen(&win, "error", code::ERROR, true);
-    js::listen(&win, "unhandledrejection", code::REJECTION, false);
-    js::listen(&doc, "visibilitychange", code::VISIBILITY, true);
-    js::listen(&win, "pagehide", code::PAGEHIDE, true);
-    js::listen(&win, "pageshow", code::PAGESHOW, true);
-    js::listen(&win, "popstate", code::POPSTATE, false);
-    js::listen(&win, "load", code::LOAD, false);
+    js::listen(true, "keydown", code::KEYDOWN, true);
+    js::listen(false, "error", code::ERROR, true);
+    js::listen(false, "unhandledrejection", code::REJECTION, false);
+    js::listen(true, "visibilitychange", code::VISIBILITY, true);
+    js::listen(false, "pagehide", code::PAGEHIDE, true);
+    js::listen(false, "pageshow", code::PAGESHOW, true);
+    js::listen(false, "popstate", code::POPSTATE, false);
+    js::listen(false, "load", code::LOAD, false);
     js::hook_history(code::ROUTE);
     if complete {
         with(|s| s.report_navigation());
@@ -352,7 +335,7 @@ impl Sdk {
             self.vitals.cls_reported = cls;
             self.vital(Metric::Cls, cls, delta);
         }
-        let count = js::num(&window().and_then(|w| w.performance()).map(JsValue::from).unwrap_or_default(), "interactionCount");
+        let count = js::interaction_count();
         if let Some(inp) = self.vitals.inp.value(count as u32) {
             if inp != self.vitals.inp_reported {
                 let delta = inp - self.vitals.inp_reported;

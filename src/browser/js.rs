@@ -14,8 +14,24 @@ use wasm_bindgen::prelude::*;
 let F = null, C = null;
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
 export function setHandlers(f, c) { F = f; C = c; }
-export function listen(target, type, code, capture) {
-  try { target.addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
+export function listen(onDocument, type, code, capture) {
+  try { (onDocument ? document : window).addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
+}
+export function perfNow() { try { return performance.now(); } catch (_) { return 0; } }
+export function pageUrl(referrer) { try { return referrer ? document.referrer : location.href; } catch (_) { return ""; } }
+export function visible() { try { return document.visibilityState != "hidden"; } catch (_) { return true; } }
+export function loaded() { try { return document.readyState == "complete"; } catch (_) { return false; } }
+export function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch (_) { return undefined; } }
+export function interactionCount() { try { return performance.interactionCount || 0; } catch (_) { return 0; } }
+export function storeGet(session, key) {
+  try { return (session ? sessionStorage : localStorage).getItem(key) ?? undefined; } catch (_) { return undefined; }
+}
+export function storeSet(session, key, value) {
+  try {
+    const s = session ? sessionStorage : localStorage;
+    if (value === undefined) s.removeItem(key); else s.setItem(key, value);
+    return true;
+  } catch (_) { return false; }
 }
 function part(el) {
   const tag = el.localName;
@@ -107,8 +123,30 @@ extern "C" {
     /// Installs the Rust entry points: `f(code, arg)` for everything, `c(...)` for clicks.
     #[wasm_bindgen(js_name = setHandlers)]
     pub fn set_handlers(f: &JsValue, c: &JsValue);
-    /// `target.addEventListener(type, e => dispatch(code, e), {capture, passive: true})`.
-    pub fn listen(target: &JsValue, ty: &str, code: u32, capture: bool);
+    /// `(document or window).addEventListener(type, e => dispatch(code, e), {capture, passive})`.
+    pub fn listen(on_document: bool, ty: &str, code: u32, capture: bool);
+    /// `performance.now()`.
+    #[wasm_bindgen(js_name = perfNow)]
+    pub fn perf_now() -> f64;
+    /// `location.href`, or `document.referrer`.
+    #[wasm_bindgen(js_name = pageUrl)]
+    pub fn page_url(referrer: bool) -> String;
+    /// The document is not hidden.
+    pub fn visible() -> bool;
+    /// `document.readyState == "complete"`.
+    pub fn loaded() -> bool;
+    /// The navigation timing entry, if any.
+    #[wasm_bindgen(js_name = navEntry)]
+    pub fn nav_entry() -> JsValue;
+    /// `performance.interactionCount` (0 where unsupported).
+    #[wasm_bindgen(js_name = interactionCount)]
+    pub fn interaction_count() -> f64;
+    /// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
+    #[wasm_bindgen(js_name = storeGet)]
+    pub fn store_get(session: bool, key: &str) -> Option<String>;
+    /// `setItem` (or `removeItem` for `None`); false when storage refuses (off, or full).
+    #[wasm_bindgen(js_name = storeSet)]
+    pub fn store_set(session: bool, key: &str, value: Option<String>) -> bool;
     /// The capture-phase click listener on `document`.
     #[wasm_bindgen(js_name = listenClicks)]
     pub fn listen_clicks();

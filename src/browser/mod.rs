@@ -28,7 +28,8 @@ use gloo_timers::callback::Interval;
 
 pub use crate::core::config::{Config, ConfigError};
 pub use crate::core::event::AttrValue;
-use crate::core::batch::{is_final_status, retry_delay_ms, Batcher, StoredBatch};
+use crate::core::batch::Batcher;
+use crate::core::queue::{is_final_status, retry_delay_ms};
 use crate::core::envelope::Header;
 use crate::core::event::{ErrorSource, Event, EventKind, ViewCause};
 use crate::core::ids::{push_hex64, IdGen};
@@ -108,7 +109,7 @@ struct Sdk {
     errors: Vec<ErrorSlot>,
     stats: Stats,
     vitals: capture::Vitals,
-    posts: Vec<(u32, String)>,
+    posts: Vec<(u32, u64)>,
     post_token: u32,
     _timer: Option<Interval>,
 }
@@ -118,7 +119,7 @@ fn now_ms() -> u64 {
 }
 
 fn perf_now() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    js::perf_now()
 }
 
 /// Starts capturing with `cfg`. Returns the first invalid option as an error; nothing is
@@ -239,8 +240,7 @@ impl Sdk {
     }
 
     fn scrubbed_location(&self) -> String {
-        let href = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-        self.scrubbed(&href)
+        self.scrubbed(&js::page_url(false))
     }
 
     /// Encodes and batches one event; a completed batch is shipped at once.
@@ -324,32 +324,31 @@ impl Sdk {
                     self.stats.beacons += 1;
                 } else {
                     // Stored before the fetch so that a page closing now still retries it later.
-                    let key = Queue::key(self.ids.next_u64());
-                    let entry = StoredBatch { attempts: 1, next_at: now_ms() + retry_delay_ms(1), body };
-                    self.queue.put(&key, &entry);
-                    self.post(key, &entry.body);
+                    let id = self.ids.next_u64();
+                    self.queue.put(id, 1, now_ms() + retry_delay_ms(1), &body);
+                    self.post(id, &body);
                 }
             }
         }
     }
 
     /// POSTs with `fetch`; the outcome comes back through [`Sdk::on_post_done`] with a token.
-    fn post(&mut self, key: String, body: &str) {
+    fn post(&mut self, id: u64, body: &str) {
         self.stats.fetches += 1;
         self.post_token = self.post_token.wrapping_add(1) % 1_000_000;
         let token = self.post_token;
         if self.posts.len() >= 64 {
             self.posts.remove(0); // stale: the batch stays stored and is retried anyway
         }
-        self.posts.push((token, key));
+        self.posts.push((token, id));
         transport::post(&self.cfg.endpoint, body, token);
     }
 
     fn on_post_done(&mut self, token: u32, status: u32) {
         if let Some(i) = self.posts.iter().position(|(t, _)| *t == token) {
-            let (_, key) = self.posts.swap_remove(i);
+            let (_, id) = self.posts.swap_remove(i);
             if is_final_status(status) {
-                self.queue.remove(&key);
+                self.queue.remove(id);
             }
         }
     }
@@ -359,8 +358,8 @@ impl Sdk {
         if self.consent != Consent::Granted || !self.queue.maybe_pending {
             return;
         }
-        for (key, body) in self.queue.take_due(now_ms()) {
-            self.post(key, &body);
+        for (id, body) in self.queue.take_due(now_ms()) {
+            self.post(id, &body);
         }
     }
 
@@ -369,8 +368,7 @@ impl Sdk {
         self.report_screen_time();
         let referrer = match cause {
             ViewCause::Load => {
-                let r = web_sys::window().and_then(|w| w.document()).map(|d| d.referrer()).unwrap_or_default();
-                self.scrubbed(&r)
+                self.scrubbed(&js::page_url(true))
             }
             _ => self.url.clone(),
         };

@@ -70,59 +70,6 @@ impl Batcher {
 }
 
 
-/// Retries of a batch that could not be delivered before it is given up.
-pub const MAX_ATTEMPTS: u32 = 8;
-
-/// Delay before retry number `attempt` (1-based): 5 s, 20 s, 80 s, ... capped at one hour.
-pub fn retry_delay_ms(attempt: u32) -> u64 {
-    let exp = attempt.saturating_sub(1).min(10);
-    (5_000u64 << (2 * exp)).min(3_600_000)
-}
-
-/// Whether a response status means "stop retrying": delivered (2xx), or refused for good
-/// (4xx other than 408/429, which a retry cannot fix). Network errors (0), 408, 429 and 5xx
-/// are retried.
-pub fn is_final_status(status: u32) -> bool {
-    (200..300).contains(&status) || ((400..500).contains(&status) && status != 408 && status != 429)
-}
-
-/// A batch waiting in storage for a retry: `attempts|next_at|body`, so that a page load can
-/// find what is due without parsing any JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBatch {
-    /// Delivery attempts made so far.
-    pub attempts: u32,
-    /// When to try next, ms since the epoch.
-    pub next_at: u64,
-    /// The request body, as sent.
-    pub body: String,
-}
-
-impl StoredBatch {
-    /// The storage form.
-    pub fn encode(&self) -> String {
-        let mut s = String::with_capacity(self.body.len() + 24);
-        super::json::push_u64(&mut s, self.attempts as u64);
-        s.push('|');
-        super::json::push_u64(&mut s, self.next_at);
-        s.push('|');
-        s.push_str(&self.body);
-        s
-    }
-
-    /// Parses the storage form; `None` for anything else (a foreign or corrupted value).
-    pub fn decode(s: &str) -> Option<StoredBatch> {
-        let mut it = s.splitn(3, '|');
-        let attempts = it.next()?.parse().ok()?;
-        let next_at = it.next()?.parse().ok()?;
-        let body = it.next()?;
-        if !body.starts_with('{') {
-            return None;
-        }
-        Some(StoredBatch { attempts, next_at, body: body.to_owned() })
-    }
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -155,34 +102,6 @@ mod tests {
         let batch = b.push(ev(10_000, 2)).expect("second does not fit");
         assert_eq!(batch, vec![ev(10_000, 1)]);
         assert_eq!(b.take(), vec![ev(10_000, 2)]);
-    }
-
-    #[test]
-    fn retry_delays_grow_and_cap() {
-        assert_eq!(retry_delay_ms(1), 5_000);
-        assert_eq!(retry_delay_ms(2), 20_000);
-        assert_eq!(retry_delay_ms(3), 80_000);
-        assert_eq!(retry_delay_ms(7), 3_600_000);
-        assert_eq!(retry_delay_ms(u32::MAX), 3_600_000);
-    }
-
-    #[test]
-    fn which_statuses_end_retries() {
-        for s in [200, 204, 400, 401, 403, 413] {
-            assert!(is_final_status(s), "{s}");
-        }
-        for s in [0, 408, 429, 500, 502, 503, 504] {
-            assert!(!is_final_status(s), "{s}");
-        }
-    }
-
-    #[test]
-    fn stored_batches_round_trip_and_reject_garbage() {
-        let b = StoredBatch { attempts: 3, next_at: 1_764_000_000_000, body: "{\"v\":1|x}".into() };
-        assert_eq!(StoredBatch::decode(&b.encode()), Some(b));
-        for bad in ["", "1|2", "x|2|{}", "1|y|{}", "1|2|not json", "-1|2|{}"] {
-            assert_eq!(StoredBatch::decode(bad), None, "{bad}");
-        }
     }
 
     proptest! {

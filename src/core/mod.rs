@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod event;
 pub mod ids;
 pub mod json;
+pub mod queue;
 pub mod sample;
 pub mod scrub;
 pub mod stack;

@@ -1,0 +1,126 @@
+// Init cost in headless Chromium: from starting to load the module to `init` resolved.
+//
+//   node bench/init.mjs [pkgDir]       (pkgDir defaults to `pkg`, relative to the repo root)
+//
+// ferrotel, timed with performance.now() inside the page:
+//   js modules  import() of the entry (index.js) and the glue (ferrotel.js + its snippet)
+//   (i)  wasm   the glue's default export: fetch + compile + instantiate ferrotel_bg.wasm
+//               (instantiateStreaming) and __wbindgen_start
+//   (ii) start  `await init({...})` once the wasm is loaded: the synchronous `start` work (config
+//               validation, listeners, observers, session) plus a couple of microtask hops
+//   total       all of the above
+// Baseline in the same run, the same way: web-vitals (import of dist/web-vitals.js from
+// bench/.deps, then onLCP/onINP/onCLS/onFCP/onTTFB registration).
+//
+// Each measurement is a fresh page in a fresh browser context (empty HTTP cache, so no cached
+// wasm code either; the server also sends cache-control: no-store), everything from the local
+// 127.0.0.1 server. One discarded warm-up load per variant, then N loads of each, alternating.
+// Pages are cross-origin isolated (COOP/COEP) so performance.now() has 5 us rather than 100 us
+// resolution. No timed assertions: prints numbers, exits 0 unless something breaks.
+import path from "node:path";
+import { existsSync } from "node:fs";
+import { BENCH_DIR, pkgDirFromArgs, withServerAndBrowser, until, median, f, fail } from "./common.mjs";
+
+const N = 15;
+const pkgDir = pkgDirFromArgs();
+const wvDir = path.join(BENCH_DIR, ".deps/node_modules/web-vitals/dist");
+if (!existsSync(path.join(wvDir, "web-vitals.js"))) {
+  fail(`web-vitals baseline missing: run  npm install --no-save --prefix ${path.join(BENCH_DIR, ".deps")} web-vitals`);
+}
+let wvVersion = "?";
+try { wvVersion = JSON.parse(await (await import("node:fs/promises")).readFile(path.join(wvDir, "../package.json"), "utf8")).version; } catch {}
+
+const ISOLATED = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+const page = (script) => ({
+  headers: ISOLATED,
+  body: `<!doctype html><html><head><meta charset="utf-8"><title>init bench</title></head><body>
+<main><h1>init bench</h1><p>Some text for a paint.</p></main>
+<script type="module">
+try {
+${script}
+} catch (e) {
+  window.__r = { error: String(e && e.stack || e) };
+}
+</script></body></html>`,
+});
+
+const FERROTEL = page(`
+  const t0 = performance.now();
+  const [sdk, glue] = await Promise.all([import("/pkg/index.js"), import("/pkg/ferrotel.js")]);
+  const t1 = performance.now();
+  await glue.default();          // (i) fetch + compile + instantiate the wasm
+  const t2 = performance.now();
+  await sdk.init({ endpoint: "/v1/batch", key: "pk_bench" });   // (ii) start
+  const t3 = performance.now();
+  window.__r = { js: t1 - t0, wasm: t2 - t1, start: t3 - t2, total: t3 - t0,
+    session: sdk.sessionId() ?? null, isolated: self.crossOriginIsolated };
+`);
+
+const WEBVITALS = page(`
+  const t0 = performance.now();
+  const wv = await import("/wv/web-vitals.js");
+  const t1 = performance.now();
+  const cb = () => {};
+  wv.onLCP(cb); wv.onINP(cb); wv.onCLS(cb); wv.onFCP(cb); wv.onTTFB(cb);
+  const t2 = performance.now();
+  window.__r = { js: t1 - t0, start: t2 - t1, total: t2 - t0, isolated: self.crossOriginIsolated };
+`);
+
+await withServerAndBrowser({ "/pkg/": pkgDir, "/wv/": wvDir }, { "/ferrotel.html": FERROTEL, "/web-vitals.html": WEBVITALS },
+  async ({ server, browser }) => {
+    const t0 = Date.now();
+    const res = { ferrotel: [], "web-vitals": [] };
+    const pageErrors = [];
+
+    async function load(name) {
+      const ctx = await browser.newContext();
+      try {
+        const p = await ctx.newPage();
+        p.on("pageerror", (e) => pageErrors.push(`${name}: ${e}`));
+        await p.goto(`${server.origin}/${name}.html`);
+        await p.waitForFunction(() => window.__r, null, { timeout: 15000 });
+        const r = await p.evaluate(() => window.__r);
+        if (r.error) throw new Error(`${name}: ${r.error}`);
+        if (name === "ferrotel" && !r.session) throw new Error("ferrotel: init resolved but sessionId() is empty");
+        return r;
+      } finally {
+        await ctx.close(); // pagehide: ferrotel flushes its page_view etc. here
+      }
+    }
+
+    await load("ferrotel"); // warm-up loads (browser processes, server), discarded
+    await load("web-vitals");
+    for (let i = 0; i < N; i++) {
+      const order = i % 2 ? ["web-vitals", "ferrotel"] : ["ferrotel", "web-vitals"];
+      for (const name of order) res[name].push(await load(name));
+    }
+    await until(() => server.counts.batches >= N + 1, 1500);
+
+    const m = (name, k) => median(res[name].map((r) => r[k]));
+    const F = { js: m("ferrotel", "js"), wasm: m("ferrotel", "wasm"), start: m("ferrotel", "start"), total: m("ferrotel", "total") };
+    const W = { js: m("web-vitals", "js"), start: m("web-vitals", "start"), total: m("web-vitals", "total") };
+    const iso = [...res.ferrotel, ...res["web-vitals"]].every((r) => r.isolated);
+    const c = server.counts;
+
+    const out = [];
+    out.push("== ferrotel init cost (headless Chromium " + browser.version() + ") ==");
+    out.push(`package: ${pkgDir}`);
+    out.push(`median of ${N} fresh page loads each (fresh context, no HTTP cache, local 127.0.0.1 server), ms` +
+      (iso ? "" : "  [pages NOT cross-origin isolated: 100 us timer resolution]"));
+    out.push("");
+    out.push(`ferrotel total (import -> init resolved) ${f(F.total).padStart(7)} ms   rounds: ${res.ferrotel.map((r) => f(r.total, 1)).join(" ")}`);
+    out.push(`  js modules import                     ${f(F.js).padStart(7)} ms`);
+    out.push(`  (i)  wasm fetch+compile+instantiate   ${f(F.wasm).padStart(7)} ms`);
+    out.push(`  (ii) start (synchronous init work)    ${f(F.start).padStart(7)} ms`);
+    out.push(`web-vitals ${wvVersion} total (import + 5 on*) ${f(W.total).padStart(7)} ms   rounds: ${res["web-vitals"].map((r) => f(r.total, 1)).join(" ")}`);
+    out.push(`  js module import                      ${f(W.js).padStart(7)} ms`);
+    out.push(`  onLCP/onINP/onCLS/onFCP/onTTFB        ${f(W.start).padStart(7)} ms`);
+    out.push("");
+    out.push(`ratio ferrotel / web-vitals (total)   : ${f(F.total / W.total, 1)}x`);
+    out.push(`ferrotel target                       : <= 3 ms   (measured median ${f(F.total)} ms)`);
+    out.push(`reference (from the issue, NOT measured here): Sentry ~ 14-18 ms`);
+    out.push(`check: ${res.ferrotel.length + 1} ferrotel inits with a session id; collector got ${c.batches} batches, ${c.events} events` +
+      (pageErrors.length ? `; page errors: ${pageErrors.slice(0, 3).join(" | ")}` : "; no page errors"));
+    out.push(`(run took ${f((Date.now() - t0) / 1000, 1)} s)`);
+    console.log(out.join("\n"));
+  });
