@@ -423,3 +423,40 @@ fn batches_split_by_count_and_stay_valid() {
     let rest = flushed();
     assert_eq!(of_type(&rest, "custom").len(), 5, "nothing lost or duplicated");
 }
+
+#[wasm_bindgen_test]
+fn long_session_memory_stays_flat() {
+    // Thousands of events through record → batch → beacon must not grow the heap: the shipped
+    // build uses a small free-list allocator, and this is the proof that it reuses memory.
+    fresh(|c| {
+        c.max_batch_events = 50;
+        c.capture_page_views = false;
+        c.capture_performance = false;
+    });
+    html(r#"<div id="t-long"><button class="b">Press 1</button></div>"#);
+    let memory = || {
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length()
+    };
+    let round = || {
+        for i in 0..2_000 {
+            click_on("#t-long button");
+            if i % 10 == 0 {
+                browser::track("tick", vec![("i".into(), ferrotel::browser::AttrValue::Num(i as f64))]);
+                dispatch_error("repeated");
+            }
+        }
+        browser::flush();
+        take_beacons();
+    };
+    round(); // warm up: first batches, error table, beacon strings
+    let after_warmup = memory();
+    for _ in 0..5 {
+        round();
+    }
+    let after = memory();
+    assert!(after <= after_warmup + 64 * 1024, "heap grew from {after_warmup} to {after} bytes over 11,000 events");
+}
