@@ -38,6 +38,10 @@ try {
   if (variant === "bare") {
     document.addEventListener("click", () => {}, { capture: true, passive: true });
   } else if (variant === "ferrotel") {
+    // Count sendBeacon calls and refusals (one extra JS call per beacon, i.e. per 200 clicks).
+    const beacon = navigator.sendBeacon.bind(navigator);
+    window.__beacons = { calls: 0, refused: 0 };
+    navigator.sendBeacon = (u, b) => { const ok = beacon(u, b); window.__beacons.calls++; if (!ok) window.__beacons.refused++; return ok; };
     const sdk = await import("/pkg/index.js");
     await sdk.init(${JSON.stringify(INIT)});
     window.__sdk = sdk;
@@ -57,7 +61,7 @@ try {
 
 await withServerAndBrowser({ "/pkg/": pkgDir }, { "/click.html": PAGE }, async ({ server, browser }) => {
   const perClick = { none: [], bare: [], ferrotel: [] };
-  const sdk = { pageErrors: [], sessions: new Set(), beforeBatches: 0 };
+  const sdk = { pageErrors: [], sessions: new Set(), beacons: 0, refused: 0, queued: 0 };
   const t0 = Date.now();
 
   for (let r = 0; r < ROUNDS; r++) {
@@ -79,6 +83,9 @@ await withServerAndBrowser({ "/pkg/": pkgDir }, { "/click.html": PAGE }, async (
         const ms = await page.evaluate((n) => window.__clicks(n), CLICKS);
         perClick[v].push((ms * 1000) / CLICKS);
         if (v === "ferrotel") {
+          const b = await page.evaluate(() => ({ ...window.__beacons,
+            queued: Object.keys(localStorage).filter((k) => k.startsWith("ferrotel:")).length }));
+          sdk.beacons += b.calls; sdk.refused += b.refused; sdk.queued += b.queued;
           // Let the beacons sent during the loop arrive, so the batch count is meaningful.
           const want = server.counts.clicks + 1;
           await until(() => server.counts.clicks >= want, 2000);
@@ -120,6 +127,10 @@ await withServerAndBrowser({ "/pkg/": pkgDir }, { "/click.html": PAGE }, async (
   out.push(`check: ferrotel sessions ${sdk.sessions.size}/${ROUNDS}; collector got ${c.batches} batches, ${c.events} events, ${c.clicks} click events` +
     ` (${sentClicks} clicks made in ferrotel pages, ${f(c.bytes / 1024, 0)} KiB)` + (c.badBodies ? `, ${c.badBodies} unparsable bodies` : "") +
     (sdk.pageErrors.length ? `; page errors: ${sdk.pageErrors.slice(0, 3).join(" | ")}` : "; no page errors"));
+  out.push(`       in ferrotel pages: ${sdk.beacons} sendBeacon calls, ${sdk.refused} refused by the browser;` +
+    ` ${sdk.queued} localStorage entries (key prefix "ferrotel:") right after the loops`);
+  if (sdk.refused) out.push("       (refused beacons take the SDK's fallback, fetch keepalive then the localStorage queue, inside the timed loop:" +
+    " Chromium caps in-flight keepalive data at ~64 KB, so within one synchronous loop only the first large beacon is accepted)");
   out.push(`(run took ${f((Date.now() - t0) / 1000, 1)} s)`);
   console.log(out.join("\n"));
   if (c.clicks === 0) console.log("WARNING: the collector received no click events from ferrotel: the measured loop may not exercise the SDK.");

@@ -8,7 +8,7 @@ export interface FerrotelOptions {
   sampleRate?: number;
   /** How often pending events are sent, in ms, 100–600000 (default 5000). */
   flushIntervalMs?: number;
-  /** Largest request body in bytes, 20000–65536 (default 60000). */
+  /** Largest request body in bytes, 20000–65536 (default 32000). */
   maxBatchBytes?: number;
   /** Most events per request, 1–200 (default 100). */
   maxBatchEvents?: number;

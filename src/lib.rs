@@ -14,6 +14,9 @@ pub mod core;
 #[cfg(all(feature = "browser", target_arch = "wasm32"))]
 pub mod browser;
 
+#[cfg(all(feature = "edge", target_arch = "wasm32"))]
+pub mod edge;
+
 // Single-threaded wasm in a browser page: the allocator needs no locking.
 #[cfg(all(feature = "small-alloc", target_arch = "wasm32"))]
 #[global_allocator]

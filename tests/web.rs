@@ -407,7 +407,7 @@ fn bad_options_throw_one_error_naming_the_option() {
 }
 
 #[wasm_bindgen_test]
-fn batches_split_by_count_and_stay_valid() {
+async fn batches_split_by_count_and_stay_valid() {
     fresh(|c| {
         c.max_batch_events = 10;
         c.capture_page_views = false;
@@ -416,12 +416,18 @@ fn batches_split_by_count_and_stay_valid() {
     for _ in 0..25 {
         browser::track("bulk", vec![("i".into(), ferrotel::browser::AttrValue::Num(1.0))]);
     }
+    assert_eq!(take_beacons(), "[]", "nothing is encoded or sent on the recording call itself");
+    sleep(20).await;
     let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
-    assert_eq!(sent.len(), 2, "two full batches of 10 went out without a flush");
+    assert_eq!(sent.len(), 3, "reaching the count budget flushed by itself: 10 + 10 + 5");
+    for b in &sent {
+        let n = events_in(&serde_json::to_string(&vec![b]).unwrap()).len();
+        assert!(n <= 10, "a batch of {n} events exceeds maxBatchEvents");
+    }
     let first = events_in(&serde_json::to_string(&sent).unwrap());
-    assert_eq!(first.len(), 20);
+    assert_eq!(first.len(), 25);
     let rest = flushed();
-    assert_eq!(of_type(&rest, "custom").len(), 5, "nothing lost or duplicated");
+    assert_eq!(of_type(&rest, "custom").len() + first.len(), 25, "nothing lost or duplicated");
 }
 
 #[wasm_bindgen_test]

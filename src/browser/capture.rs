@@ -97,7 +97,7 @@ pub fn touch_session(id: &str, now: u64) {
     js::store_set(true, SESSION_KEY, Some(v));
 }
 
-pub(super) use code::FETCH_DONE;
+pub(super) use code::{FETCH_DONE, FLUSH};
 
 /// What a dispatch from JavaScript is about.
 mod code {
@@ -117,6 +117,7 @@ mod code {
     pub const EVENT_TIMING: u32 = 14;
     pub const LONG_TASK: u32 = 15;
     pub const FETCH_DONE: u32 = 16;
+    pub const FLUSH: u32 = 17;
 }
 
 /// The one entry point for everything but clicks.
@@ -150,6 +151,7 @@ fn dispatch(code: u32, arg: JsValue) {
                 code::POPSTATE => s.on_route_change(ViewCause::Pop),
                 code::ROUTE => s.on_route_change(ViewCause::Route),
                 code::AFTER_LOAD => s.report_navigation(),
+                code::FLUSH => s.flush(),
                 code::FETCH_DONE => {
                     let n = arg.as_f64().unwrap_or(0.0) as u64;
                     s.on_post_done((n / 1000) as u32, (n % 1000) as u32);

@@ -37,13 +37,12 @@ function part(el) {
   const tag = el.localName;
   const id = el.id;
   if (id && id.length <= 64) return ["#" + id, true];
-  let p = tag;
-  const cls = el.getAttribute("class");
-  if (cls) {
-    let n = 0;
-    for (const c of cls.split(/\s+/)) {
-      if (c && c.length <= 32 && (c.match(/\d/g) || "").length < 3) { p += "." + c; if (++n == 2) break; }
-    }
+  let p = tag, n = 0;
+  for (const c of el.classList) {
+    if (c.length > 32) continue;
+    let d = 0;
+    for (let i = 0; i < c.length && d < 3; i++) { const k = c.charCodeAt(i); if (k >= 48 && k <= 57) d++; }
+    if (d < 3) { p += "." + c; if (++n == 2) break; }
   }
   let i = 1, same = false, s = el, k = 0;
   while ((s = s.previousElementSibling) && ++k <= 32) if (s.localName == tag) i++;
@@ -102,10 +101,10 @@ export function describe(v) {
 export function beacon(url, body) {
   try { return navigator.sendBeacon(url, body); } catch (_) { return false; }
 }
-export function post(url, body, code, token) {
+export function post(url, body, code, token, keepalive) {
   const done = (s) => call(code, token * 1000 + s);
   try {
-    fetch(url, { method: "POST", body, keepalive: body.length < 65000, credentials: "omit", mode: "cors" })
+    fetch(url, { method: "POST", body, keepalive: keepalive && body.length < 65000, credentials: "omit", mode: "cors" })
       .then((r) => done(r.status), () => done(0));
   } catch (_) { done(0); }
 }
@@ -167,7 +166,7 @@ extern "C" {
     pub fn beacon(url: &str, body: &str) -> bool;
     /// `fetch(url, {method: "POST", keepalive})`, then dispatches `code` with
     /// `token * 1000 + status` (status 0 for a network error).
-    pub fn post(url: &str, body: &str, code: u32, token: u32);
+    pub fn post(url: &str, body: &str, code: u32, token: u32, keepalive: bool);
     /// The current JavaScript stack (for panics, which carry none of their own).
     pub fn stack() -> String;
     /// 16 random bytes as four u32s (crypto when available).

@@ -109,6 +109,9 @@ struct Sdk {
     errors: Vec<ErrorSlot>,
     stats: Stats,
     vitals: capture::Vitals,
+    pending: Vec<Event>,
+    flush_scheduled: bool,
+    hidden: bool,
     posts: Vec<(u32, u64)>,
     post_token: u32,
     _timer: Option<Interval>,
@@ -158,6 +161,9 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         errors: Vec::new(),
         stats: Stats::default(),
         vitals: capture::Vitals::new(),
+        pending: Vec::new(),
+        flush_scheduled: false,
+        hidden: false,
         posts: Vec::new(),
         post_token: 0,
         _timer: None,
@@ -207,6 +213,7 @@ pub fn set_consent(granted: bool) {
         } else {
             s.consent = Consent::Denied;
             s.held.clear();
+            s.pending.clear();
             s.batcher.take();
         }
     });
@@ -249,11 +256,22 @@ impl Sdk {
             return 0;
         }
         let id = self.ids.next_u64();
-        let event = Event { id, t: now_ms(), url: self.url.clone(), kind };
-        if let Some(batch) = self.batcher.push(event.encode()) {
-            self.ship(batch);
+        // Only recorded here; encoding and batching happen on the next flush, off the click.
+        self.pending.push(Event { id, t: now_ms(), url: self.url.clone(), kind });
+        if self.pending.len() >= self.cfg.max_batch_events as usize && !self.flush_scheduled {
+            self.flush_scheduled = true;
+            js::later(0, capture::FLUSH);
         }
         id
+    }
+
+    /// Encodes pending events into the batcher, shipping every batch it completes.
+    fn encode_pending(&mut self) {
+        for event in std::mem::take(&mut self.pending) {
+            if let Some(batch) = self.batcher.push(event.encode()) {
+                self.ship(batch);
+            }
+        }
     }
 
     fn record_error(&mut self, source: ErrorSource, kind: String, message: String, stack: String) {
@@ -294,7 +312,9 @@ impl Sdk {
     }
 
     fn flush(&mut self) {
+        self.flush_scheduled = false;
         self.record_error_repeats();
+        self.encode_pending();
         let batch = self.batcher.take();
         if !batch.is_empty() {
             self.ship(batch);
@@ -341,7 +361,9 @@ impl Sdk {
             self.posts.remove(0); // stale: the batch stays stored and is retried anyway
         }
         self.posts.push((token, id));
-        transport::post(&self.cfg.endpoint, body, token);
+        // keepalive only while the page is going away: its in-flight quota (64 KiB, shared with
+        // sendBeacon) is what refused the beacon in the first place.
+        transport::post(&self.cfg.endpoint, body, token, self.hidden);
     }
 
     fn on_post_done(&mut self, token: u32, status: u32) {
@@ -398,6 +420,7 @@ impl Sdk {
 
     /// The page was hidden or is being left: the last chance to send reliably.
     fn on_hidden(&mut self) {
+        self.hidden = true;
         if self.cfg.capture_page_views {
             self.report_screen_time();
         }
@@ -407,6 +430,7 @@ impl Sdk {
     }
 
     fn on_visible(&mut self) {
+        self.hidden = false;
         if self.visible_since.is_none() {
             self.visible_since = Some(perf_now());
         }

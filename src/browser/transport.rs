@@ -79,8 +79,8 @@ pub fn beacon(endpoint: &str, body: &str) -> bool {
     js::beacon(endpoint, body)
 }
 
-/// POSTs with `fetch(keepalive)`; the status (0 on a network error) comes back as a
+/// POSTs with `fetch` (`keepalive` when the page is going away); the status (0 on a network error) comes back as a
 /// `FETCH_DONE` dispatch carrying `token`.
-pub fn post(endpoint: &str, body: &str, token: u32) {
-    js::post(endpoint, body, super::capture::FETCH_DONE, token);
+pub fn post(endpoint: &str, body: &str, token: u32, keepalive: bool) {
+    js::post(endpoint, body, super::capture::FETCH_DONE, token, keepalive);
 }

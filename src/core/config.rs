@@ -30,7 +30,8 @@ pub struct Config {
     pub sample_rate: f64,
     /// `flushIntervalMs` (5000): how often pending events are sent, 100..=600000.
     pub flush_interval_ms: u32,
-    /// `maxBatchBytes` (60000): largest request body, 20000..=65536 (the beacon limit).
+    /// `maxBatchBytes` (32000): largest request body, 20000..=65536. Browsers allow 64 KiB of
+    /// beacon/keepalive data in flight per page, so the default leaves room for two.
     pub max_batch_bytes: u32,
     /// `maxBatchEvents` (100): most events per request, 1..=200.
     pub max_batch_events: u32,
@@ -97,7 +98,7 @@ impl Config {
             key: key.into(),
             sample_rate: 1.0,
             flush_interval_ms: 5000,
-            max_batch_bytes: 60_000,
+            max_batch_bytes: 32_000,
             max_batch_events: 100,
             respect_do_not_track: true,
             require_consent: false,
