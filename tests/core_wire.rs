@@ -1,7 +1,7 @@
 //! Wire format v1: encode → decode round trip and the validation reasons clients see.
 #![cfg(not(target_arch = "wasm32"))]
 
-use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES};
+use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
 use proptest::prelude::*;
 
@@ -57,17 +57,17 @@ fn kind() -> impl Strategy<Value = EventKind> {
                 count,
             }
         ),
-        (short(), proptest::collection::vec(("[a-z_]{1,10}", prop_oneof![
+        (short(), proptest::collection::btree_map("[a-z_]{1,10}", prop_oneof![
             short().prop_map(AttrValue::Str),
             (-1_000_000..1_000_000i64).prop_map(|k| AttrValue::Num(f(k))),
             any::<bool>().prop_map(AttrValue::Bool),
-        ]), 0..limits::ATTRS))
-            .prop_map(|(name, attrs)| EventKind::Custom { name, attrs }),
+        ], 0..limits::ATTRS))
+            .prop_map(|(name, attrs)| EventKind::Custom { name, attrs: attrs.into_iter().collect() }),
     ]
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    (1..u64::MAX, 1..u64::MAX, short(), kind()).prop_map(|(id, t, url, kind)| Event { id, t, url, kind })
+    (1..u64::MAX, 1..=MAX_TIME_MS, short(), kind()).prop_map(|(id, t, url, kind)| Event { id, t, url, kind })
 }
 
 proptest! {
@@ -77,7 +77,7 @@ proptest! {
         events in proptest::collection::vec(event(), 1..20),
         key in "[A-Za-z0-9_-]{1,64}",
         session in "[0-9a-f]{32}",
-        sent_at in 1..u64::MAX,
+        sent_at in 1..=MAX_TIME_MS,
     ) {
         let env = Envelope {
             key,
@@ -117,7 +117,7 @@ fn every_encoded_event_fits_the_declared_limit() {
         EventKind::Click { selector: huge.clone(), tag: huge.clone(), text: huge.clone(), x: i32::MIN, y: i32::MIN },
     ];
     for kind in worst {
-        let e = Event { id: u64::MAX, t: u64::MAX, url: huge.clone(), kind };
+        let e = Event { id: u64::MAX, t: MAX_TIME_MS, url: huge.clone(), kind };
         let s = e.encode();
         assert!(s.len() <= limits::EVENT_BYTES, "{} bytes", s.len());
         assert!(Envelope::decode(Header::new("k", &"a".repeat(32)).encode_batch(1, &[s]).as_bytes()).is_ok());
@@ -165,6 +165,15 @@ fn refusals_name_the_field_and_rule() {
         (body(r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":null}}"#), "body", "string, number or boolean"),
         (body(r#"{"id":"00000000000000aa","t":1,"type":"web_vital","name":"FID","value":1,"delta":1}"#), "events[0].name", "LCP"),
         (body(r#"{"id":"00000000000000aa","t":1,"type":"error","exception.message":"m","count":0}"#), "events[0].count", "at least 1"),
+        (body(&CLICK.replace("00000000000000aa", "0000000000000000")), "events[0].id", "all zeros"),
+        (body(&CLICK.replace("\"t\":1764000000000", "\"t\":18446744073709551615")), "events[0].t", "before 2100"),
+        (body(CLICK).replace("\"sent_at\":1764000000000", "\"sent_at\":0"), "sent_at", "epoch"),
+        (body(CLICK).replace("{\"name\":\"ferrotel\",\"version\":\"0.1.0\"}", "[\"ferrotel\",\"0.1.0\"]"), "body", "only `events` is an array"),
+        (format!("[{}]", body(CLICK)), "body", "must be a JSON object"),
+        (body(r#"["00000000000000aa",1764000000000,"click"]"#), "body", "only `events` is an array"),
+        (body(r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":1,"a":2}}"#), "body", "duplicate key"),
+        (body(r#"{"id":"00000000000000aa","t":1,"type":"nav_timing","dns":-5}"#), "events[0].dns", "negative"),
+        (body(r#"{"id":"00000000000000aa","t":1,"type":"long_task","start":-1e308,"duration":1}"#), "events[0].start", "negative"),
     ];
     for (b, field, words) in cases {
         let (f, r) = reason(&b);

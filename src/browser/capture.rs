@@ -97,7 +97,7 @@ pub fn touch_session(id: &str, now: u64) {
     js::store_set(true, SESSION_KEY, Some(v));
 }
 
-pub(super) use code::{FETCH_DONE, FLUSH};
+pub(super) use code::{FETCH_DONE, FLUSH, RETRY, SESSION};
 
 /// What a dispatch from JavaScript is about.
 mod code {
@@ -118,6 +118,8 @@ mod code {
     pub const LONG_TASK: u32 = 15;
     pub const FETCH_DONE: u32 = 16;
     pub const FLUSH: u32 = 17;
+    pub const RETRY: u32 = 18;
+    pub const SESSION: u32 = 19;
 }
 
 /// The one entry point for everything but clicks.
@@ -152,6 +154,10 @@ fn dispatch(code: u32, arg: JsValue) {
                 code::ROUTE => s.on_route_change(ViewCause::Route),
                 code::AFTER_LOAD => s.report_navigation(),
                 code::FLUSH => s.flush(),
+                code::RETRY => s.retry_due(),
+                code::SESSION => {
+                    s.session();
+                }
                 code::FETCH_DONE => {
                     let n = arg.as_f64().unwrap_or(0.0) as u64;
                     s.on_post_done((n / 1000) as u32, (n % 1000) as u32);
@@ -357,16 +363,18 @@ impl Sdk {
             return;
         }
         self.vitals.nav_done = true;
-        let n = |k: &str| js::num(&e, k);
+        // Phases the browser did not time are 0 on both ends; clamp anyway, the edge refuses
+        // negative durations.
+        let n = |k: &str| js::num(&e, k).max(0.0);
         let ttfb = (n("responseStart") - n("activationStart")).max(0.0);
         if n("responseStart") > 0.0 {
             self.vital(Metric::Ttfb, ttfb, ttfb);
         }
         let secure = n("secureConnectionStart");
         self.record(EventKind::NavTiming(NavTiming {
-            dns: n("domainLookupEnd") - n("domainLookupStart"),
-            tcp: n("connectEnd") - n("connectStart"),
-            tls: if secure > 0.0 { n("connectEnd") - secure } else { 0.0 },
+            dns: (n("domainLookupEnd") - n("domainLookupStart")).max(0.0),
+            tcp: (n("connectEnd") - n("connectStart")).max(0.0),
+            tls: if secure > 0.0 { (n("connectEnd") - secure).max(0.0) } else { 0.0 },
             ttfb: (n("responseStart") - n("requestStart")).max(0.0),
             download: (n("responseEnd") - n("responseStart")).max(0.0),
             dom_interactive: n("domInteractive"),

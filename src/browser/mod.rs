@@ -93,6 +93,7 @@ pub struct Stats {
 
 struct Sdk {
     cfg: Config,
+    /// Empty until [`Sdk::session`] resolves it (off the init path).
     header: Header,
     session: String,
     sampled: bool,
@@ -140,16 +141,16 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     let seed = js::random_seed();
     let word = |i: usize| seed.get(i).copied().unwrap_or(0) as u64;
     let mut ids = IdGen::new((word(0) << 32) | word(1) ^ ((word(2) << 32) | word(3)).rotate_left(17));
-    let session = capture::session(&mut ids, now_ms());
-    let header = Header::new(&cfg.key, &session);
-    let batcher = Batcher::new(cfg.max_batch_bytes as usize, cfg.max_batch_events as usize, header.overhead());
+    // The envelope overhead depends only on the lengths of the key and the 32-digit session.
+    let overhead = Header::new(&cfg.key, "00000000000000000000000000000000").overhead();
+    let batcher = Batcher::new(cfg.max_batch_bytes as usize, cfg.max_batch_events as usize, overhead);
     let interval = cfg.flush_interval_ms;
     let sdk = Sdk {
-        sampled: Sampler::new(cfg.sample_rate).keep_session(&session),
+        sampled: true,
         consent: if cfg.require_consent { Consent::Pending } else { Consent::Granted },
         load_id: ids.next_u64(),
-        header,
-        session,
+        header: Header::new("", ""),
+        session: String::new(),
         ids,
         batcher,
         queue: Queue::new(),
@@ -184,8 +185,13 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         if s.cfg.capture_page_views {
             s.start_view(ViewCause::Load);
         }
-        s.retry_due();
     });
+    // The session lives in sessionStorage, whose first access in a page is a synchronous trip to
+    // the browser process (0.5-5 ms measured): resolved in the next task, not inside `init`.
+    js::later(0, capture::SESSION);
+    // Batches left by earlier pages wait a moment: the first localStorage access of a page
+    // loads the origin's storage from disk (milliseconds), which must not delay `init`.
+    js::later(1_000, capture::RETRY);
     Ok(())
 }
 
@@ -221,7 +227,7 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running.
 pub fn session_id() -> Option<String> {
-    with(|s| s.session.clone())
+    with(|s| s.session().to_owned())
 }
 
 /// Internal failure counters, if running.
@@ -265,8 +271,22 @@ impl Sdk {
         id
     }
 
+    /// The session id, resolving it (and the sampling decision) on first use.
+    fn session(&mut self) -> &str {
+        if self.session.is_empty() {
+            self.session = capture::session(&mut self.ids, now_ms());
+            self.header = Header::new(&self.cfg.key, &self.session);
+            self.sampled = Sampler::new(self.cfg.sample_rate).keep_session(&self.session);
+            if !self.sampled {
+                self.pending.retain(|e| e.kind.is_error());
+            }
+        }
+        &self.session
+    }
+
     /// Encodes pending events into the batcher, shipping every batch it completes.
     fn encode_pending(&mut self) {
+        self.session();
         for event in std::mem::take(&mut self.pending) {
             if let Some(batch) = self.batcher.push(event.encode()) {
                 self.ship(batch);
@@ -318,7 +338,7 @@ impl Sdk {
         let batch = self.batcher.take();
         if !batch.is_empty() {
             self.ship(batch);
-            capture::touch_session(&self.session, now_ms());
+            capture::touch_session(self.session(), now_ms());
         }
     }
 

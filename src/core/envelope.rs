@@ -23,6 +23,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_EVENTS: usize = 200;
 /// JSON nesting depth: envelope → events → event → attrs.
 pub const MAX_DEPTH: usize = 4;
+/// Timestamps beyond 2100-01-01 are refused: they are garbage, and as OTLP nanoseconds they
+/// would overflow.
+pub const MAX_TIME_MS: u64 = 4_102_444_800_000;
 /// The SDK name on the wire.
 pub const SDK_NAME: &str = "ferrotel";
 /// This build's version, sent as `sdk.version`.
@@ -131,17 +134,26 @@ impl Envelope {
         if body.len() > MAX_BODY_BYTES {
             return Err(DecodeError::new("body", "exceeds 65536 bytes"));
         }
-        check_depth(body)?;
+        check_shape(body)?;
         let raw: RawEnvelope<'_> = serde_json::from_slice(body)
             .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
         raw.validate()
     }
 }
 
-/// Refuses nesting deeper than [`MAX_DEPTH`] before any parsing, in one pass over the bytes.
-fn check_depth(body: &[u8]) -> Result<(), DecodeError> {
+/// Checks the shape before any parsing, in one pass over the bytes: the body is an object,
+/// nesting is at most [`MAX_DEPTH`], and the only array is the top-level `events` (serde would
+/// otherwise read an array in place of an object field by field).
+fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
     let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &b in body {
+    // At depth 1: whether the next string is a key, where the current one started, and
+    // whether the last key read was `events`.
+    let (mut expect_key, mut key_start, mut last_key_events) = (false, None::<usize>, false);
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    if first.map(|i| body[i]) != Some(b'{') {
+        return Err(DecodeError::new("body", "must be a JSON object (a v1 batch envelope)"));
+    }
+    for (i, &b) in body.iter().enumerate() {
         if in_str {
             if esc {
                 esc = false;
@@ -149,18 +161,34 @@ fn check_depth(body: &[u8]) -> Result<(), DecodeError> {
                 esc = true;
             } else if b == b'"' {
                 in_str = false;
+                if let Some(start) = key_start.take() {
+                    last_key_events = &body[start..i] == b"events";
+                }
             }
             continue;
         }
         match b {
-            b'"' => in_str = true,
+            b'"' => {
+                in_str = true;
+                if depth == 1 && expect_key {
+                    key_start = Some(i + 1);
+                    expect_key = false;
+                }
+            }
             b'{' | b'[' => {
+                if b == b'[' && !(depth == 1 && last_key_events) {
+                    return Err(DecodeError::new("body", "has an array where an object or value belongs: only `events` is an array"));
+                }
                 depth += 1;
                 if depth > MAX_DEPTH {
                     return Err(DecodeError::new("body", "nests deeper than 4 levels"));
                 }
+                if depth == 1 {
+                    expect_key = true;
+                }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => expect_key = true,
             _ => {}
         }
     }
@@ -272,7 +300,11 @@ impl<'de> Visitor<'de> for AttrsVisitor {
                 return Err(de::Error::custom("attrs has more than 32 entries"));
             }
             let v = map.next_value::<AttrValueDe>()?.0;
-            out.push((truncated(&k, limits::ATTR_KEY), v));
+            let k = truncated(&k, limits::ATTR_KEY);
+            if out.iter().any(|(seen, _)| *seen == k) {
+                return Err(de::Error::custom("attrs has a duplicate key"));
+            }
+            out.push((k, v));
         }
         Ok(Attrs(out))
     }
@@ -341,6 +373,9 @@ impl<'a> RawEnvelope<'a> {
             return Err(DecodeError::new("session", "must be 32 hex digits"));
         }
         let sent_at = self.sent_at.ok_or_else(|| DecodeError::new("sent_at", "is missing"))?;
+        if !(1..=MAX_TIME_MS).contains(&sent_at) {
+            return Err(DecodeError::new("sent_at", "must be milliseconds since the epoch, before 2100"));
+        }
         let raw_events = self.events.ok_or_else(|| DecodeError::new("events", "is missing"))?;
         if raw_events.is_empty() {
             return Err(DecodeError::new("events", "is empty; send at least one event"));
@@ -380,15 +415,19 @@ fn opt_str(v: Option<Cow<'_, str>>, max: usize) -> String {
 }
 
 fn need_hex64(v: Option<Cow<'_, str>>, field: &'static str) -> Result<u64, FieldError> {
-    parse_hex64(&need(v, field)?).ok_or((field, Cow::Borrowed("must be 16 hex digits")))
+    match parse_hex64(&need(v, field)?) {
+        Some(0) => Err((field, Cow::Borrowed("must not be all zeros"))),
+        Some(n) => Ok(n),
+        None => Err((field, Cow::Borrowed("must be 16 hex digits"))),
+    }
 }
 
 impl<'a> RawEvent<'a> {
     fn validate(self) -> Result<Event, FieldError> {
         let id = need_hex64(self.id, "id")?;
         let t = need(self.t, "t")?;
-        if t == 0 {
-            return Err(("t", "must be milliseconds since the epoch".into()));
+        if !(1..=MAX_TIME_MS).contains(&t) {
+            return Err(("t", "must be milliseconds since the epoch, before 2100".into()));
         }
         let ty = need(self.kind, "type")?;
         let url = opt_str(self.url, limits::URL);
@@ -427,19 +466,19 @@ impl<'a> RawEvent<'a> {
                 }
             }
             "nav_timing" => EventKind::NavTiming(NavTiming {
-                dns: self.dns.unwrap_or(0.0),
-                tcp: self.tcp.unwrap_or(0.0),
-                tls: self.tls.unwrap_or(0.0),
-                ttfb: self.ttfb.unwrap_or(0.0),
-                download: self.download.unwrap_or(0.0),
-                dom_interactive: self.dom_interactive.unwrap_or(0.0),
-                dom_content_loaded: self.dom_content_loaded.unwrap_or(0.0),
-                load: self.load.unwrap_or(0.0),
-                transfer_size: self.transfer_size.unwrap_or(0.0),
+                dns: opt_duration(self.dns, "dns")?,
+                tcp: opt_duration(self.tcp, "tcp")?,
+                tls: opt_duration(self.tls, "tls")?,
+                ttfb: opt_duration(self.ttfb, "ttfb")?,
+                download: opt_duration(self.download, "download")?,
+                dom_interactive: opt_duration(self.dom_interactive, "dom_interactive")?,
+                dom_content_loaded: opt_duration(self.dom_content_loaded, "dom_content_loaded")?,
+                load: opt_duration(self.load, "load")?,
+                transfer_size: opt_duration(self.transfer_size, "transfer_size")?,
                 navigation_type: opt_str(self.navigation_type, limits::NAME),
             }),
             "long_task" => EventKind::LongTask {
-                start: need(self.start, "start")?,
+                start: non_negative(need(self.start, "start")?, "start")?,
                 duration: non_negative(need(self.duration, "duration")?, "duration")?,
             },
             "error" => EventKind::Error {
@@ -485,6 +524,10 @@ fn non_negative(v: f64, field: &'static str) -> Result<f64, FieldError> {
     if v < 0.0 {
         Err((field, "must not be negative".into()))
     } else {
-        Ok(v)
+        Ok(v + 0.0) // -0 becomes 0
     }
+}
+
+fn opt_duration(v: Option<f64>, field: &'static str) -> Result<f64, FieldError> {
+    non_negative(v.unwrap_or(0.0), field)
 }

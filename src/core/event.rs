@@ -347,11 +347,19 @@ impl Event {
                 push_str(&mut o, name, limits::NAME);
                 push_key(&mut o, "attrs");
                 o.push('{');
-                for (i, (k, v)) in attrs.iter().take(limits::ATTRS).enumerate() {
-                    if i > 0 {
+                let mut written: Vec<&str> = Vec::new();
+                for (k, v) in attrs.iter() {
+                    // Keys are cut to the limit; the edge refuses duplicates, so a key that
+                    // collides with one already written (after the cut) is skipped.
+                    let key = super::scrub::truncate(k, limits::ATTR_KEY);
+                    if written.len() == limits::ATTRS || written.contains(&key) {
+                        continue;
+                    }
+                    if !written.is_empty() {
                         o.push(',');
                     }
-                    push_str(&mut o, k, limits::ATTR_KEY);
+                    written.push(key);
+                    push_str(&mut o, key, limits::ATTR_KEY);
                     o.push(':');
                     match v {
                         AttrValue::Str(s) => push_str(&mut o, s, limits::ATTR_VALUE),
