@@ -20,7 +20,8 @@ const cases = JSON.parse(readFileSync(path.join(CORPUS, "manifest.json"), "utf8"
 function post(url, headers, body) {
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = http.request(url, { method: "POST", headers: { ...headers, "content-length": body.length } }, (res) => {
+    // A fresh connection per case: after an early 413 the server may drop a reused one.
+    const req = http.request(url, { method: "POST", agent: false, headers: { ...headers, "content-length": body.length, connection: "close" } }, (res) => {
       answered = true;
       const chunks = [];
       res.on("data", (c) => chunks.push(c));

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the ingest Worker from this crate (feature `edge`) into worker/build/ with worker-build,
+# offline: the exact wasm-bindgen, npm binaryen's wasm-opt and npm esbuild are passed in, so
+# worker-build downloads nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$PWD/node_modules/@esbuild/linux-x64/bin/esbuild"
+rm -rf build
+worker-build --release -- --features edge
+rm -rf worker/build
+mv build worker/build
+ls -l worker/build/index.js worker/build/index_bg.wasm

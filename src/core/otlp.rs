@@ -1,0 +1,404 @@
+//! OTLP/HTTP JSON logs for accepted events (the edge's durable and forwarded format), and the
+//! projection back to flat rows for the embedded store.
+//!
+//! The encoder writes the JSON by hand into pre-sized buffers: on the Worker's request path it
+//! is the largest cost, and going through generated protocol structs and serde doubles it. The
+//! tests check every output against the official `opentelemetry-proto` types, so the shape is
+//! what a strict OTLP receiver accepts.
+//!
+//! Attribute names follow OpenTelemetry conventions where one exists (`event.id`,
+//! `event.name`, `url.full`, `session.id`, `exception.*`, `code.*`, `browser.web_vital.*`,
+//! `geo.country.iso_code`); the rest are `ferrotel.<wire field name>`.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::event::{AttrValue, ErrorSource, Event, EventKind};
+use super::ids::push_hex64;
+use super::json::{push_bool, push_f64, push_i64, push_str, push_u64};
+use super::stack;
+use super::ua::UaClass;
+
+/// What the edge adds to a batch.
+#[derive(Debug, Clone)]
+pub struct Enrichment<'a> {
+    /// ISO country code from the edge, if known.
+    pub country: Option<&'a str>,
+    /// Coarse user-agent class.
+    pub ua: UaClass,
+    /// Daily-salted hash of the client address (never the address).
+    pub client_hash: &'a str,
+    /// When the edge received the batch, ms since the epoch.
+    pub received_ms: u64,
+}
+
+/// A queue message / OTLP request should stay under this (Cloudflare Queues take 128 KB).
+pub const MAX_CHUNK_BYTES: usize = 100 * 1024;
+
+const NO_LIMIT: usize = usize::MAX;
+
+fn kv_str(o: &mut String, key: &str, v: &str) {
+    o.push_str("{\"key\":\"");
+    o.push_str(key);
+    o.push_str("\",\"value\":{\"stringValue\":");
+    push_str(o, v, NO_LIMIT);
+    o.push_str("}},");
+}
+
+fn kv_f64(o: &mut String, key: &str, v: f64) {
+    o.push_str("{\"key\":\"");
+    o.push_str(key);
+    o.push_str("\",\"value\":{\"doubleValue\":");
+    push_f64(o, v);
+    o.push_str("}},");
+}
+
+fn kv_i64(o: &mut String, key: &str, v: i64) {
+    o.push_str("{\"key\":\"");
+    o.push_str(key);
+    o.push_str("\",\"value\":{\"intValue\":\"");
+    push_i64(o, v);
+    o.push_str("\"}},");
+}
+
+fn kv_bool(o: &mut String, key: &str, v: bool) {
+    o.push_str("{\"key\":\"");
+    o.push_str(key);
+    o.push_str("\",\"value\":{\"boolValue\":");
+    push_bool(o, v);
+    o.push_str("}},");
+}
+
+fn end_list(o: &mut String) {
+    if o.ends_with(',') {
+        o.pop();
+    }
+}
+
+/// Encodes one batch's kept events as OTLP `ExportLogsServiceRequest` JSON documents, each at
+/// most [`MAX_CHUNK_BYTES`] (an event never straddles two documents).
+pub struct LogsEncoder {
+    prefix: String,
+}
+
+const SUFFIX: &str = "]}]}]}";
+
+impl LogsEncoder {
+    /// The resource part shared by every record of a batch.
+    pub fn new(key: &str, session: &str, sdk_name: &str, sdk_version: &str, e: &Enrichment<'_>) -> Self {
+        let mut o = String::with_capacity(640);
+        o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
+        kv_str(&mut o, "service.name", key);
+        kv_str(&mut o, "session.id", session);
+        kv_str(&mut o, "telemetry.sdk.name", sdk_name);
+        kv_str(&mut o, "telemetry.sdk.version", sdk_version);
+        kv_str(&mut o, "telemetry.sdk.language", "webjs");
+        if let Some(c) = e.country {
+            kv_str(&mut o, "geo.country.iso_code", c);
+        }
+        kv_str(&mut o, "ferrotel.ua_device", e.ua.device);
+        kv_str(&mut o, "ferrotel.ua_browser", e.ua.browser);
+        kv_bool(&mut o, "ferrotel.bot", e.ua.bot);
+        if !e.client_hash.is_empty() {
+            kv_str(&mut o, "ferrotel.client_hash", e.client_hash);
+        }
+        end_list(&mut o);
+        o.push_str("]},\"scopeLogs\":[{\"scope\":{\"name\":\"ferrotel\",\"version\":\"");
+        o.push_str(super::envelope::SDK_VERSION);
+        o.push_str("\"},\"logRecords\":[");
+        LogsEncoder { prefix: o }
+    }
+
+    /// Appends one log record for `ev` to `o`.
+    pub fn record(&self, o: &mut String, ev: &Event, sample_rate: f64, received_ms: u64) {
+        o.push_str("{\"timeUnixNano\":\"");
+        push_u64(o, ev.t.saturating_mul(1_000_000));
+        o.push_str("\",\"observedTimeUnixNano\":\"");
+        push_u64(o, received_ms.saturating_mul(1_000_000));
+        let error = ev.kind.is_error();
+        o.push_str(if error {
+            "\",\"severityNumber\":17,\"severityText\":\"ERROR\",\"eventName\":\""
+        } else {
+            "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"eventName\":\""
+        });
+        o.push_str("browser.");
+        o.push_str(ev.kind.type_name());
+        o.push_str("\",\"attributes\":[");
+        o.push_str("{\"key\":\"event.id\",\"value\":{\"stringValue\":\"");
+        push_hex64(o, ev.id);
+        o.push_str("\"}},{\"key\":\"event.name\",\"value\":{\"stringValue\":\"browser.");
+        o.push_str(ev.kind.type_name());
+        o.push_str("\"}},");
+        kv_str(o, "url.full", &ev.url);
+        kv_f64(o, "ferrotel.sample_rate", sample_rate);
+        match &ev.kind {
+            EventKind::PageView { referrer, cause } => {
+                kv_str(o, "ferrotel.referrer", referrer);
+                kv_str(o, "ferrotel.cause", cause.as_str());
+            }
+            EventKind::ScreenTime { view, visible_ms } => {
+                let mut v = String::with_capacity(16);
+                push_hex64(&mut v, *view);
+                kv_str(o, "ferrotel.view", &v);
+                kv_f64(o, "ferrotel.visible_ms", *visible_ms);
+            }
+            EventKind::Click { selector, tag, text, x, y } => {
+                kv_str(o, "ferrotel.selector", selector);
+                kv_str(o, "ferrotel.tag", tag);
+                kv_str(o, "ferrotel.text", text);
+                kv_i64(o, "ferrotel.x", *x as i64);
+                kv_i64(o, "ferrotel.y", *y as i64);
+            }
+            EventKind::WebVital { name, value, delta, metric_id, rating, navigation_type } => {
+                kv_str(o, "browser.web_vital.name", name);
+                kv_f64(o, "browser.web_vital.value", *value);
+                kv_f64(o, "browser.web_vital.delta", *delta);
+                kv_str(o, "browser.web_vital.id", metric_id);
+                kv_str(o, "browser.web_vital.rating", rating);
+                kv_str(o, "browser.web_vital.navigation_type", navigation_type);
+            }
+            EventKind::NavTiming(n) => {
+                for (k, v) in [
+                    ("ferrotel.dns", n.dns),
+                    ("ferrotel.tcp", n.tcp),
+                    ("ferrotel.tls", n.tls),
+                    ("ferrotel.ttfb", n.ttfb),
+                    ("ferrotel.download", n.download),
+                    ("ferrotel.dom_interactive", n.dom_interactive),
+                    ("ferrotel.dom_content_loaded", n.dom_content_loaded),
+                    ("ferrotel.load", n.load),
+                    ("ferrotel.transfer_size", n.transfer_size),
+                ] {
+                    kv_f64(o, k, v);
+                }
+                kv_str(o, "ferrotel.navigation_type", &n.navigation_type);
+            }
+            EventKind::LongTask { start, duration } => {
+                kv_f64(o, "ferrotel.start", *start);
+                kv_f64(o, "ferrotel.duration", *duration);
+            }
+            EventKind::Error { source, kind, message, stack: raw, fingerprint, count } => {
+                kv_str(o, "ferrotel.source", source.as_str());
+                kv_str(o, "exception.type", kind);
+                kv_str(o, "exception.message", message);
+                kv_str(o, "exception.stacktrace", raw);
+                let mut fp = String::with_capacity(16);
+                push_hex64(&mut fp, *fingerprint);
+                kv_str(o, "ferrotel.fingerprint", &fp);
+                kv_i64(o, "ferrotel.count", *count as i64);
+                // Frames are parsed here, at the edge, so the browser ships no parser.
+                if !raw.is_empty() && *source != ErrorSource::Panic {
+                    let (_, frames) = stack::parse(raw);
+                    kv_i64(o, "ferrotel.frames", frames.len() as i64);
+                    if let Some(f) = frames.iter().find(|f| f.in_app).or(frames.first()) {
+                        if let Some(func) = &f.function {
+                            kv_str(o, "code.function.name", func);
+                        }
+                        kv_str(o, "code.file.path", &f.file);
+                        if let Some(l) = f.line {
+                            kv_i64(o, "code.line.number", l as i64);
+                        }
+                        if let Some(c) = f.column {
+                            kv_i64(o, "code.column.number", c as i64);
+                        }
+                    }
+                }
+            }
+            EventKind::Custom { name, attrs } => {
+                kv_str(o, "ferrotel.name", name);
+                for (k, v) in attrs {
+                    let mut key = String::with_capacity(k.len() + 14);
+                    key.push_str("ferrotel.attr.");
+                    // Attribute keys are written raw inside quotes: escape via push_str.
+                    let mut escaped = String::new();
+                    push_str(&mut escaped, k, NO_LIMIT);
+                    key.push_str(&escaped[1..escaped.len() - 1]);
+                    match v {
+                        AttrValue::Str(s) => kv_str(o, &key, s),
+                        AttrValue::Num(n) => kv_f64(o, &key, *n),
+                        AttrValue::Bool(b) => kv_bool(o, &key, *b),
+                    }
+                }
+            }
+        }
+        end_list(o);
+        o.push_str("]}");
+    }
+
+    /// Joins records into documents of at most `max_bytes` each.
+    pub fn documents(&self, records: &[String], max_bytes: usize) -> Vec<String> {
+        let mut docs = Vec::new();
+        let mut cur = String::new();
+        for r in records {
+            let fits = cur.len() + 1 + r.len() + SUFFIX.len() <= max_bytes;
+            if !cur.is_empty() && !fits {
+                cur.push_str(SUFFIX);
+                docs.push(std::mem::take(&mut cur));
+            }
+            if cur.is_empty() {
+                cur.reserve(self.prefix.len() + r.len() + SUFFIX.len());
+                cur.push_str(&self.prefix);
+            } else {
+                cur.push(',');
+            }
+            cur.push_str(r);
+        }
+        if !cur.is_empty() {
+            cur.push_str(SUFFIX);
+            docs.push(cur);
+        }
+        docs
+    }
+}
+
+/// One stored row of the embedded store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Event id, 16 hex digits.
+    pub id: String,
+    /// Event time, ms since the epoch.
+    pub t: u64,
+    /// Wire type (`click`, `error`, ...).
+    pub kind: String,
+    /// Session id.
+    pub session: String,
+    /// Write key.
+    pub key: String,
+    /// The event as a flat JSON object with wire field names, plus the enrichment.
+    pub data: String,
+}
+
+#[derive(Deserialize)]
+struct Req<'a> {
+    #[serde(rename = "resourceLogs", borrow)]
+    resource_logs: Vec<ResourceLogs<'a>>,
+}
+#[derive(Deserialize)]
+struct ResourceLogs<'a> {
+    #[serde(borrow)]
+    resource: Resource<'a>,
+    #[serde(rename = "scopeLogs", borrow)]
+    scope_logs: Vec<ScopeLogs<'a>>,
+}
+#[derive(Deserialize)]
+struct Resource<'a> {
+    #[serde(borrow)]
+    attributes: Vec<Kv<'a>>,
+}
+#[derive(Deserialize)]
+struct ScopeLogs<'a> {
+    #[serde(rename = "logRecords", borrow)]
+    log_records: Vec<LogRecord<'a>>,
+}
+#[derive(Deserialize)]
+struct LogRecord<'a> {
+    #[serde(rename = "timeUnixNano", borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    attributes: Vec<Kv<'a>>,
+}
+#[derive(Deserialize)]
+struct Kv<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    value: AnyValue<'a>,
+}
+#[derive(Deserialize)]
+struct AnyValue<'a> {
+    #[serde(rename = "stringValue", borrow)]
+    string: Option<Cow<'a, str>>,
+    #[serde(rename = "intValue", borrow)]
+    int: Option<Cow<'a, str>>,
+    #[serde(rename = "doubleValue")]
+    double: Option<f64>,
+    #[serde(rename = "boolValue")]
+    boolean: Option<bool>,
+}
+
+impl AnyValue<'_> {
+    fn json(&self) -> serde_json::Value {
+        if let Some(s) = &self.string {
+            serde_json::Value::from(s.as_ref())
+        } else if let Some(i) = &self.int {
+            i.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+        } else if let Some(d) = self.double {
+            serde_json::Value::from(d)
+        } else if let Some(b) = self.boolean {
+            serde_json::Value::from(b)
+        } else {
+            serde_json::Value::Null
+        }
+    }
+}
+
+/// The wire field name for an OTLP attribute key (the inverse of the encoder's naming).
+fn wire_name(key: &str) -> &str {
+    match key {
+        "event.id" => "id",
+        "event.name" => "type",
+        "url.full" => "url",
+        "session.id" => "session",
+        "service.name" => "key",
+        "geo.country.iso_code" => "country",
+        _ => key
+            .strip_prefix("ferrotel.attr.")
+            .or_else(|| key.strip_prefix("ferrotel."))
+            .or_else(|| key.strip_prefix("browser.web_vital."))
+            .unwrap_or(key),
+    }
+}
+
+/// Projects an OTLP logs document produced by [`LogsEncoder`] into rows.
+pub fn project(doc: &[u8]) -> Result<Vec<Row>, String> {
+    let req: Req<'_> = serde_json::from_slice(doc).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for rl in req.resource_logs {
+        let mut base = serde_json::Map::new();
+        for kv in &rl.resource.attributes {
+            if !kv.key.starts_with("telemetry.") {
+                base.insert(wire_name(&kv.key).to_owned(), kv.value.json());
+            }
+        }
+        let text = |m: &serde_json::Map<String, serde_json::Value>, k: &str| {
+            m.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+        };
+        for sl in rl.scope_logs {
+            for lr in sl.log_records {
+                let mut data = base.clone();
+                let mut attrs = serde_json::Map::new();
+                for kv in &lr.attributes {
+                    let name = wire_name(&kv.key);
+                    let mut v = kv.value.json();
+                    if name == "type" {
+                        v = serde_json::Value::from(v.as_str().unwrap_or_default().trim_start_matches("browser."));
+                    }
+                    if kv.key.starts_with("ferrotel.attr.") {
+                        attrs.insert(name.to_owned(), v);
+                    } else {
+                        data.insert(name.to_owned(), v);
+                    }
+                }
+                let t = lr.time.parse::<u64>().map_err(|e| e.to_string())? / 1_000_000;
+                data.insert("t".into(), serde_json::Value::from(t));
+                if !attrs.is_empty() {
+                    data.insert("attrs".into(), serde_json::Value::Object(attrs));
+                }
+                let id = text(&data, "id");
+                if id.is_empty() {
+                    return Err("a log record has no event.id".into());
+                }
+                rows.push(Row {
+                    kind: text(&data, "type"),
+                    session: text(&data, "session"),
+                    key: text(&data, "key"),
+                    id,
+                    t,
+                    data: serde_json::Value::Object(data).to_string(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}

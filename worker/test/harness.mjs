@@ -1,0 +1,117 @@
+// Starts the built Worker (worker/build) in workerd through Miniflare, on 127.0.0.1 and a free
+// port, with the real wrangler.toml bindings (local Queues, D1, rate limiters) and test
+// overrides. Also a tiny OTLP receiver for forwarding tests.
+import http from "node:http";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/**
+ * @param {object} o
+ * @param {Record<string,string>} [o.vars]      var overrides (a value of null removes the var)
+ * @param {boolean} [o.queue]                   keep the Queue bindings (default true)
+ * @param {number} [o.keyLimit]                 RL_KEY limit per 60 s
+ * @param {number} [o.maxRetries]               queue max_retries
+ */
+export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3 } = {}) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "worker/wrangler.toml"));
+  const bindings = { ...workerOptions.bindings };
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === null) delete bindings[k];
+    else bindings[k] = v;
+  }
+  const ratelimits = structuredClone(workerOptions.ratelimits);
+  ratelimits.RL_KEY.simple.limit = keyLimit;
+  const opts = {
+    ...workerOptions,
+    name: "ferrotel-ingest",
+    modules: true,
+    scriptPath: path.join(root, "worker/build/index.js"),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    bindings,
+    ratelimits,
+    assets: undefined,
+    host: "127.0.0.1",
+    port: 0,
+    d1Persist: false,
+    queueProducers: queue ? workerOptions.queueProducers : {},
+    queueConsumers: queue
+      ? {
+          "ferrotel-events": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries, retryDelay: 0, deadLetterQueue: "ferrotel-dlq" },
+          "ferrotel-dlq": { maxBatchSize: 10, maxBatchTimeout: 0 },
+        }
+      : {},
+  };
+  const mf = new Miniflare(opts);
+  const url = (await mf.ready).origin;
+  const db = await mf.getD1Database("DB");
+  const schema = readFileSync(path.join(root, "worker/schema.sql"), "utf8").replace(/--.*$/gm, "");
+  for (const stmt of schema.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+  return {
+    url,
+    db,
+    mf,
+    async rows(sql = "SELECT * FROM events ORDER BY t, id") {
+      return (await db.prepare(sql).all()).results;
+    },
+    stop: () => mf.dispose(),
+  };
+}
+
+/** An OTLP/HTTP receiver on 127.0.0.1: `answer(n)` gives the status for the n-th request. */
+export async function startReceiver(answer = () => 200) {
+  const requests = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const n = requests.length;
+    const status = answer(n);
+    requests.push({ status, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end("{}");
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/v1/logs`,
+    requests,
+    /** event.id of every log record in requests answered 2xx. */
+    delivered() {
+      return requests.filter((r) => r.status < 300).flatMap((r) =>
+        JSON.parse(r.body).resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords.map((lr) =>
+          lr.attributes.find((a) => a.key === "event.id").value.stringValue))));
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+let counter = 0;
+/** A valid v1 batch body (what the SDK's sendBeacon sends). */
+export function batch({ key = "pk_demo", session, events } = {}) {
+  session ??= (Date.now().toString(16) + (++counter).toString(16).padStart(8, "0")).padStart(32, "0").slice(-32);
+  const t = 1764000000000;
+  events ??= [
+    { type: "page_view", url: "https://shop.test/", referrer: "", cause: "load" },
+    { type: "click", url: "https://shop.test/", selector: "#buy", tag: "button", text: "Buy", x: 1, y: 2 },
+  ];
+  return JSON.stringify({
+    v: 1, key, sdk: { name: "ferrotel", version: "0.1.0" }, session, sent_at: t + 5000,
+    events: events.map((e, i) => ({ id: (BigInt(Date.now()) * 1000n + BigInt(++counter * 10 + i)).toString(16).padStart(16, "0").slice(-16), t: t + i, ...e })),
+  });
+}
+
+export async function post(url, body, headers = {}) {
+  return fetch(url + "/v1/batch", { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8", origin: "http://127.0.0.1", ...headers } });
+}
+
+export async function until(fn, ms = 8000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
