@@ -1,25 +1,44 @@
-// Drives the demo shop in headless Chromium (a few clicks, a route change, an error, leaving
-// the page), then reads the dashboard and prints what it shows.
-import { startDemoServer } from "./demo-server.mjs";
+// Starts the local Worker (wrangler dev on 127.0.0.1, a free port), drives the demo shop in
+// headless Chromium (clicks, a route change, an error, leaving the page), then reads the
+// dashboard and prints what it shows. Stops wrangler by PID.
+import { spawn } from "node:child_process";
+import net from "node:net";
 import { chromium } from "playwright-core";
 
-const server = await startDemoServer(0);
-const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const port = await new Promise((r) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
+const origin = `http://127.0.0.1:${port}`;
+const dev = spawn("node_modules/.bin/wrangler", ["dev", "-c", "worker/wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
+  "--persist-to", "worker/.wrangler/state", "--show-interactive-dev-session=false"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, detached: true });
+let log = "";
+dev.stdout.on("data", (d) => (log += d));
+dev.stderr.on("data", (d) => (log += d));
+const stop = () => { try { process.kill(-dev.pid, "SIGTERM"); } catch { /* gone */ } };
+process.on("exit", stop);
+
+let browser;
 try {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try { if ((await fetch(origin + "/healthz")).ok) break; } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error("wrangler dev did not start:\n" + log);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
   const page = await browser.newPage();
   await page.goto(origin + "/");
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("session"));
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("session"), null, { timeout: 15000 });
   await page.click("button.add >> nth=0");
   await page.click("button.add >> nth=2");
   await page.click("a[data-route='/cart']");
   await page.click("#boom");
-  await page.waitForTimeout(200);
+  await page.waitForTimeout(300);
   await page.goto(origin + "/dashboard.html"); // pagehide flushes the shop's last batch
-  await page.waitForFunction(() => /\d+ events/.test(document.getElementById("updated").textContent) && !document.getElementById("errors").textContent.includes("none yet"), null, { timeout: 10000 });
+  await page.waitForFunction(() => /^[1-9]\d* events/.test(document.getElementById("updated").textContent)
+    && document.querySelectorAll("#errors tr").length > 1 && !document.getElementById("errors").textContent.includes("none yet")
+    && !document.getElementById("clicks").textContent.includes("none yet"), null, { timeout: 20000 });
   for (const id of ["types", "vitals", "clicks", "errors"]) {
     const rows = await page.$$eval(`#${id} tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent).join(" | ")));
     console.log(`\n${id}:\n  ` + rows.join("\n  "));
@@ -27,6 +46,6 @@ try {
   await page.screenshot({ path: "www/dashboard.png", fullPage: true });
   console.log("\nscreenshot: www/dashboard.png");
 } finally {
-  await browser.close();
-  server.close();
+  await browser?.close();
+  stop();
 }

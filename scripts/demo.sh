@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# The demo, end to end: builds the npm package, serves the demo shop (www/) that imports it,
-# collects its beacons and shows them on the dashboard.
-#   bash scripts/demo.sh          serve on 127.0.0.1:8080 until Ctrl-C
+# The demo, end to end: the built SDK in a demo shop → the local ingest Worker (wrangler dev:
+# workerd with a local Queue and D1) → the embedded store → the dashboard.
+#   bash scripts/demo.sh          serve on http://127.0.0.1:${PORT:-8787}/ until Ctrl-C
 #   bash scripts/demo.sh --smoke  drive the shop in headless Chromium, print the dashboard, exit
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
 bash scripts/build-pkg.sh
+bash scripts/build-worker.sh
+rm -rf www/pkg && cp -r pkg www/pkg   # served as static assets next to the shop
+wrangler d1 execute DB -c worker/wrangler.toml --local --persist-to worker/.wrangler/state \
+  --file worker/schema.sql >/dev/null
 if [ "${1:-}" = "--smoke" ]; then
   exec node scripts/demo-smoke.mjs
 fi
-exec node scripts/demo-server.mjs "${PORT:-8080}"
+echo "ferrotel demo: shop http://127.0.0.1:${PORT:-8787}/   dashboard http://127.0.0.1:${PORT:-8787}/dashboard.html"
+exec wrangler dev -c worker/wrangler.toml --ip 127.0.0.1 --port "${PORT:-8787}" \
+  --persist-to worker/.wrangler/state --show-interactive-dev-session=false
