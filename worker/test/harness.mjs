@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { until as pollUntil } from "../../tests/e2e/harness.mjs";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -107,11 +108,5 @@ export async function post(url, body, headers = {}) {
   return fetch(url + "/v1/batch", { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8", origin: "http://127.0.0.1", ...headers } });
 }
 
-export async function until(fn, ms = 8000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `fn` until it returns a truthy value or `ms` pass (8 s: queue retries take a while). */
+export const until = (fn, ms = 8000) => pollUntil(fn, ms);
