@@ -145,35 +145,43 @@ impl Envelope {
 /// nesting is at most [`MAX_DEPTH`], and the only array is the top-level `events` (serde would
 /// otherwise read an array in place of an object field by field).
 fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    // At depth 1: whether the next string is a key, where the current one started, and
-    // whether the last key read was `events`.
-    let (mut expect_key, mut key_start, mut last_key_events) = (false, None::<usize>, false);
+    let mut depth = 0usize;
+    // At depth 1: whether the next string is a key, and whether the last key read was `events`.
+    let (mut expect_key, mut last_key_events) = (false, false);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     if first.map(|i| body[i]) != Some(b'{') {
         return Err(DecodeError::new("body", "must be a JSON object (a v1 batch envelope)"));
     }
-    for (i, &b) in body.iter().enumerate() {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-                if let Some(start) = key_start.take() {
-                    last_key_events = &body[start..i] == b"events";
-                }
-            }
-            continue;
-        }
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
         match b {
             b'"' => {
-                in_str = true;
-                if depth == 1 && expect_key {
-                    key_start = Some(i + 1);
-                    expect_key = false;
+                // Skip the string in runs (most of a batch is string content).
+                let start = i + 1;
+                let mut j = start;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &body[j..]) {
+                        Some(k) if body[j + k] == b'\\' => j += k + 2,
+                        Some(k) => {
+                            j += k;
+                            break;
+                        }
+                        None => {
+                            j = body.len();
+                            break;
+                        }
+                    }
+                    if j >= body.len() {
+                        break;
+                    }
                 }
+                if depth == 1 && expect_key {
+                    expect_key = false;
+                    last_key_events = body.get(start..j) == Some(b"events");
+                }
+                i = j + 1;
+                continue;
             }
             b'{' | b'[' => {
                 if b == b'[' && !(depth == 1 && last_key_events) {
@@ -191,6 +199,7 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
             b',' if depth == 1 => expect_key = true,
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }

@@ -1,9 +1,14 @@
 //! The ingest Worker's configuration (from wrangler vars and secrets) and the decisions it
 //! makes with it, kept pure so they are tested natively.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use super::envelope::{Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
+use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
+use super::sample::Sampler;
+use super::ua::classify;
 
 /// Validated Worker configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +118,126 @@ impl IngestConfig {
     }
 }
 
+/// What the request path knows about one `POST /v1/batch`.
+#[derive(Debug, Clone)]
+pub struct BatchRequest<'a> {
+    /// The body as received.
+    pub body: &'a [u8],
+    /// `Content-Type`, as sent (empty when absent).
+    pub content_type: &'a str,
+    /// `Origin`, if sent.
+    pub origin: Option<&'a str>,
+    /// `User-Agent` (empty when absent).
+    pub user_agent: &'a str,
+    /// Country from the edge, if known.
+    pub country: Option<&'a str>,
+    /// Daily-salted hash of the client address (empty when unknown).
+    pub client_hash: &'a str,
+    /// Now, ms since the epoch.
+    pub now_ms: u64,
+}
+
+/// A refusal: status, a machine-readable error, the field and a reason for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// HTTP status (4xx).
+    pub status: u16,
+    /// `invalid_batch`, `unknown_key`, ...
+    pub error: &'static str,
+    /// The field at fault, if one is.
+    pub field: Option<String>,
+    /// What rule was broken.
+    pub reason: Cow<'static, str>,
+    /// The origin to allow in CORS headers (so a browser can read the reason), if any.
+    pub cors: Option<String>,
+}
+
+impl Rejection {
+    /// The JSON body: `{"error":…,"field":…,"reason":…}`.
+    pub fn body(&self) -> String {
+        error_body(self.error, self.field.as_deref(), &self.reason)
+    }
+}
+
+/// `{"error":…,"field":…,"reason":…}`.
+pub fn error_body(error: &str, field: Option<&str>, reason: &str) -> String {
+    use super::json::push_str;
+    let mut b = String::with_capacity(64 + reason.len());
+    b.push_str("{\"error\":");
+    push_str(&mut b, error, usize::MAX);
+    if let Some(f) = field {
+        b.push_str(",\"field\":");
+        push_str(&mut b, f, usize::MAX);
+    }
+    b.push_str(",\"reason\":");
+    push_str(&mut b, reason, usize::MAX);
+    b.push('}');
+    b
+}
+
+/// An accepted batch, ready for rate limiting and the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The write key (the per-key rate limit key).
+    pub key: String,
+    /// The per-client rate limit key.
+    pub client_key: String,
+    /// OTLP logs documents of the kept events, each within the queue's message limit.
+    pub docs: Vec<String>,
+    /// The origin to allow in CORS headers, if any.
+    pub cors: Option<String>,
+}
+
+/// Everything the request path decides before rate limiting: media type, size, decoding and
+/// validation, key and origin, sampling, enrichment and OTLP encoding.
+pub fn prepare(cfg: &IngestConfig, req: &BatchRequest<'_>) -> Result<Accepted, Rejection> {
+    let reject = |status, error, field: Option<&str>, reason: Cow<'static, str>, cors: Option<&str>| Rejection {
+        status,
+        error,
+        field: field.map(str::to_owned),
+        reason,
+        cors: cors.map(str::to_owned),
+    };
+    let ct = req.content_type.as_bytes();
+    let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    if !ct.is_empty() && !starts("text/plain") && !starts("application/json") {
+        return Err(reject(415, "unsupported_media_type", Some("content-type"), "send text/plain (sendBeacon) or application/json".into(), None));
+    }
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(reject(413, "payload_too_large", Some("body"), "exceeds 65536 bytes".into(), None));
+    }
+    let env = match Envelope::decode(req.body) {
+        Ok(e) => e,
+        Err(e) => {
+            let cors = req.origin.filter(|o| cfg.any_key_allows(o));
+            return Err(reject(400, "invalid_batch", Some(&e.field), e.reason, cors));
+        }
+    };
+    if !cfg.keys.contains_key(&env.key) {
+        return Err(reject(401, "unknown_key", Some("key"), "this write key is not configured".into(), None));
+    }
+    if !cfg.origin_allowed(&env.key, req.origin) {
+        return Err(reject(403, "origin_not_allowed", Some("origin"), "this origin may not send with this key".into(), None));
+    }
+    let enrichment = Enrichment { country: req.country, ua: classify(req.user_agent), client_hash: req.client_hash, received_ms: req.now_ms };
+    let encoder = LogsEncoder::new(&env.key, &env.session, &env.sdk_name, &env.sdk_version, &enrichment);
+    let mut records = Vec::with_capacity(env.events.len());
+    for ev in &env.events {
+        let error = ev.kind.is_error();
+        let rate = if error { 1.0 } else { cfg.rate_for(&ev.kind) };
+        if Sampler::new(rate).keep(&env.session, error) {
+            let mut r = String::with_capacity(512);
+            encoder.record(&mut r, ev, rate, req.now_ms);
+            records.push(r);
+        }
+    }
+    let mut client_key = String::with_capacity(env.key.len() + 1 + req.client_hash.len());
+    client_key.push_str(&env.key);
+    client_key.push(':');
+    client_key.push_str(req.client_hash);
+    Ok(Accepted { docs: encoder.documents(&records, MAX_CHUNK_BYTES), client_key, key: env.key, cors: req.origin.map(str::to_owned) })
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -142,6 +267,27 @@ mod tests {
         assert_eq!(c.rate_for(&click), 0.1);
         assert_eq!(c.rate_for(&EventKind::LongTask { start: 0.0, duration: 0.0 }), 0.5);
         assert_eq!(c.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn prepare_decides_status_and_output() {
+        let c = cfg(OK).unwrap();
+        let body = br#"{"v":1,"key":"pk_a","sdk":{"name":"ferrotel","version":"0.1.0"},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{"id":"00000000000000aa","t":1764000000000,"type":"error","url":"https://a.test/","exception.message":"m"}]}"#;
+        let req = |body: &'static [u8], ct: &'static str, origin: Option<&'static str>| BatchRequest {
+            body, content_type: ct, origin, user_agent: "curl/8", country: Some("FR"), client_hash: "abcd", now_ms: 1_764_000_001_000,
+        };
+        let ok = prepare(&c, &req(body, "text/plain;charset=UTF-8", Some("https://a.test"))).unwrap();
+        assert_eq!((ok.key.as_str(), ok.client_key.as_str(), ok.docs.len()), ("pk_a", "pk_a:abcd", 1));
+        assert!(ok.docs[0].contains("\"exception.message\""));
+        assert!(ok.docs[0].contains("\"ferrotel.bot\",\"value\":{\"boolValue\":true}"));
+        let status = |r: Result<Accepted, Rejection>| r.unwrap_err().status;
+        assert_eq!(status(prepare(&c, &req(body, "application/xml", Some("https://a.test")))), 415);
+        assert_eq!(status(prepare(&c, &req(b"{", "", Some("https://a.test")))), 400);
+        assert_eq!(status(prepare(&c, &req(body, "", Some("https://b.test")))), 403);
+        let bad = prepare(&c, &req(b"{", "", Some("https://a.test"))).unwrap_err();
+        assert_eq!(bad.cors.as_deref(), Some("https://a.test"), "a browser may read why it was refused");
+        let j: serde_json::Value = serde_json::from_str(&bad.body()).unwrap();
+        assert_eq!((j["error"].as_str(), j["field"].as_str()), (Some("invalid_batch"), Some("body")));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! and forwards OTLP; see `consume`.
 
 mod consume;
+mod fast;
 mod ingest;
 mod read;
 
@@ -21,30 +22,23 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<IngestConfig>>> = const { RefCell::new(None) };
 }
 
-/// The configuration, validated on first use.
-fn config(env: &Env) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
+/// The configuration, validated on first use; `var` reads a var or secret.
+fn config_from(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
-    let parsed = Rc::new(IngestConfig::from_vars(|name| {
-        env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok()
-    })?);
+    let parsed = Rc::new(IngestConfig::from_vars(var)?);
     CONFIG.with(|c| *c.borrow_mut() = Some(parsed.clone()));
     Ok(parsed)
 }
 
+fn config(env: &Env) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
+    config_from(|name| env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok())
+}
+
 /// A JSON error body `{error, field?, reason}` with a status.
 fn json_error(status: u16, error: &str, field: Option<&str>, reason: &str) -> Result<Response> {
-    let mut body = String::with_capacity(64 + reason.len());
-    body.push_str("{\"error\":");
-    crate::core::json::push_str(&mut body, error, usize::MAX);
-    if let Some(f) = field {
-        body.push_str(",\"field\":");
-        crate::core::json::push_str(&mut body, f, usize::MAX);
-    }
-    body.push_str(",\"reason\":");
-    crate::core::json::push_str(&mut body, reason, usize::MAX);
-    body.push('}');
+    let body = crate::core::ingest::error_body(error, field, reason);
     let mut r = Response::ok(body)?.with_status(status);
     r.headers_mut().set("content-type", "application/json")?;
     Ok(r)
