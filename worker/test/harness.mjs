@@ -108,5 +108,5 @@ export async function post(url, body, headers = {}) {
   return fetch(url + "/v1/batch", { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8", origin: "http://127.0.0.1", ...headers } });
 }
 
-/** Polls `fn` until it returns a truthy value or `ms` pass (8 s: queue retries take a while). */
-export const until = (fn, ms = 8000) => pollUntil(fn, ms);
+/** Polls `fn` until it returns a truthy value or `ms` pass (20 s: queue retries take a while on a loaded machine). */
+export const until = (fn, ms = 20000) => pollUntil(fn, ms);

@@ -147,7 +147,7 @@ describe("OTLP forwarding", () => {
       const body = batch();
       const ids = JSON.parse(body).events.map((e) => e.id);
       assert.equal((await post(w.url, body)).status, 204);
-      const got = await until(() => (rx.delivered().length >= ids.length ? rx.delivered() : null), 15000);
+      const got = await until(() => (rx.delivered().length >= ids.length ? rx.delivered() : null), 30000);
       assert.ok(got, `delivered: ${rx.requests.map((r) => r.status)}`);
       await new Promise((r) => setTimeout(r, 500));
       assert.deepEqual(rx.delivered().sort(), [...ids].sort(), "each event exactly once");
