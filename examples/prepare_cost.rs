@@ -9,8 +9,13 @@ use ferrotel::core::ingest::{prepare, BatchRequest, IngestConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: prepare_cost BODY.json [iterations]");
-    let n: u32 = args.next().map(|s| s.parse().expect("iterations")).unwrap_or(2000);
+    let path = args
+        .next()
+        .expect("usage: prepare_cost BODY.json [iterations]");
+    let n: u32 = args
+        .next()
+        .map(|s| s.parse().expect("iterations"))
+        .unwrap_or(2000);
     let body = std::fs::read(&path).expect("read body");
     let cfg = IngestConfig::from_vars(|k| match k {
         "WRITE_KEYS" => Some(r#"{"pk_demo":["*"]}"#.into()),
@@ -39,6 +44,10 @@ fn main() {
         (t.elapsed().as_secs_f64() * 1e6 / n as f64, sink)
     };
     let (decode, _) = time(&|| Envelope::decode(&body).map(|e| e.events.len()).unwrap_or(0));
-    let (all, _) = time(&|| prepare(&cfg, &req).map(|a| a.docs.iter().map(String::len).sum()).unwrap_or(0));
+    let (all, _) = time(&|| {
+        prepare(&cfg, &req)
+            .map(|a| a.docs.iter().map(String::len).sum())
+            .unwrap_or(0)
+    });
     println!("body {} bytes: decode+validate {decode:.1} µs, prepare (decode, sample, enrich, OTLP) {all:.1} µs per call", body.len());
 }

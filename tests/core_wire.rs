@@ -2,7 +2,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
-use ferrotel::core::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
+use ferrotel::core::event::{
+    limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause,
+};
 use proptest::prelude::*;
 
 fn f(k: i64) -> f64 {
@@ -20,11 +22,25 @@ fn kind() -> impl Strategy<Value = EventKind> {
             referrer,
             cause: [ViewCause::Load, ViewCause::Route, ViewCause::Pop][c as usize],
         }),
-        (1..u64::MAX, 0..10_000_000i64)
-            .prop_map(|(view, v)| EventKind::ScreenTime { view, visible_ms: f(v) }),
-        (short(), "[a-z]{1,8}", short(), any::<i32>(), any::<i32>())
-            .prop_map(|(selector, tag, text, x, y)| EventKind::Click { selector, tag, text, x, y }),
-        (0..5usize, 0..10_000_000i64, -1_000_000..1_000_000i64, "v5-[0-9]{1,12}")
+        (1..u64::MAX, 0..10_000_000i64).prop_map(|(view, v)| EventKind::ScreenTime {
+            view,
+            visible_ms: f(v)
+        }),
+        (short(), "[a-z]{1,8}", short(), any::<i32>(), any::<i32>()).prop_map(
+            |(selector, tag, text, x, y)| EventKind::Click {
+                selector,
+                tag,
+                text,
+                x,
+                y
+            }
+        ),
+        (
+            0..5usize,
+            0..10_000_000i64,
+            -1_000_000..1_000_000i64,
+            "v5-[0-9]{1,12}"
+        )
             .prop_map(|(n, v, d, metric_id)| EventKind::WebVital {
                 name: ["LCP", "INP", "CLS", "FCP", "TTFB"][n].into(),
                 value: f(v),
@@ -45,29 +61,59 @@ fn kind() -> impl Strategy<Value = EventKind> {
             transfer_size: 1234.0,
             navigation_type: "reload".into(),
         })),
-        (0..10_000_000i64, 0..1_000_000i64)
-            .prop_map(|(s, d)| EventKind::LongTask { start: f(s), duration: f(d) }),
-        (0..4u8, "[A-Za-z]{0,12}", short(), "\\PC{0,200}", any::<u64>(), 1..u32::MAX).prop_map(
-            |(s, kind, message, stack, fingerprint, count)| EventKind::Error {
-                source: [ErrorSource::Error, ErrorSource::Rejection, ErrorSource::Panic, ErrorSource::Manual][s as usize],
-                kind,
-                message,
-                stack,
-                fingerprint,
-                count,
-            }
-        ),
-        (short(), proptest::collection::btree_map("[a-z_]{1,10}", prop_oneof![
-            short().prop_map(AttrValue::Str),
-            (-1_000_000..1_000_000i64).prop_map(|k| AttrValue::Num(f(k))),
-            any::<bool>().prop_map(AttrValue::Bool),
-        ], 0..limits::ATTRS))
-            .prop_map(|(name, attrs)| EventKind::Custom { name, attrs: attrs.into_iter().collect() }),
+        (0..10_000_000i64, 0..1_000_000i64).prop_map(|(s, d)| EventKind::LongTask {
+            start: f(s),
+            duration: f(d)
+        }),
+        (
+            0..4u8,
+            "[A-Za-z]{0,12}",
+            short(),
+            "\\PC{0,200}",
+            any::<u64>(),
+            1..u32::MAX
+        )
+            .prop_map(
+                |(s, kind, message, stack, fingerprint, count)| EventKind::Error {
+                    source: [
+                        ErrorSource::Error,
+                        ErrorSource::Rejection,
+                        ErrorSource::Panic,
+                        ErrorSource::Manual
+                    ][s as usize],
+                    kind,
+                    message,
+                    stack,
+                    fingerprint,
+                    count,
+                }
+            ),
+        (
+            short(),
+            proptest::collection::btree_map(
+                "[a-z_]{1,10}",
+                prop_oneof![
+                    short().prop_map(AttrValue::Str),
+                    (-1_000_000..1_000_000i64).prop_map(|k| AttrValue::Num(f(k))),
+                    any::<bool>().prop_map(AttrValue::Bool),
+                ],
+                0..limits::ATTRS
+            )
+        )
+            .prop_map(|(name, attrs)| EventKind::Custom {
+                name,
+                attrs: attrs.into_iter().collect()
+            }),
     ]
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    (1..u64::MAX, 1..=MAX_TIME_MS, short(), kind()).prop_map(|(id, t, url, kind)| Event { id, t, url, kind })
+    (1..u64::MAX, 1..=MAX_TIME_MS, short(), kind()).prop_map(|(id, t, url, kind)| Event {
+        id,
+        t,
+        url,
+        kind,
+    })
 }
 
 proptest! {
@@ -112,20 +158,40 @@ fn every_encoded_event_fits_the_declared_limit() {
         },
         EventKind::Custom {
             name: huge.clone(),
-            attrs: (0..100).map(|i| (huge.clone() + &i.to_string(), AttrValue::Str(huge.clone()))).collect(),
+            attrs: (0..100)
+                .map(|i| (huge.clone() + &i.to_string(), AttrValue::Str(huge.clone())))
+                .collect(),
         },
-        EventKind::Click { selector: huge.clone(), tag: huge.clone(), text: huge.clone(), x: i32::MIN, y: i32::MIN },
+        EventKind::Click {
+            selector: huge.clone(),
+            tag: huge.clone(),
+            text: huge.clone(),
+            x: i32::MIN,
+            y: i32::MIN,
+        },
     ];
     for kind in worst {
-        let e = Event { id: u64::MAX, t: MAX_TIME_MS, url: huge.clone(), kind };
+        let e = Event {
+            id: u64::MAX,
+            t: MAX_TIME_MS,
+            url: huge.clone(),
+            kind,
+        };
         let s = e.encode();
         assert!(s.len() <= limits::EVENT_BYTES, "{} bytes", s.len());
-        assert!(Envelope::decode(Header::new("k", &"a".repeat(32)).encode_batch(1, &[s]).as_bytes()).is_ok());
+        assert!(Envelope::decode(
+            Header::new("k", &"a".repeat(32))
+                .encode_batch(1, &[s])
+                .as_bytes()
+        )
+        .is_ok());
     }
 }
 
 fn body(events: &str) -> String {
-    format!(r#"{{"v":1,"key":"pk_demo","sdk":{{"name":"ferrotel","version":"0.1.0"}},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{events}]}}"#)
+    format!(
+        r#"{{"v":1,"key":"pk_demo","sdk":{{"name":"ferrotel","version":"0.1.0"}},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{events}]}}"#
+    )
 }
 
 const CLICK: &str = r##"{"id":"00000000000000aa","t":1764000000000,"type":"click","url":"https://x.test/","selector":"#buy","tag":"button","text":"Buy","x":1,"y":2}"##;
@@ -148,32 +214,133 @@ fn refusals_name_the_field_and_rule() {
     let cases: Vec<(String, &str, &str)> = vec![
         (String::new(), "body", "empty"),
         ("{\"v\":1".into(), "body", "valid v1 envelope"),
-        (body(CLICK).replace("\"v\":1", "\"v\":2"), "v", "unsupported wire version 2"),
+        (
+            body(CLICK).replace("\"v\":1", "\"v\":2"),
+            "v",
+            "unsupported wire version 2",
+        ),
         (body(CLICK).replace("\"v\":1,", ""), "v", "missing"),
         (body(""), "events", "empty"),
         (body(CLICK).replace("pk_demo", "bad key!"), "key", "A-Z"),
-        (body(CLICK).replace("0123456789abcdef0123456789abcdef", "xyz"), "session", "32 hex"),
-        (body(&CLICK.replace("\"click\"", "\"nope\"")), "events[0].type", "known event type"),
-        (body(&CLICK.replace("00000000000000aa", "zz")), "events[0].id", "16 hex"),
-        (body(&CLICK.replace("\"t\":1764000000000", "\"t\":\"soon\"")), "body", "invalid type"),
-        (body(&CLICK.replace("\"t\":1764000000000,", "")), "events[0].t", "missing"),
+        (
+            body(CLICK).replace("0123456789abcdef0123456789abcdef", "xyz"),
+            "session",
+            "32 hex",
+        ),
+        (
+            body(&CLICK.replace("\"click\"", "\"nope\"")),
+            "events[0].type",
+            "known event type",
+        ),
+        (
+            body(&CLICK.replace("00000000000000aa", "zz")),
+            "events[0].id",
+            "16 hex",
+        ),
+        (
+            body(&CLICK.replace("\"t\":1764000000000", "\"t\":\"soon\"")),
+            "body",
+            "invalid type",
+        ),
+        (
+            body(&CLICK.replace("\"t\":1764000000000,", "")),
+            "events[0].t",
+            "missing",
+        ),
         (body(&[CLICK; 201].join(",")), "events", "more than 200"),
-        (body(&CLICK.replace("\"x\":1", "\"x\":1,\"x\":2")), "body", "duplicate field"),
-        (body(&CLICK.replace("\"x\":1", "\"x\":{\"a\":{\"b\":1}}")), "body", "deeper than 4"),
-        (body(&CLICK.replace("\"x\":1", "\"x\":1e999")), "body", "valid v1 envelope"),
-        (format!("{}{}", body(CLICK), " ".repeat(MAX_BODY_BYTES)), "body", "65536"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":null}}"#), "body", "string, number or boolean"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"web_vital","name":"FID","value":1,"delta":1}"#), "events[0].name", "LCP"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"error","exception.message":"m","count":0}"#), "events[0].count", "at least 1"),
-        (body(&CLICK.replace("00000000000000aa", "0000000000000000")), "events[0].id", "all zeros"),
-        (body(&CLICK.replace("\"t\":1764000000000", "\"t\":18446744073709551615")), "events[0].t", "before 2100"),
-        (body(CLICK).replace("\"sent_at\":1764000000000", "\"sent_at\":0"), "sent_at", "epoch"),
-        (body(CLICK).replace("{\"name\":\"ferrotel\",\"version\":\"0.1.0\"}", "[\"ferrotel\",\"0.1.0\"]"), "body", "only `events` is an array"),
-        (format!("[{}]", body(CLICK)), "body", "must be a JSON object"),
-        (body(r#"["00000000000000aa",1764000000000,"click"]"#), "body", "only `events` is an array"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":1,"a":2}}"#), "body", "duplicate key"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"nav_timing","dns":-5}"#), "events[0].dns", "negative"),
-        (body(r#"{"id":"00000000000000aa","t":1,"type":"long_task","start":-1e308,"duration":1}"#), "events[0].start", "negative"),
+        (
+            body(&CLICK.replace("\"x\":1", "\"x\":1,\"x\":2")),
+            "body",
+            "duplicate field",
+        ),
+        (
+            body(&CLICK.replace("\"x\":1", "\"x\":{\"a\":{\"b\":1}}")),
+            "body",
+            "deeper than 4",
+        ),
+        (
+            body(&CLICK.replace("\"x\":1", "\"x\":1e999")),
+            "body",
+            "valid v1 envelope",
+        ),
+        (
+            format!("{}{}", body(CLICK), " ".repeat(MAX_BODY_BYTES)),
+            "body",
+            "65536",
+        ),
+        (
+            body(
+                r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":null}}"#,
+            ),
+            "body",
+            "string, number or boolean",
+        ),
+        (
+            body(
+                r#"{"id":"00000000000000aa","t":1,"type":"web_vital","name":"FID","value":1,"delta":1}"#,
+            ),
+            "events[0].name",
+            "LCP",
+        ),
+        (
+            body(
+                r#"{"id":"00000000000000aa","t":1,"type":"error","exception.message":"m","count":0}"#,
+            ),
+            "events[0].count",
+            "at least 1",
+        ),
+        (
+            body(&CLICK.replace("00000000000000aa", "0000000000000000")),
+            "events[0].id",
+            "all zeros",
+        ),
+        (
+            body(&CLICK.replace("\"t\":1764000000000", "\"t\":18446744073709551615")),
+            "events[0].t",
+            "before 2100",
+        ),
+        (
+            body(CLICK).replace("\"sent_at\":1764000000000", "\"sent_at\":0"),
+            "sent_at",
+            "epoch",
+        ),
+        (
+            body(CLICK).replace(
+                "{\"name\":\"ferrotel\",\"version\":\"0.1.0\"}",
+                "[\"ferrotel\",\"0.1.0\"]",
+            ),
+            "body",
+            "only `events` is an array",
+        ),
+        (
+            format!("[{}]", body(CLICK)),
+            "body",
+            "must be a JSON object",
+        ),
+        (
+            body(r#"["00000000000000aa",1764000000000,"click"]"#),
+            "body",
+            "only `events` is an array",
+        ),
+        (
+            body(
+                r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":1,"a":2}}"#,
+            ),
+            "body",
+            "duplicate key",
+        ),
+        (
+            body(r#"{"id":"00000000000000aa","t":1,"type":"nav_timing","dns":-5}"#),
+            "events[0].dns",
+            "negative",
+        ),
+        (
+            body(
+                r#"{"id":"00000000000000aa","t":1,"type":"long_task","start":-1e308,"duration":1}"#,
+            ),
+            "events[0].start",
+            "negative",
+        ),
     ];
     for (b, field, words) in cases {
         let (f, r) = reason(&b);

@@ -13,7 +13,9 @@ use ferrotel::core::envelope::{Envelope, MAX_BODY_BYTES};
 use serde_json::Value;
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("corpus")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("corpus")
 }
 
 struct Case {
@@ -28,13 +30,19 @@ fn manifest() -> Vec<Case> {
     let path = corpus_dir().join("manifest.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let v: Value = serde_json::from_str(&text).expect("manifest.json is JSON");
-    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_else(|| panic!("{k} in {e}")).to_owned();
+    let s = |e: &Value, k: &str| {
+        e[k].as_str()
+            .unwrap_or_else(|| panic!("{k} in {e}"))
+            .to_owned()
+    };
     v.as_array()
         .expect("manifest.json is an array")
         .iter()
         .map(|e| Case {
             file: s(e, "file"),
-            status: e["status"].as_u64().unwrap_or_else(|| panic!("status in {e}")),
+            status: e["status"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("status in {e}")),
             field: e["field"].as_str().map(str::to_owned),
             reason_contains: s(e, "reason_contains"),
             http_only: e["http_only"].as_bool().unwrap_or(false),
@@ -59,9 +67,16 @@ fn ensure_generated(cases: &[Case]) {
         .arg(dir.join("generate.mjs"))
         .status()
         .expect("node is needed to generate the large corpus files (tests/corpus/generate.mjs)");
-    assert!(status.success(), "tests/corpus/generate.mjs failed: {status}");
+    assert!(
+        status.success(),
+        "tests/corpus/generate.mjs failed: {status}"
+    );
     for c in cases {
-        assert!(dir.join(&c.file).exists(), "{} is in the manifest but was not generated", c.file);
+        assert!(
+            dir.join(&c.file).exists(),
+            "{} is in the manifest but was not generated",
+            c.file
+        );
     }
     *done = true;
 }
@@ -83,19 +98,34 @@ fn every_corpus_case_is_refused_with_its_field_and_reason() {
         let body = read(&c.file);
         // Over HTTP a 413 has no field; the decoder itself names the body.
         let (field, reason) = match c.status {
-            400 => (c.field.clone().expect("a 400 case names its field"), c.reason_contains.as_str()),
+            400 => (
+                c.field.clone().expect("a 400 case names its field"),
+                c.reason_contains.as_str(),
+            ),
             413 => ("body".to_owned(), c.reason_contains.as_str()),
             other => {
-                failures.push(format!("{}: status {other} needs \"http_only\": true", c.file));
+                failures.push(format!(
+                    "{}: status {other} needs \"http_only\": true",
+                    c.file
+                ));
                 continue;
             }
         };
         if c.status == 413 {
-            assert!(body.len() > MAX_BODY_BYTES, "{} is a 413 case but only {} bytes", c.file, body.len());
+            assert!(
+                body.len() > MAX_BODY_BYTES,
+                "{} is a 413 case but only {} bytes",
+                c.file,
+                body.len()
+            );
         }
         match catch_unwind(AssertUnwindSafe(|| Envelope::decode(&body))) {
             Err(_) => failures.push(format!("{}: decode PANICKED", c.file)),
-            Ok(Ok(env)) => failures.push(format!("{}: ACCEPTED with {} events", c.file, env.events.len())),
+            Ok(Ok(env)) => failures.push(format!(
+                "{}: ACCEPTED with {} events",
+                c.file,
+                env.events.len()
+            )),
             Ok(Err(e)) => {
                 if e.field != field || !e.reason.contains(reason) {
                     failures.push(format!(
@@ -106,14 +136,20 @@ fn every_corpus_case_is_refused_with_its_field_and_reason() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {run} corpus cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {run} corpus cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The cases are mutations of this body; if it stopped decoding, every case would be refused for
 /// the wrong reason and the corpus would prove nothing.
 #[test]
 fn the_unmutated_base_body_decodes() {
-    let env = Envelope::decode(&read("valid-control.json")).expect("valid-control.json must decode");
+    let env =
+        Envelope::decode(&read("valid-control.json")).expect("valid-control.json must decode");
     assert_eq!(env.events.len(), 1);
 }
 
@@ -127,6 +163,7 @@ fn the_over_limit_case_is_otherwise_valid() {
     events.truncate(n / 2);
     let half = serde_json::to_vec(&v).unwrap();
     assert!(half.len() <= MAX_BODY_BYTES);
-    let env = Envelope::decode(&half).unwrap_or_else(|e| panic!("half of over-64k-valid.json: {e}"));
+    let env =
+        Envelope::decode(&half).unwrap_or_else(|e| panic!("half of over-64k-valid.json: {e}"));
     assert_eq!(env.events.len(), n / 2);
 }

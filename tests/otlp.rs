@@ -28,7 +28,16 @@ fn events() -> Vec<Event> {
         },
         EventKind::Custom { name: "signup".into(), attrs: vec![("plan".into(), AttrValue::Str("pro".into())), ("seats".into(), AttrValue::Num(3.0)), ("trial\"x".into(), AttrValue::Bool(true))] },
     ];
-    kinds.into_iter().enumerate().map(|(i, kind)| Event { id: i as u64 + 1, t: t + i as u64, url: url.clone(), kind }).collect()
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| Event {
+            id: i as u64 + 1,
+            t: t + i as u64,
+            url: url.clone(),
+            kind,
+        })
+        .collect()
 }
 
 fn enrichment() -> Enrichment<'static> {
@@ -43,50 +52,114 @@ fn enrichment() -> Enrichment<'static> {
 #[test]
 fn official_types_accept_every_event_kind() {
     let evs = events();
-    let enc = LogsEncoder::new("pk_demo", "0123456789abcdef0123456789abcdef", "ferrotel", "0.1.0", &enrichment());
-    let records: Vec<String> = evs.iter().map(|e| {
-        let mut s = String::new();
-        enc.record(&mut s, e, 0.5, 1_764_000_001_000);
-        s
-    }).collect();
+    let enc = LogsEncoder::new(
+        "pk_demo",
+        "0123456789abcdef0123456789abcdef",
+        "ferrotel",
+        "0.1.0",
+        &enrichment(),
+    );
+    let records: Vec<String> = evs
+        .iter()
+        .map(|e| {
+            let mut s = String::new();
+            enc.record(&mut s, e, 0.5, 1_764_000_001_000);
+            s
+        })
+        .collect();
     let docs = enc.documents(&records, MAX_CHUNK_BYTES);
     assert_eq!(docs.len(), 1);
-    let req: ExportLogsServiceRequest = serde_json::from_str(&docs[0]).expect("a valid OTLP logs request");
+    let req: ExportLogsServiceRequest =
+        serde_json::from_str(&docs[0]).expect("a valid OTLP logs request");
     let rl = &req.resource_logs[0];
-    let res_attr = |k: &str| rl.resource.as_ref().unwrap().attributes.iter().find(|a| a.key == k).and_then(|a| a.value.clone()).and_then(|v| v.value);
-    assert_eq!(res_attr("session.id"), Some(Value::StringValue("0123456789abcdef0123456789abcdef".into())));
-    assert_eq!(res_attr("geo.country.iso_code"), Some(Value::StringValue("DE".into())));
+    let res_attr = |k: &str| {
+        rl.resource
+            .as_ref()
+            .unwrap()
+            .attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eq!(
+        res_attr("session.id"),
+        Some(Value::StringValue(
+            "0123456789abcdef0123456789abcdef".into()
+        ))
+    );
+    assert_eq!(
+        res_attr("geo.country.iso_code"),
+        Some(Value::StringValue("DE".into()))
+    );
     assert_eq!(res_attr("ferrotel.bot"), Some(Value::BoolValue(false)));
     let logs = &rl.scope_logs[0].log_records;
     assert_eq!(logs.len(), evs.len());
     assert_eq!(logs[0].time_unix_nano, 1_764_000_000_000u64 * 1_000_000);
-    let attr = |i: usize, k: &str| logs[i].attributes.iter().find(|a| a.key == k).and_then(|a| a.value.clone()).and_then(|v| v.value);
+    let attr = |i: usize, k: &str| {
+        logs[i]
+            .attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
     assert_eq!(attr(2, "ferrotel.x"), Some(Value::IntValue(-3)));
-    assert_eq!(attr(2, "ferrotel.selector"), Some(Value::StringValue("#buy \"now\"".into())));
-    assert_eq!(attr(3, "browser.web_vital.value"), Some(Value::DoubleValue(0.0123)));
+    assert_eq!(
+        attr(2, "ferrotel.selector"),
+        Some(Value::StringValue("#buy \"now\"".into()))
+    );
+    assert_eq!(
+        attr(3, "browser.web_vital.value"),
+        Some(Value::DoubleValue(0.0123))
+    );
     assert_eq!(logs[6].severity_number, 17);
-    assert_eq!(attr(6, "code.function.name"), Some(Value::StringValue("render".into())));
+    assert_eq!(
+        attr(6, "code.function.name"),
+        Some(Value::StringValue("render".into()))
+    );
     assert_eq!(attr(6, "code.line.number"), Some(Value::IntValue(10)));
-    assert_eq!(attr(7, "ferrotel.attr.trial\"x"), Some(Value::BoolValue(true)));
-    assert_eq!(attr(0, "ferrotel.sample_rate"), Some(Value::DoubleValue(0.5)));
+    assert_eq!(
+        attr(7, "ferrotel.attr.trial\"x"),
+        Some(Value::BoolValue(true))
+    );
+    assert_eq!(
+        attr(0, "ferrotel.sample_rate"),
+        Some(Value::DoubleValue(0.5))
+    );
 }
 
 #[test]
 fn documents_stay_under_the_queue_limit_and_keep_every_record() {
-    let enc = LogsEncoder::new("k", "0123456789abcdef0123456789abcdef", "ferrotel", "0.1.0", &enrichment());
+    let enc = LogsEncoder::new(
+        "k",
+        "0123456789abcdef0123456789abcdef",
+        "ferrotel",
+        "0.1.0",
+        &enrichment(),
+    );
     let big = Event {
         id: 1,
         t: 1_764_000_000_000,
         url: "https://x.test/".into(),
-        kind: EventKind::Error { source: ErrorSource::Error, kind: "E".into(), message: "m".repeat(1000), stack: "s".repeat(8000), fingerprint: 1, count: 1 },
+        kind: EventKind::Error {
+            source: ErrorSource::Error,
+            kind: "E".into(),
+            message: "m".repeat(1000),
+            stack: "s".repeat(8000),
+            fingerprint: 1,
+            count: 1,
+        },
     };
-    let records: Vec<String> = (0..200).map(|i| {
-        let mut e = big.clone();
-        e.id = i + 1;
-        let mut s = String::new();
-        enc.record(&mut s, &e, 1.0, 1);
-        s
-    }).collect();
+    let records: Vec<String> = (0..200)
+        .map(|i| {
+            let mut e = big.clone();
+            e.id = i + 1;
+            let mut s = String::new();
+            enc.record(&mut s, &e, 1.0, 1);
+            s
+        })
+        .collect();
     let docs = enc.documents(&records, MAX_CHUNK_BYTES);
     assert!(docs.len() > 1);
     let mut n = 0;
@@ -101,12 +174,21 @@ fn documents_stay_under_the_queue_limit_and_keep_every_record() {
 #[test]
 fn projection_gives_wire_names_back() {
     let evs = events();
-    let enc = LogsEncoder::new("pk_demo", "0123456789abcdef0123456789abcdef", "ferrotel", "0.1.0", &enrichment());
-    let records: Vec<String> = evs.iter().map(|e| {
-        let mut s = String::new();
-        enc.record(&mut s, e, 1.0, 5);
-        s
-    }).collect();
+    let enc = LogsEncoder::new(
+        "pk_demo",
+        "0123456789abcdef0123456789abcdef",
+        "ferrotel",
+        "0.1.0",
+        &enrichment(),
+    );
+    let records: Vec<String> = evs
+        .iter()
+        .map(|e| {
+            let mut s = String::new();
+            enc.record(&mut s, e, 1.0, 5);
+            s
+        })
+        .collect();
     let rows = project(enc.documents(&records, MAX_CHUNK_BYTES)[0].as_bytes()).unwrap();
     assert_eq!(rows.len(), evs.len());
     assert_eq!(rows[2].kind, "click");
@@ -120,7 +202,10 @@ fn projection_gives_wire_names_back() {
     assert_eq!(click["country"], "DE");
     assert_eq!(click["t"], 1_764_000_000_002u64);
     let vital: serde_json::Value = serde_json::from_str(&rows[3].data).unwrap();
-    assert_eq!((vital["name"].as_str(), vital["value"].as_f64()), (Some("CLS"), Some(0.0123)));
+    assert_eq!(
+        (vital["name"].as_str(), vital["value"].as_f64()),
+        (Some("CLS"), Some(0.0123))
+    );
     let err: serde_json::Value = serde_json::from_str(&rows[6].data).unwrap();
     assert_eq!(err["exception.message"], "x is undefined");
     assert_eq!(err["count"], 3);

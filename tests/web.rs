@@ -174,22 +174,36 @@ async fn sleep(ms: u32) {
 #[wasm_bindgen_test]
 fn click_records_selector_masked_text_and_no_input_value() {
     fresh(|_| {});
-    html(r#"<section id="t-click"><ul class="items"><li>one</li><li><button class="buy primary css-1a2b3c">Buy 42 now mail@x.com</button></li></ul>
-            <form><input id="t-input" name="email" value="secret-value@example.com"></form></section>"#);
+    html(
+        r#"<section id="t-click"><ul class="items"><li>one</li><li><button class="buy primary css-1a2b3c">Buy 42 now mail@x.com</button></li></ul>
+            <form><input id="t-input" name="email" value="secret-value@example.com"></form></section>"#,
+    );
     click_on("#t-click button");
     click_on("#t-input");
     let evs = flushed();
     let clicks = of_type(&evs, "click");
     assert_eq!(clicks.len(), 2, "{evs:?}");
-    assert_eq!(clicks[0]["selector"], "#t-click > ul.items > li:nth-of-type(2) > button.buy.primary");
+    assert_eq!(
+        clicks[0]["selector"],
+        "#t-click > ul.items > li:nth-of-type(2) > button.buy.primary"
+    );
     assert_eq!(clicks[0]["tag"], "button");
     assert_eq!(clicks[0]["text"], "Buy ** now ***");
-    assert_eq!((clicks[0]["x"].as_i64(), clicks[0]["y"].as_i64()), (Some(12), Some(34)));
+    assert_eq!(
+        (clicks[0]["x"].as_i64(), clicks[0]["y"].as_i64()),
+        (Some(12), Some(34))
+    );
     assert_eq!(clicks[1]["selector"], "#t-input");
     assert_eq!(clicks[1]["text"], "");
     let all = serde_json::to_string(&evs).unwrap();
-    assert!(!all.contains("secret-value"), "an input value leaked: {all}");
-    let ids: std::collections::HashSet<_> = evs.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        !all.contains("secret-value"),
+        "an input value leaked: {all}"
+    );
+    let ids: std::collections::HashSet<_> = evs
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(ids.len(), evs.len(), "event ids must be unique");
 }
 
@@ -201,17 +215,33 @@ fn errors_are_captured_with_stack_and_repeats_are_counted_not_resent() {
     }
     let evs = flushed();
     let errs = of_type(&evs, "error");
-    assert_eq!(errs.len(), 2, "the first occurrence, then one counted event for the repeats: {errs:?}");
+    assert_eq!(
+        errs.len(),
+        2,
+        "the first occurrence, then one counted event for the repeats: {errs:?}"
+    );
     let e = errs[0];
     assert_eq!(e["exception.type"], "TypeError");
     assert_eq!(e["exception.message"], "boom 7");
-    assert!(e["exception.stacktrace"].as_str().unwrap().contains("dispatchError"), "{e}");
+    assert!(
+        e["exception.stacktrace"]
+            .as_str()
+            .unwrap()
+            .contains("dispatchError"),
+        "{e}"
+    );
     assert_eq!(e["fingerprint"].as_str().unwrap().len(), 16);
     assert_eq!(e["count"], 1);
     assert_eq!(errs[1]["count"], 2);
-    assert_eq!(errs[1]["exception.stacktrace"], "", "the stack is not sent again");
+    assert_eq!(
+        errs[1]["exception.stacktrace"], "",
+        "the stack is not sent again"
+    );
     assert_eq!(errs[1]["fingerprint"], e["fingerprint"]);
-    assert!(of_type(&flushed(), "error").is_empty(), "nothing left to report");
+    assert!(
+        of_type(&flushed(), "error").is_empty(),
+        "nothing left to report"
+    );
     // A message differing only in digits groups with it.
     dispatch_error("boom 8");
     let evs = flushed();
@@ -231,7 +261,10 @@ async fn unhandled_rejections_are_captured() {
     assert_eq!(errs[0]["source"], "unhandledrejection");
     assert_eq!(errs[0]["exception.type"], "RangeError");
     assert_eq!(errs[0]["exception.message"], "no such thing");
-    assert!(errs[0]["exception.stacktrace"].as_str().unwrap().contains("rejectUnhandled"));
+    assert!(errs[0]["exception.stacktrace"]
+        .as_str()
+        .unwrap()
+        .contains("rejectUnhandled"));
     assert_eq!(errs[1]["exception.type"], "UnhandledRejection");
     assert_eq!(errs[1]["exception.message"], "plain reason");
 }
@@ -244,13 +277,21 @@ async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
     sleep(30).await;
     let history = web_sys::window().unwrap().history().unwrap();
     history
-        .push_state_with_url(&JsValue::NULL, "", Some("/route-a?token=s3cret&utm_source=news#top"))
+        .push_state_with_url(
+            &JsValue::NULL,
+            "",
+            Some("/route-a?token=s3cret&utm_source=news#top"),
+        )
         .unwrap();
     let evs = flushed();
     let times = of_type(&evs, "screen_time");
     let views = of_type(&evs, "page_view");
     assert_eq!((times.len(), views.len()), (1, 1), "{evs:?}");
-    assert!(times[0]["visible_ms"].as_f64().unwrap() >= 20.0, "{}", times[0]);
+    assert!(
+        times[0]["visible_ms"].as_f64().unwrap() >= 20.0,
+        "{}",
+        times[0]
+    );
     assert_eq!(views[0]["cause"], "route");
     let url = views[0]["url"].as_str().unwrap();
     assert!(url.ends_with("/route-a?utm_source=news#top"), "{url}");
@@ -262,13 +303,20 @@ async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
     assert_eq!(hidden, 1, "visible time reported and flushed on hide");
     sleep(50).await;
     show();
-    history.replace_state_with_url(&JsValue::NULL, "", Some("/route-a?utm_source=news#top")).unwrap();
-    assert!(of_type(&flushed(), "page_view").is_empty(), "same URL is not a new view");
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some("/route-a?utm_source=news#top"))
+        .unwrap();
+    assert!(
+        of_type(&flushed(), "page_view").is_empty(),
+        "same URL is not a new view"
+    );
     history.back().unwrap();
     sleep(50).await;
     let evs = flushed();
     assert_eq!(of_type(&evs, "page_view")[0]["cause"], "popstate");
-    let t = of_type(&evs, "screen_time")[0]["visible_ms"].as_f64().unwrap();
+    let t = of_type(&evs, "screen_time")[0]["visible_ms"]
+        .as_f64()
+        .unwrap();
     assert!(t < 50.0, "hidden time was counted: {t}");
 }
 
@@ -277,13 +325,19 @@ fn pagehide_hands_the_batch_to_send_beacon() {
     fresh(|_| {});
     html(r#"<a id="t-leave" href="javascript:void 0">leave</a>"#);
     click_on("#t-leave");
-    assert_eq!(take_beacons(), "[]", "nothing sent before the flush trigger");
+    assert_eq!(
+        take_beacons(),
+        "[]",
+        "nothing sent before the flush trigger"
+    );
     pagehide();
     let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["url"], ENDPOINT);
     let evs = events_in(&serde_json::to_string(&sent).unwrap());
-    assert!(of_type(&evs, "click").iter().any(|c| c["selector"] == "#t-leave"));
+    assert!(of_type(&evs, "click")
+        .iter()
+        .any(|c| c["selector"] == "#t-leave"));
 }
 
 #[wasm_bindgen_test]
@@ -306,7 +360,13 @@ async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
     let v: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
     let body = v[0].splitn(4, '|').nth(3).unwrap().to_owned();
     clear_stored();
-    web_sys::window().unwrap().local_storage().unwrap().unwrap().set_item("ferrotel:queue", &format!("00000000000000aa|1|0|{body}")).unwrap();
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .set_item("ferrotel:queue", &format!("00000000000000aa|1|0|{body}"))
+        .unwrap();
     fresh(|_| {});
     sleep(1_200).await;
     // Stored batches are retried a second after init (off the init path).
@@ -317,7 +377,12 @@ async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
     browser::track("kept-2", vec![]);
     browser::flush();
     sleep(20).await;
-    assert_eq!(serde_json::from_str::<Vec<String>>(&stored_batches()).unwrap().len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Vec<String>>(&stored_batches())
+            .unwrap()
+            .len(),
+        1
+    );
     clear_stored();
 }
 
@@ -334,7 +399,10 @@ async fn full_or_disabled_storage_loses_nothing_else() {
     sleep(20).await;
     clear_filler();
     // Still delivered by fetch and kept (in storage after eviction, or in memory).
-    assert_eq!(of_type(&events_in(&take_fetches()), "custom")[0]["name"], "while-full");
+    assert_eq!(
+        of_type(&events_in(&take_fetches()), "custom")[0]["name"],
+        "while-full"
+    );
     set_beacon_result(true);
     browser::track("after", vec![]);
     let evs = flushed();
@@ -347,9 +415,15 @@ fn hostile_dom_never_throws_and_still_records() {
     fresh(|_| {});
     hostile_dom().expect("the SDK must not throw into the page");
     let evs = flushed();
-    let sels: Vec<&str> = of_type(&evs, "click").iter().map(|c| c["selector"].as_str().unwrap()).collect();
+    let sels: Vec<&str> = of_type(&evs, "click")
+        .iter()
+        .map(|c| c["selector"].as_str().unwrap())
+        .collect();
     assert!(sels.contains(&"#t-svg > g > circle.dot"), "{sels:?}");
-    assert!(sels.contains(&"#t-shadow-host"), "shadow DOM click is attributed to its host: {sels:?}");
+    assert!(
+        sels.contains(&"#t-shadow-host"),
+        "shadow DOM click is attributed to its host: {sels:?}"
+    );
     assert!(sels.iter().all(|s| s.len() <= 256));
 }
 
@@ -361,8 +435,13 @@ fn consent_gate_holds_then_sends_or_discards() {
     assert_eq!(take_beacons(), "[]", "nothing leaves before consent");
     browser::set_consent(true);
     let evs = events_in(&take_beacons());
-    assert!(of_type(&evs, "custom").iter().any(|e| e["name"] == "before-consent"));
-    assert!(!of_type(&evs, "page_view").is_empty(), "held page view sent on consent");
+    assert!(of_type(&evs, "custom")
+        .iter()
+        .any(|e| e["name"] == "before-consent"));
+    assert!(
+        !of_type(&evs, "page_view").is_empty(),
+        "held page view sent on consent"
+    );
 
     fresh(|c| c.require_consent = true);
     browser::track("refused", vec![]);
@@ -389,21 +468,47 @@ fn bad_options_throw_one_error_naming_the_option() {
         ("{}", "endpoint"),
         (r#"{"key":"k"}"#, "endpoint"),
         (r#"{"endpoint":"not a url","key":"k"}"#, "endpoint"),
-        (r#"{"endpoint":"/v1/batch","key":"k","sampleRate":2}"#, "sampleRate"),
-        (r#"{"endpoint":"/v1/batch","key":"k","sampleRate":"half"}"#, "sampleRate"),
-        (r#"{"endpoint":"/v1/batch","key":"k","flushIntervalMs":1.5}"#, "flushIntervalMs"),
-        (r#"{"endpoint":"/v1/batch","key":"k","allowQuery":"utm"}"#, "allowQuery"),
-        (r#"{"endpoint":"/v1/batch","key":"k","colour":"red"}"#, "colour"),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","sampleRate":2}"#,
+            "sampleRate",
+        ),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","sampleRate":"half"}"#,
+            "sampleRate",
+        ),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","flushIntervalMs":1.5}"#,
+            "flushIntervalMs",
+        ),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","allowQuery":"utm"}"#,
+            "allowQuery",
+        ),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","colour":"red"}"#,
+            "colour",
+        ),
         (r#"{"endpoint":"/v1/batch"}"#, "key"),
     ];
     for (json, option) in cases {
         let opts = js_sys::JSON::parse(json).unwrap();
         let err = ferrotel::browser::api::start(opts).expect_err(json);
-        let msg = err.dyn_into::<js_sys::Error>().unwrap().message().as_string().unwrap();
+        let msg = err
+            .dyn_into::<js_sys::Error>()
+            .unwrap()
+            .message()
+            .as_string()
+            .unwrap();
         assert!(msg.contains(&format!("`{option}`")), "{json}: {msg}");
     }
     let err = ferrotel::browser::api::start(JsValue::from_str("x")).unwrap_err();
-    assert!(err.dyn_into::<js_sys::Error>().unwrap().message().as_string().unwrap().contains("options"));
+    assert!(err
+        .dyn_into::<js_sys::Error>()
+        .unwrap()
+        .message()
+        .as_string()
+        .unwrap()
+        .contains("options"));
 }
 
 #[wasm_bindgen_test]
@@ -414,12 +519,23 @@ async fn batches_split_by_count_and_stay_valid() {
         c.capture_performance = false;
     });
     for _ in 0..25 {
-        browser::track("bulk", vec![("i".into(), ferrotel::browser::AttrValue::Num(1.0))]);
+        browser::track(
+            "bulk",
+            vec![("i".into(), ferrotel::browser::AttrValue::Num(1.0))],
+        );
     }
-    assert_eq!(take_beacons(), "[]", "nothing is encoded or sent on the recording call itself");
+    assert_eq!(
+        take_beacons(),
+        "[]",
+        "nothing is encoded or sent on the recording call itself"
+    );
     sleep(20).await;
     let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
-    assert_eq!(sent.len(), 3, "reaching the count budget flushed by itself: 10 + 10 + 5");
+    assert_eq!(
+        sent.len(),
+        3,
+        "reaching the count budget flushed by itself: 10 + 10 + 5"
+    );
     for b in &sent {
         let n = events_in(&serde_json::to_string(&vec![b]).unwrap()).len();
         assert!(n <= 10, "a batch of {n} events exceeds maxBatchEvents");
@@ -427,7 +543,11 @@ async fn batches_split_by_count_and_stay_valid() {
     let first = events_in(&serde_json::to_string(&sent).unwrap());
     assert_eq!(first.len(), 25);
     let rest = flushed();
-    assert_eq!(of_type(&rest, "custom").len() + first.len(), 25, "nothing lost or duplicated");
+    assert_eq!(
+        of_type(&rest, "custom").len() + first.len(),
+        25,
+        "nothing lost or duplicated"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -451,7 +571,10 @@ fn long_session_memory_stays_flat() {
         for i in 0..2_000 {
             click_on("#t-long button");
             if i % 10 == 0 {
-                browser::track("tick", vec![("i".into(), ferrotel::browser::AttrValue::Num(i as f64))]);
+                browser::track(
+                    "tick",
+                    vec![("i".into(), ferrotel::browser::AttrValue::Num(i as f64))],
+                );
                 dispatch_error("repeated");
             }
         }
@@ -464,5 +587,8 @@ fn long_session_memory_stays_flat() {
         round();
     }
     let after = memory();
-    assert!(after <= after_warmup + 64 * 1024, "heap grew from {after_warmup} to {after} bytes over 11,000 events");
+    assert!(
+        after <= after_warmup + 64 * 1024,
+        "heap grew from {after_warmup} to {after} bytes over 11,000 events"
+    );
 }

@@ -55,7 +55,10 @@ fn opt<T: FromJs>(name: &str, v: JsValue, problem: &'static str) -> Result<T, Co
 /// Converts the `init` options object; unknown names and wrong types are errors.
 fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
     if !o.is_object() {
-        return Err(ConfigError::new("options", "must be an object such as { endpoint, key }"));
+        return Err(ConfigError::new(
+            "options",
+            "must be an object such as { endpoint, key }",
+        ));
     }
     let mut c = Config::new("", "");
     for k in Object::keys(o.unchecked_ref::<Object>()).iter() {
@@ -70,10 +73,22 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
             "endpoint" => c.endpoint = opt(n, v, "must be a string URL")?,
             "key" => c.key = opt(n, v, "must be a string")?,
             "sampleRate" => c.sample_rate = opt(n, v, "must be a number from 0 to 1")?,
-            "flushIntervalMs" => c.flush_interval_ms = opt(n, v, "must be a whole number of milliseconds from 100 to 600000")?,
-            "maxBatchBytes" => c.max_batch_bytes = opt(n, v, "must be a whole number from 20000 to 65536")?,
-            "maxBatchEvents" => c.max_batch_events = opt(n, v, "must be a whole number from 1 to 200")?,
-            "maxErrorsPerSession" => c.max_errors_per_session = opt(n, v, "must be a whole number from 1 to 1000")?,
+            "flushIntervalMs" => {
+                c.flush_interval_ms = opt(
+                    n,
+                    v,
+                    "must be a whole number of milliseconds from 100 to 600000",
+                )?
+            }
+            "maxBatchBytes" => {
+                c.max_batch_bytes = opt(n, v, "must be a whole number from 20000 to 65536")?
+            }
+            "maxBatchEvents" => {
+                c.max_batch_events = opt(n, v, "must be a whole number from 1 to 200")?
+            }
+            "maxErrorsPerSession" => {
+                c.max_errors_per_session = opt(n, v, "must be a whole number from 1 to 1000")?
+            }
             "allowQuery" => c.allow_query = opt(n, v, "must be an array of query parameter names")?,
             "respectDoNotTrack" => c.respect_do_not_track = opt(n, v, BOOL)?,
             "requireConsent" => c.require_consent = opt(n, v, BOOL)?,
@@ -82,7 +97,12 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
             "captureErrors" => c.capture_errors = opt(n, v, BOOL)?,
             "capturePageViews" => c.capture_page_views = opt(n, v, BOOL)?,
             "capturePerformance" => c.capture_performance = opt(n, v, BOOL)?,
-            _ => return Err(ConfigError::new(n, "is not a known option (see the options table in the README)")),
+            _ => {
+                return Err(ConfigError::new(
+                    n,
+                    "is not a known option (see the options table in the README)",
+                ))
+            }
         }
     }
     Ok(c)
@@ -102,7 +122,10 @@ pub fn track(name: JsValue, attrs: JsValue) {
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
     if attrs.is_object() {
-        for pair in Object::entries(attrs.unchecked_ref::<Object>()).iter().take(limits::ATTRS) {
+        for pair in Object::entries(attrs.unchecked_ref::<Object>())
+            .iter()
+            .take(limits::ATTRS)
+        {
             let pair: Array = pair.unchecked_into();
             let k = pair.get(0).as_string().unwrap_or_default();
             let v = pair.get(1);

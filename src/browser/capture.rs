@@ -7,9 +7,9 @@ use wasm_bindgen::prelude::*;
 
 use super::{js, perf_now, with, Sdk};
 use crate::core::event::{limits, ErrorSource, EventKind, NavTiming, ViewCause};
+use crate::core::ids::{is_hex, push_hex64, IdGen};
 use crate::core::json::push_u64;
 use crate::core::scrub::{mask_text, truncate_in_place};
-use crate::core::ids::{is_hex, push_hex64, IdGen};
 use crate::core::vitals::{Cls, Inp, Metric};
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -56,7 +56,11 @@ fn navigation_entry() -> JsValue {
 
 fn navigation_type() -> String {
     let t = js::string(&navigation_entry(), "type");
-    if t.is_empty() { "navigate".into() } else { t }
+    if t.is_empty() {
+        "navigate".into()
+    } else {
+        t
+    }
 }
 
 /// Do-Not-Track or Global Privacy Control is on.
@@ -74,7 +78,12 @@ pub fn page_visible() -> bool {
 pub fn session(ids: &mut IdGen, now: u64) -> String {
     if let Some(v) = js::store_get(true, SESSION_KEY) {
         if let Some((id, last)) = v.split_once('|') {
-            if id.len() == 32 && is_hex(id) && last.parse::<u64>().is_ok_and(|l| now.saturating_sub(l) < SESSION_IDLE_MS) {
+            if id.len() == 32
+                && is_hex(id)
+                && last
+                    .parse::<u64>()
+                    .is_ok_and(|l| now.saturating_sub(l) < SESSION_IDLE_MS)
+            {
                 let id = id.to_owned();
                 touch_session(&id, now);
                 return id;
@@ -128,7 +137,13 @@ fn dispatch(code: u32, arg: JsValue) {
         code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
         code::VISIBILITY => {
             let visible = page_visible();
-            with(|s| if visible { s.on_visible() } else { s.on_hidden() });
+            with(|s| {
+                if visible {
+                    s.on_visible()
+                } else {
+                    s.on_hidden()
+                }
+            });
         }
         code::PAINT | code::LCP | code::LAYOUT_SHIFT | code::EVENT_TIMING | code::LONG_TASK => {
             with(|s| {
@@ -145,11 +160,7 @@ fn dispatch(code: u32, arg: JsValue) {
                 code::ERROR => s.on_error(&arg),
                 code::REJECTION => s.on_rejection(&arg),
                 code::PAGEHIDE => s.on_hidden(),
-                code::PAGESHOW => {
-                    if page_visible() {
-                        s.on_visible()
-                    }
-                }
+                code::PAGESHOW if page_visible() => s.on_visible(),
                 code::POPSTATE => s.on_route_change(ViewCause::Pop),
                 code::ROUTE => s.on_route_change(ViewCause::Route),
                 code::AFTER_LOAD => s.report_navigation(),
@@ -223,7 +234,13 @@ impl Sdk {
         } else {
             String::new()
         };
-        self.record(EventKind::Click { selector, tag, text, x, y });
+        self.record(EventKind::Click {
+            selector,
+            tag,
+            text,
+            x,
+            y,
+        });
     }
 
     fn on_entry(&mut self, code: u32, e: &JsValue) {
@@ -241,13 +258,20 @@ impl Sdk {
             }
             code::LAYOUT_SHIFT => {
                 let recent = js::get(e, "hadRecentInput").as_bool().unwrap_or(false);
-                self.vitals.cls.add(js::num(e, "value"), js::num(e, "startTime"), recent);
+                self.vitals
+                    .cls
+                    .add(js::num(e, "value"), js::num(e, "startTime"), recent);
             }
             code::EVENT_TIMING => {
-                self.vitals.inp.add(js::num(e, "interactionId") as u64, js::num(e, "duration"));
+                self.vitals
+                    .inp
+                    .add(js::num(e, "interactionId") as u64, js::num(e, "duration"));
             }
             _ => {
-                self.record(EventKind::LongTask { start: js::num(e, "startTime"), duration: js::num(e, "duration") });
+                self.record(EventKind::LongTask {
+                    start: js::num(e, "startTime"),
+                    duration: js::num(e, "duration"),
+                });
             }
         }
     }
@@ -289,7 +313,10 @@ impl Sdk {
             ("UnhandledRejection".into(), js::describe(&reason))
         } else {
             let k = js::string(&reason, "name");
-            (if k.is_empty() { "Error".into() } else { k }, js::string(&reason, "message"))
+            (
+                if k.is_empty() { "Error".into() } else { k },
+                js::string(&reason, "message"),
+            )
         };
         self.record_error(ErrorSource::Rejection, kind, message, stack);
     }
@@ -374,7 +401,11 @@ impl Sdk {
         self.record(EventKind::NavTiming(NavTiming {
             dns: (n("domainLookupEnd") - n("domainLookupStart")).max(0.0),
             tcp: (n("connectEnd") - n("connectStart")).max(0.0),
-            tls: if secure > 0.0 { (n("connectEnd") - secure).max(0.0) } else { 0.0 },
+            tls: if secure > 0.0 {
+                (n("connectEnd") - secure).max(0.0)
+            } else {
+                0.0
+            },
             ttfb: (n("responseStart") - n("requestStart")).max(0.0),
             download: (n("responseEnd") - n("responseStart")).max(0.0),
             dom_interactive: n("domInteractive"),

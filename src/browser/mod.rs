@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use gloo_timers::callback::Interval;
 
-pub use crate::core::config::{Config, ConfigError};
-pub use crate::core::event::AttrValue;
 use crate::core::batch::Batcher;
-use crate::core::queue::{is_final_status, retry_delay_ms};
+pub use crate::core::config::{Config, ConfigError};
 use crate::core::envelope::Header;
+pub use crate::core::event::AttrValue;
 use crate::core::event::{ErrorSource, Event, EventKind, ViewCause};
 use crate::core::ids::{push_hex64, IdGen};
+use crate::core::queue::{is_final_status, retry_delay_ms};
 use crate::core::sample::Sampler;
 use crate::core::scrub::{scrub_url, scrub_urls_in_text};
 use crate::core::stack::fingerprint;
@@ -140,14 +140,23 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     }
     let seed = js::random_seed();
     let word = |i: usize| seed.get(i).copied().unwrap_or(0) as u64;
-    let mut ids = IdGen::new((word(0) << 32) | word(1) ^ ((word(2) << 32) | word(3)).rotate_left(17));
+    let mut ids =
+        IdGen::new((word(0) << 32) | word(1) ^ ((word(2) << 32) | word(3)).rotate_left(17));
     // The envelope overhead depends only on the lengths of the key and the 32-digit session.
     let overhead = Header::new(&cfg.key, "00000000000000000000000000000000").overhead();
-    let batcher = Batcher::new(cfg.max_batch_bytes as usize, cfg.max_batch_events as usize, overhead);
+    let batcher = Batcher::new(
+        cfg.max_batch_bytes as usize,
+        cfg.max_batch_events as usize,
+        overhead,
+    );
     let interval = cfg.flush_interval_ms;
     let sdk = Sdk {
         sampled: true,
-        consent: if cfg.require_consent { Consent::Pending } else { Consent::Granted },
+        consent: if cfg.require_consent {
+            Consent::Pending
+        } else {
+            Consent::Granted
+        },
         load_id: ids.next_u64(),
         header: Header::new("", ""),
         session: String::new(),
@@ -170,7 +179,9 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         _timer: None,
         cfg,
     };
-    *SDK.0.try_borrow_mut().map_err(|_| ConfigError::new("init", "was called re-entrantly"))? = Some(sdk);
+    *SDK.0
+        .try_borrow_mut()
+        .map_err(|_| ConfigError::new("init", "was called re-entrantly"))? = Some(sdk);
     capture::install();
     with(|s| {
         s._timer = Some(Interval::new(interval, || {
@@ -198,7 +209,12 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
 /// Records an app-defined event. Attribute values are flat (string, number, bool); at most 32
 /// are kept.
 pub fn track(name: &str, attrs: Vec<(String, AttrValue)>) {
-    with(|s| s.record(EventKind::Custom { name: name.into(), attrs }));
+    with(|s| {
+        s.record(EventKind::Custom {
+            name: name.into(),
+            attrs,
+        })
+    });
 }
 
 /// Sends everything pending now (also happens on the timer and when the page is hidden).
@@ -263,7 +279,12 @@ impl Sdk {
         }
         let id = self.ids.next_u64();
         // Only recorded here; encoding and batching happen on the next flush, off the click.
-        self.pending.push(Event { id, t: now_ms(), url: self.url.clone(), kind });
+        self.pending.push(Event {
+            id,
+            t: now_ms(),
+            url: self.url.clone(),
+            kind,
+        });
         if self.pending.len() >= self.cfg.max_batch_events as usize && !self.flush_scheduled {
             self.flush_scheduled = true;
             js::later(0, capture::FLUSH);
@@ -307,8 +328,21 @@ impl Sdk {
             self.stats.errors_over_cap += 1;
             return;
         }
-        self.errors.push(ErrorSlot { fingerprint: fp, source, kind: kind.clone(), message: message.clone(), unsent: 0 });
-        self.record(EventKind::Error { source, kind, message, stack, fingerprint: fp, count: 1 });
+        self.errors.push(ErrorSlot {
+            fingerprint: fp,
+            source,
+            kind: kind.clone(),
+            message: message.clone(),
+            unsent: 0,
+        });
+        self.record(EventKind::Error {
+            source,
+            kind,
+            message,
+            stack,
+            fingerprint: fp,
+            count: 1,
+        });
     }
 
     /// Repeats of known errors become one event each with their count (and no stack: the first
@@ -409,9 +443,7 @@ impl Sdk {
     fn start_view(&mut self, cause: ViewCause) {
         self.report_screen_time();
         let referrer = match cause {
-            ViewCause::Load => {
-                self.scrubbed(&js::page_url(true))
-            }
+            ViewCause::Load => self.scrubbed(&js::page_url(true)),
             _ => self.url.clone(),
         };
         self.url = self.scrubbed_location();
@@ -433,7 +465,10 @@ impl Sdk {
         }
         if self.view != 0 && self.visible_ms > 0.0 {
             let visible_ms = self.visible_ms;
-            self.record(EventKind::ScreenTime { view: self.view, visible_ms });
+            self.record(EventKind::ScreenTime {
+                view: self.view,
+                visible_ms,
+            });
         }
         self.visible_ms = 0.0;
     }

@@ -23,7 +23,12 @@ pub struct Queue {
 impl Queue {
     /// The queue over `localStorage` (memory when that fails).
     pub fn new() -> Queue {
-        Queue { storage: true, memory: String::new(), maybe_pending: true, dropped: 0 }
+        Queue {
+            storage: true,
+            memory: String::new(),
+            maybe_pending: true,
+            dropped: 0,
+        }
     }
 
     fn load(&self) -> String {
@@ -42,7 +47,11 @@ impl Queue {
 
     fn save(&mut self, text: String) {
         self.maybe_pending = !text.is_empty();
-        let value = if text.is_empty() { None } else { Some(text.clone()) };
+        let value = if text.is_empty() {
+            None
+        } else {
+            Some(text.clone())
+        };
         self.storage = js::store_set(false, KEY, value);
         if self.storage {
             self.memory.clear();
@@ -54,7 +63,15 @@ impl Queue {
 
     /// Stores a batch for retry (write-ahead: before the fetch that may fail).
     pub fn put(&mut self, id: u64, attempts: u32, next_at: u64, body: &str) {
-        let (text, dropped) = queue::put(&self.load(), StoredBatch { id, attempts, next_at, body });
+        let (text, dropped) = queue::put(
+            &self.load(),
+            StoredBatch {
+                id,
+                attempts,
+                next_at,
+                body,
+            },
+        );
         self.dropped += dropped;
         self.save(text);
     }

@@ -21,7 +21,12 @@ impl Batcher {
     /// the largest size the encoder produces ([`limits::EVENT_BYTES`]) always fits.
     pub fn new(max_bytes: usize, max_events: usize, overhead: usize) -> Self {
         let capacity = max_bytes.saturating_sub(overhead).max(limits::EVENT_BYTES);
-        Batcher { capacity, max_events: max_events.max(1), events: Vec::new(), bytes: 0 }
+        Batcher {
+            capacity,
+            max_events: max_events.max(1),
+            events: Vec::new(),
+            bytes: 0,
+        }
     }
 
     /// Adds an event. Returns a batch when one is complete: the pending events if `event` does
@@ -69,7 +74,6 @@ impl Batcher {
     }
 }
 
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -97,7 +101,11 @@ mod tests {
     fn byte_budget_moves_the_overflowing_event_to_the_next_batch() {
         let mut b = Batcher::new(20_000, 200, 0);
         assert_eq!(b.capacity(), 20_000);
-        assert_eq!(Batcher::new(1_000, 200, 0).capacity(), limits::EVENT_BYTES, "one max event always fits");
+        assert_eq!(
+            Batcher::new(1_000, 200, 0).capacity(),
+            limits::EVENT_BYTES,
+            "one max event always fits"
+        );
         assert!(b.push(ev(10_000, 1)).is_none());
         let batch = b.push(ev(10_000, 2)).expect("second does not fit");
         assert_eq!(batch, vec![ev(10_000, 1)]);

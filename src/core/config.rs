@@ -67,7 +67,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error for `option`.
     pub fn new(option: &str, problem: &'static str) -> Self {
-        ConfigError { option: option.into(), problem }
+        ConfigError {
+            option: option.into(),
+            problem,
+        }
     }
 
     /// The whole message, e.g. "ferrotel.init: option `sampleRate` must be a number from 0 to 1".
@@ -121,30 +124,58 @@ impl Config {
             return Err(ConfigError::new("endpoint", "must be an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\""));
         }
         if self.key.is_empty() {
-            return Err(ConfigError::new("key", "is required: the public write key of your project"));
+            return Err(ConfigError::new(
+                "key",
+                "is required: the public write key of your project",
+            ));
         }
         if self.key.len() > 64
-            || !self.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !self
+                .key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(ConfigError::new("key", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
+            return Err(ConfigError::new(
+                "key",
+                "must be 1-64 characters of A-Z a-z 0-9 _ -",
+            ));
         }
         if !(0.0..=1.0).contains(&self.sample_rate) {
-            return Err(ConfigError::new("sampleRate", "must be a number from 0 to 1"));
+            return Err(ConfigError::new(
+                "sampleRate",
+                "must be a number from 0 to 1",
+            ));
         }
         if !(100..=600_000).contains(&self.flush_interval_ms) {
-            return Err(ConfigError::new("flushIntervalMs", "must be from 100 to 600000"));
+            return Err(ConfigError::new(
+                "flushIntervalMs",
+                "must be from 100 to 600000",
+            ));
         }
         if !(20_000..=65_536).contains(&self.max_batch_bytes) {
-            return Err(ConfigError::new("maxBatchBytes", "must be from 20000 to 65536 (browsers refuse larger beacons)"));
+            return Err(ConfigError::new(
+                "maxBatchBytes",
+                "must be from 20000 to 65536 (browsers refuse larger beacons)",
+            ));
         }
         if !(1..=200).contains(&self.max_batch_events) {
             return Err(ConfigError::new("maxBatchEvents", "must be from 1 to 200"));
         }
         if !(1..=1000).contains(&self.max_errors_per_session) {
-            return Err(ConfigError::new("maxErrorsPerSession", "must be from 1 to 1000"));
+            return Err(ConfigError::new(
+                "maxErrorsPerSession",
+                "must be from 1 to 1000",
+            ));
         }
-        if self.allow_query.iter().any(|q| q.is_empty() || q.len() > 128) {
-            return Err(ConfigError::new("allowQuery", "must list query parameter names of 1-128 characters"));
+        if self
+            .allow_query
+            .iter()
+            .any(|q| q.is_empty() || q.len() > 128)
+        {
+            return Err(ConfigError::new(
+                "allowQuery",
+                "must list query parameter names of 1-128 characters",
+            ));
         }
         Ok(())
     }
@@ -158,7 +189,10 @@ fn valid_endpoint(e: &str) -> bool {
     if let Some(path) = e.strip_prefix('/') {
         return !path.starts_with('/'); // "//host" is protocol-relative, not a path
     }
-    let rest = match e.strip_prefix("https://").or_else(|| e.strip_prefix("http://")) {
+    let rest = match e
+        .strip_prefix("https://")
+        .or_else(|| e.strip_prefix("http://"))
+    {
         Some(r) => r,
         None => return false,
     };
@@ -187,7 +221,8 @@ mod tests {
 
     #[test]
     fn each_bad_option_is_named() {
-        let cases: Vec<(fn(&mut Config), &str)> = vec![
+        type Breaker = fn(&mut Config);
+        let cases: Vec<(Breaker, &str)> = vec![
             (|c| c.endpoint.clear(), "endpoint"),
             (|c| c.endpoint = "not a url".into(), "endpoint"),
             (|c| c.endpoint = "ftp://x".into(), "endpoint"),

@@ -106,7 +106,10 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(field: impl Into<String>, reason: impl Into<Cow<'static, str>>) -> Self {
-        DecodeError { field: field.into(), reason: reason.into() }
+        DecodeError {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -129,7 +132,10 @@ impl Envelope {
     /// [`limits`] (the data is kept); structural problems are refused with the field and rule.
     pub fn decode(body: &[u8]) -> Result<Envelope, DecodeError> {
         if body.is_empty() {
-            return Err(DecodeError::new("body", "is empty; expected a JSON batch envelope"));
+            return Err(DecodeError::new(
+                "body",
+                "is empty; expected a JSON batch envelope",
+            ));
         }
         if body.len() > MAX_BODY_BYTES {
             return Err(DecodeError::new("body", "exceeds 65536 bytes"));
@@ -150,7 +156,10 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
     let (mut expect_key, mut last_key_events) = (false, false);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     if first.map(|i| body[i]) != Some(b'{') {
-        return Err(DecodeError::new("body", "must be a JSON object (a v1 batch envelope)"));
+        return Err(DecodeError::new(
+            "body",
+            "must be a JSON object (a v1 batch envelope)",
+        ));
     }
     let mut i = 0;
     while i < body.len() {
@@ -185,7 +194,10 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
             }
             b'{' | b'[' => {
                 if b == b'[' && !(depth == 1 && last_key_events) {
-                    return Err(DecodeError::new("body", "has an array where an object or value belongs: only `events` is an array"));
+                    return Err(DecodeError::new(
+                        "body",
+                        "has an array where an object or value belongs: only `events` is an array",
+                    ));
                 }
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -335,7 +347,10 @@ impl<'de> Visitor<'de> for AttrValueVisitor {
         f.write_str("an attribute value that is a string, number or boolean")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Str(truncated(v, limits::ATTR_VALUE))))
+        Ok(AttrValueDe(AttrValue::Str(truncated(
+            v,
+            limits::ATTR_VALUE,
+        ))))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<AttrValueDe, E> {
         Ok(AttrValueDe(AttrValue::Num(v)))
@@ -357,7 +372,8 @@ fn truncated(s: &str, max: usize) -> String {
 
 fn valid_key(k: &str) -> bool {
     (1..=64).contains(&k.len())
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl<'a> RawEnvelope<'a> {
@@ -372,22 +388,41 @@ impl<'a> RawEnvelope<'a> {
                 ))
             }
         }
-        let key = self.key.ok_or_else(|| DecodeError::new("key", "is missing"))?;
+        let key = self
+            .key
+            .ok_or_else(|| DecodeError::new("key", "is missing"))?;
         if !valid_key(&key) {
-            return Err(DecodeError::new("key", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
+            return Err(DecodeError::new(
+                "key",
+                "must be 1-64 characters of A-Z a-z 0-9 _ -",
+            ));
         }
-        let sdk = self.sdk.ok_or_else(|| DecodeError::new("sdk", "is missing"))?;
-        let session = self.session.ok_or_else(|| DecodeError::new("session", "is missing"))?;
+        let sdk = self
+            .sdk
+            .ok_or_else(|| DecodeError::new("sdk", "is missing"))?;
+        let session = self
+            .session
+            .ok_or_else(|| DecodeError::new("session", "is missing"))?;
         if session.len() != 32 || !is_hex(&session) {
             return Err(DecodeError::new("session", "must be 32 hex digits"));
         }
-        let sent_at = self.sent_at.ok_or_else(|| DecodeError::new("sent_at", "is missing"))?;
+        let sent_at = self
+            .sent_at
+            .ok_or_else(|| DecodeError::new("sent_at", "is missing"))?;
         if !(1..=MAX_TIME_MS).contains(&sent_at) {
-            return Err(DecodeError::new("sent_at", "must be milliseconds since the epoch, before 2100"));
+            return Err(DecodeError::new(
+                "sent_at",
+                "must be milliseconds since the epoch, before 2100",
+            ));
         }
-        let raw_events = self.events.ok_or_else(|| DecodeError::new("events", "is missing"))?;
+        let raw_events = self
+            .events
+            .ok_or_else(|| DecodeError::new("events", "is missing"))?;
         if raw_events.is_empty() {
-            return Err(DecodeError::new("events", "is empty; send at least one event"));
+            return Err(DecodeError::new(
+                "events",
+                "is empty; send at least one event",
+            ));
         }
         if raw_events.len() > MAX_EVENTS {
             return Err(DecodeError::new("events", "has more than 200 events"));
@@ -415,7 +450,11 @@ fn need<T>(v: Option<T>, field: &'static str) -> Result<T, FieldError> {
     v.ok_or((field, Cow::Borrowed("is missing")))
 }
 
-fn need_str(v: Option<Cow<'_, str>>, field: &'static str, max: usize) -> Result<String, FieldError> {
+fn need_str(
+    v: Option<Cow<'_, str>>,
+    field: &'static str,
+    max: usize,
+) -> Result<String, FieldError> {
     Ok(truncated(&need(v, field)?, max))
 }
 
@@ -436,7 +475,10 @@ impl<'a> RawEvent<'a> {
         let id = need_hex64(self.id, "id")?;
         let t = need(self.t, "t")?;
         if !(1..=MAX_TIME_MS).contains(&t) {
-            return Err(("t", "must be milliseconds since the epoch, before 2100".into()));
+            return Err((
+                "t",
+                "must be milliseconds since the epoch, before 2100".into(),
+            ));
         }
         let ty = need(self.kind, "type")?;
         let url = opt_str(self.url, limits::URL);

@@ -276,7 +276,13 @@ impl Event {
                 push_key(&mut o, "visible_ms");
                 push_f64(&mut o, *visible_ms);
             }
-            EventKind::Click { selector, tag, text, x, y } => {
+            EventKind::Click {
+                selector,
+                tag,
+                text,
+                x,
+                y,
+            } => {
                 push_key(&mut o, "selector");
                 push_str(&mut o, selector, limits::SELECTOR);
                 push_key(&mut o, "tag");
@@ -288,7 +294,14 @@ impl Event {
                 push_key(&mut o, "y");
                 push_i64(&mut o, *y as i64);
             }
-            EventKind::WebVital { name, value, delta, metric_id, rating, navigation_type } => {
+            EventKind::WebVital {
+                name,
+                value,
+                delta,
+                metric_id,
+                rating,
+                navigation_type,
+            } => {
                 push_key(&mut o, "name");
                 push_str(&mut o, name, limits::NAME);
                 push_key(&mut o, "value");
@@ -326,7 +339,14 @@ impl Event {
                 push_key(&mut o, "duration");
                 push_f64(&mut o, *duration);
             }
-            EventKind::Error { source, kind, message, stack, fingerprint, count } => {
+            EventKind::Error {
+                source,
+                kind,
+                message,
+                stack,
+                fingerprint,
+                count,
+            } => {
                 push_key(&mut o, "source");
                 push_str(&mut o, source.as_str(), limits::NAME);
                 push_key(&mut o, "exception.type");

@@ -43,24 +43,41 @@ impl std::fmt::Display for ConfigProblem {
 }
 
 fn problem(name: &'static str, p: impl Into<String>) -> ConfigProblem {
-    ConfigProblem { name, problem: p.into() }
+    ConfigProblem {
+        name,
+        problem: p.into(),
+    }
 }
 
 impl IngestConfig {
     /// Reads and validates the configuration; `var` returns a var's or secret's value.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<IngestConfig, ConfigProblem> {
         let raw = var("WRITE_KEYS").ok_or_else(|| problem("WRITE_KEYS", "is required: a JSON object of write key to allowed origins, e.g. {\"pk_live\": [\"https://shop.example\"]}"))?;
-        let keys: BTreeMap<String, Vec<String>> = serde_json::from_str(&raw)
-            .map_err(|e| problem("WRITE_KEYS", format!("must be a JSON object of key to a list of origins: {e}")))?;
+        let keys: BTreeMap<String, Vec<String>> = serde_json::from_str(&raw).map_err(|e| {
+            problem(
+                "WRITE_KEYS",
+                format!("must be a JSON object of key to a list of origins: {e}"),
+            )
+        })?;
         if keys.is_empty() {
             return Err(problem("WRITE_KEYS", "lists no keys"));
         }
         for (k, origins) in &keys {
-            if k.is_empty() || k.len() > 64 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                return Err(problem("WRITE_KEYS", format!("key {k:?} must be 1-64 characters of A-Z a-z 0-9 _ -")));
+            if k.is_empty()
+                || k.len() > 64
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(problem(
+                    "WRITE_KEYS",
+                    format!("key {k:?} must be 1-64 characters of A-Z a-z 0-9 _ -"),
+                ));
             }
             for o in origins {
-                if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/') {
+                if o != "*" && !(o.starts_with("https://") || o.starts_with("http://"))
+                    || o.ends_with('/')
+                {
                     return Err(problem("WRITE_KEYS", format!("origin {o:?} of key {k:?} must be \"*\" or scheme://host[:port] without a path")));
                 }
             }
@@ -70,42 +87,81 @@ impl IngestConfig {
             Some(raw) => serde_json::from_str(&raw)
                 .map_err(|e| problem("SAMPLE_RATES", format!("must be a JSON object of event type to rate, e.g. {{\"default\": 1, \"click\": 0.5}}: {e}")))?,
         };
-        const TYPES: &[&str] = &["default", "page_view", "screen_time", "click", "web_vital", "nav_timing", "long_task", "error", "custom"];
+        const TYPES: &[&str] = &[
+            "default",
+            "page_view",
+            "screen_time",
+            "click",
+            "web_vital",
+            "nav_timing",
+            "long_task",
+            "error",
+            "custom",
+        ];
         for (t, r) in &sample_rates {
             if !TYPES.contains(&t.as_str()) {
-                return Err(problem("SAMPLE_RATES", format!("{t:?} is not an event type (one of {})", TYPES.join(", "))));
+                return Err(problem(
+                    "SAMPLE_RATES",
+                    format!("{t:?} is not an event type (one of {})", TYPES.join(", ")),
+                ));
             }
             if !(0.0..=1.0).contains(r) {
-                return Err(problem("SAMPLE_RATES", format!("rate for {t:?} must be from 0 to 1")));
+                return Err(problem(
+                    "SAMPLE_RATES",
+                    format!("rate for {t:?} must be from 0 to 1"),
+                ));
             }
         }
         let otlp_endpoint = var("OTLP_ENDPOINT").filter(|s| !s.is_empty());
         if let Some(e) = &otlp_endpoint {
             if !(e.starts_with("https://") || e.starts_with("http://")) {
-                return Err(problem("OTLP_ENDPOINT", "must be an http(s) URL such as https://collector.example/v1/logs"));
+                return Err(problem(
+                    "OTLP_ENDPOINT",
+                    "must be an http(s) URL such as https://collector.example/v1/logs",
+                ));
             }
         }
-        let otlp_headers: Vec<(String, String)> = match var("OTLP_HEADERS").filter(|s| !s.is_empty()) {
-            None => Vec::new(),
-            Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw)
-                .map_err(|e| problem("OTLP_HEADERS", format!("must be a JSON object of header name to value: {e}")))?
-                .into_iter()
-                .collect(),
-        };
+        let otlp_headers: Vec<(String, String)> =
+            match var("OTLP_HEADERS").filter(|s| !s.is_empty()) {
+                None => Vec::new(),
+                Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(&raw)
+                    .map_err(|e| {
+                        problem(
+                            "OTLP_HEADERS",
+                            format!("must be a JSON object of header name to value: {e}"),
+                        )
+                    })?
+                    .into_iter()
+                    .collect(),
+            };
         let ip_salt = var("IP_SALT").filter(|s| s.len() >= 16).ok_or_else(|| {
             problem("IP_SALT", "is required (a secret of at least 16 characters): without it the daily client hash could be reversed")
         })?;
-        Ok(IngestConfig { keys, sample_rates, otlp_endpoint, otlp_headers, read_token: var("READ_TOKEN").filter(|s| !s.is_empty()), ip_salt })
+        Ok(IngestConfig {
+            keys,
+            sample_rates,
+            otlp_endpoint,
+            otlp_headers,
+            read_token: var("READ_TOKEN").filter(|s| !s.is_empty()),
+            ip_salt,
+        })
     }
 
     /// Whether `origin` (the request's `Origin` header) may send with `key`.
     pub fn origin_allowed(&self, key: &str, origin: Option<&str>) -> bool {
-        self.keys.get(key).is_some_and(|allowed| allowed.iter().any(|a| a == "*" || Some(a.as_str()) == origin))
+        self.keys.get(key).is_some_and(|allowed| {
+            allowed
+                .iter()
+                .any(|a| a == "*" || Some(a.as_str()) == origin)
+        })
     }
 
     /// Whether any key accepts `origin` (for CORS preflight, which carries no key).
     pub fn any_key_allows(&self, origin: &str) -> bool {
-        self.keys.values().flatten().any(|a| a == "*" || a == origin)
+        self.keys
+            .values()
+            .flatten()
+            .any(|a| a == "*" || a == origin)
     }
 
     /// The sampling rate for an event.
@@ -191,20 +247,35 @@ pub struct Accepted {
 /// Everything the request path decides before rate limiting: media type, size, decoding and
 /// validation, key and origin, sampling, enrichment and OTLP encoding.
 pub fn prepare(cfg: &IngestConfig, req: &BatchRequest<'_>) -> Result<Accepted, Rejection> {
-    let reject = |status, error, field: Option<&str>, reason: Cow<'static, str>, cors: Option<&str>| Rejection {
-        status,
-        error,
-        field: field.map(str::to_owned),
-        reason,
-        cors: cors.map(str::to_owned),
-    };
+    let reject =
+        |status, error, field: Option<&str>, reason: Cow<'static, str>, cors: Option<&str>| {
+            Rejection {
+                status,
+                error,
+                field: field.map(str::to_owned),
+                reason,
+                cors: cors.map(str::to_owned),
+            }
+        };
     let ct = req.content_type.as_bytes();
     let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
     if !ct.is_empty() && !starts("text/plain") && !starts("application/json") {
-        return Err(reject(415, "unsupported_media_type", Some("content-type"), "send text/plain (sendBeacon) or application/json".into(), None));
+        return Err(reject(
+            415,
+            "unsupported_media_type",
+            Some("content-type"),
+            "send text/plain (sendBeacon) or application/json".into(),
+            None,
+        ));
     }
     if req.body.len() > MAX_BODY_BYTES {
-        return Err(reject(413, "payload_too_large", Some("body"), "exceeds 65536 bytes".into(), None));
+        return Err(reject(
+            413,
+            "payload_too_large",
+            Some("body"),
+            "exceeds 65536 bytes".into(),
+            None,
+        ));
     }
     let env = match Envelope::decode(req.body) {
         Ok(e) => e,
@@ -214,13 +285,36 @@ pub fn prepare(cfg: &IngestConfig, req: &BatchRequest<'_>) -> Result<Accepted, R
         }
     };
     if !cfg.keys.contains_key(&env.key) {
-        return Err(reject(401, "unknown_key", Some("key"), "this write key is not configured".into(), None));
+        return Err(reject(
+            401,
+            "unknown_key",
+            Some("key"),
+            "this write key is not configured".into(),
+            None,
+        ));
     }
     if !cfg.origin_allowed(&env.key, req.origin) {
-        return Err(reject(403, "origin_not_allowed", Some("origin"), "this origin may not send with this key".into(), None));
+        return Err(reject(
+            403,
+            "origin_not_allowed",
+            Some("origin"),
+            "this origin may not send with this key".into(),
+            None,
+        ));
     }
-    let enrichment = Enrichment { country: req.country, ua: classify(req.user_agent), client_hash: req.client_hash, received_ms: req.now_ms };
-    let encoder = LogsEncoder::new(&env.key, &env.session, &env.sdk_name, &env.sdk_version, &enrichment);
+    let enrichment = Enrichment {
+        country: req.country,
+        ua: classify(req.user_agent),
+        client_hash: req.client_hash,
+        received_ms: req.now_ms,
+    };
+    let encoder = LogsEncoder::new(
+        &env.key,
+        &env.session,
+        &env.sdk_name,
+        &env.sdk_version,
+        &enrichment,
+    );
     let mut records = Vec::with_capacity(env.events.len());
     for ev in &env.events {
         let error = ev.kind.is_error();
@@ -235,7 +329,12 @@ pub fn prepare(cfg: &IngestConfig, req: &BatchRequest<'_>) -> Result<Accepted, R
     client_key.push_str(&env.key);
     client_key.push(':');
     client_key.push_str(req.client_hash);
-    Ok(Accepted { docs: encoder.documents(&records, MAX_CHUNK_BYTES), client_key, key: env.key, cors: req.origin.map(str::to_owned) })
+    Ok(Accepted {
+        docs: encoder.documents(&records, MAX_CHUNK_BYTES),
+        client_key,
+        key: env.key,
+        cors: req.origin.map(str::to_owned),
+    })
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -244,12 +343,18 @@ mod tests {
     use crate::core::event::EventKind;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<IngestConfig, ConfigProblem> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         IngestConfig::from_vars(|k| map.get(k).cloned())
     }
 
     const OK: &[(&str, &str)] = &[
-        ("WRITE_KEYS", r#"{"pk_a":["https://a.test"],"pk_any":["*"]}"#),
+        (
+            "WRITE_KEYS",
+            r#"{"pk_a":["https://a.test"],"pk_any":["*"]}"#,
+        ),
         ("SAMPLE_RATES", r#"{"default":0.5,"error":1,"click":0.1}"#),
         ("IP_SALT", "0123456789abcdef"),
     ];
@@ -263,9 +368,21 @@ mod tests {
         assert!(c.origin_allowed("pk_any", None));
         assert!(!c.origin_allowed("pk_unknown", Some("https://a.test")));
         assert!(c.any_key_allows("https://zzz.test"));
-        let click = EventKind::Click { selector: String::new(), tag: String::new(), text: String::new(), x: 0, y: 0 };
+        let click = EventKind::Click {
+            selector: String::new(),
+            tag: String::new(),
+            text: String::new(),
+            x: 0,
+            y: 0,
+        };
         assert_eq!(c.rate_for(&click), 0.1);
-        assert_eq!(c.rate_for(&EventKind::LongTask { start: 0.0, duration: 0.0 }), 0.5);
+        assert_eq!(
+            c.rate_for(&EventKind::LongTask {
+                start: 0.0,
+                duration: 0.0
+            }),
+            0.5
+        );
         assert_eq!(c.otlp_endpoint, None);
     }
 
@@ -273,21 +390,54 @@ mod tests {
     fn prepare_decides_status_and_output() {
         let c = cfg(OK).unwrap();
         let body = br#"{"v":1,"key":"pk_a","sdk":{"name":"ferrotel","version":"0.1.0"},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{"id":"00000000000000aa","t":1764000000000,"type":"error","url":"https://a.test/","exception.message":"m"}]}"#;
-        let req = |body: &'static [u8], ct: &'static str, origin: Option<&'static str>| BatchRequest {
-            body, content_type: ct, origin, user_agent: "curl/8", country: Some("FR"), client_hash: "abcd", now_ms: 1_764_000_001_000,
-        };
-        let ok = prepare(&c, &req(body, "text/plain;charset=UTF-8", Some("https://a.test"))).unwrap();
-        assert_eq!((ok.key.as_str(), ok.client_key.as_str(), ok.docs.len()), ("pk_a", "pk_a:abcd", 1));
+        let req =
+            |body: &'static [u8], ct: &'static str, origin: Option<&'static str>| BatchRequest {
+                body,
+                content_type: ct,
+                origin,
+                user_agent: "curl/8",
+                country: Some("FR"),
+                client_hash: "abcd",
+                now_ms: 1_764_000_001_000,
+            };
+        let ok = prepare(
+            &c,
+            &req(body, "text/plain;charset=UTF-8", Some("https://a.test")),
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.key.as_str(), ok.client_key.as_str(), ok.docs.len()),
+            ("pk_a", "pk_a:abcd", 1)
+        );
         assert!(ok.docs[0].contains("\"exception.message\""));
         assert!(ok.docs[0].contains("\"ferrotel.bot\",\"value\":{\"boolValue\":true}"));
         let status = |r: Result<Accepted, Rejection>| r.unwrap_err().status;
-        assert_eq!(status(prepare(&c, &req(body, "application/xml", Some("https://a.test")))), 415);
-        assert_eq!(status(prepare(&c, &req(b"{", "", Some("https://a.test")))), 400);
-        assert_eq!(status(prepare(&c, &req(body, "", Some("https://b.test")))), 403);
+        assert_eq!(
+            status(prepare(
+                &c,
+                &req(body, "application/xml", Some("https://a.test"))
+            )),
+            415
+        );
+        assert_eq!(
+            status(prepare(&c, &req(b"{", "", Some("https://a.test")))),
+            400
+        );
+        assert_eq!(
+            status(prepare(&c, &req(body, "", Some("https://b.test")))),
+            403
+        );
         let bad = prepare(&c, &req(b"{", "", Some("https://a.test"))).unwrap_err();
-        assert_eq!(bad.cors.as_deref(), Some("https://a.test"), "a browser may read why it was refused");
+        assert_eq!(
+            bad.cors.as_deref(),
+            Some("https://a.test"),
+            "a browser may read why it was refused"
+        );
         let j: serde_json::Value = serde_json::from_str(&bad.body()).unwrap();
-        assert_eq!((j["error"].as_str(), j["field"].as_str()), (Some("invalid_batch"), Some("body")));
+        assert_eq!(
+            (j["error"].as_str(), j["field"].as_str()),
+            (Some("invalid_batch"), Some("body"))
+        );
     }
 
     #[test]
@@ -302,7 +452,10 @@ mod tests {
         assert_eq!(with("WRITE_KEYS", ""), "WRITE_KEYS");
         assert_eq!(with("WRITE_KEYS", "nope"), "WRITE_KEYS");
         assert_eq!(with("WRITE_KEYS", r#"{"bad key":["*"]}"#), "WRITE_KEYS");
-        assert_eq!(with("WRITE_KEYS", r#"{"k":["https://a.test/path/"]}"#), "WRITE_KEYS");
+        assert_eq!(
+            with("WRITE_KEYS", r#"{"k":["https://a.test/path/"]}"#),
+            "WRITE_KEYS"
+        );
         assert_eq!(with("SAMPLE_RATES", r#"{"clicks":0.5}"#), "SAMPLE_RATES");
         assert_eq!(with("SAMPLE_RATES", r#"{"click":2}"#), "SAMPLE_RATES");
         assert_eq!(with("OTLP_ENDPOINT", "ftp://x"), "OTLP_ENDPOINT");

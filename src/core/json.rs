@@ -11,11 +11,14 @@ pub fn push_str(out: &mut String, s: &str, max: usize) {
     out.push('"');
     // Fast path, when the escaped text fits: copy runs between escapes instead of going char by
     // char (the edge encodes ~90 KB of strings per request, stack traces full of newlines).
-    let extra: usize = s.bytes().map(|b| match b {
-        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
-        b if b < 0x20 => 5,
-        _ => 0,
-    }).sum();
+    let extra: usize = s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
+            b if b < 0x20 => 5,
+            _ => 0,
+        })
+        .sum();
     if s.len() + extra <= max {
         let mut start = 0;
         for (i, &b) in s.as_bytes().iter().enumerate() {
@@ -110,7 +113,11 @@ pub fn push_f64(out: &mut String, v: f64) {
     let a = if neg { -v } else { v };
     if a >= FLOAT_MAX_EXACT / FLOAT_SCALE {
         // Integer part only; clamp so the cast is exact and never saturates silently.
-        let whole = if a >= FLOAT_MAX_EXACT { FLOAT_MAX_EXACT } else { a } as u64;
+        let whole = if a >= FLOAT_MAX_EXACT {
+            FLOAT_MAX_EXACT
+        } else {
+            a
+        } as u64;
         if neg && whole != 0 {
             out.push('-');
         }

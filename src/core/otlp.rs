@@ -86,7 +86,13 @@ const SUFFIX: &str = "]}]}]}";
 
 impl LogsEncoder {
     /// The resource part shared by every record of a batch.
-    pub fn new(key: &str, session: &str, sdk_name: &str, sdk_version: &str, e: &Enrichment<'_>) -> Self {
+    pub fn new(
+        key: &str,
+        session: &str,
+        sdk_name: &str,
+        sdk_version: &str,
+        e: &Enrichment<'_>,
+    ) -> Self {
         let mut o = String::with_capacity(640);
         o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
         kv_str(&mut o, "service.name", key);
@@ -143,14 +149,27 @@ impl LogsEncoder {
                 kv_str(o, "ferrotel.view", &v);
                 kv_f64(o, "ferrotel.visible_ms", *visible_ms);
             }
-            EventKind::Click { selector, tag, text, x, y } => {
+            EventKind::Click {
+                selector,
+                tag,
+                text,
+                x,
+                y,
+            } => {
                 kv_str(o, "ferrotel.selector", selector);
                 kv_str(o, "ferrotel.tag", tag);
                 kv_str(o, "ferrotel.text", text);
                 kv_i64(o, "ferrotel.x", *x as i64);
                 kv_i64(o, "ferrotel.y", *y as i64);
             }
-            EventKind::WebVital { name, value, delta, metric_id, rating, navigation_type } => {
+            EventKind::WebVital {
+                name,
+                value,
+                delta,
+                metric_id,
+                rating,
+                navigation_type,
+            } => {
                 kv_str(o, "browser.web_vital.name", name);
                 kv_f64(o, "browser.web_vital.value", *value);
                 kv_f64(o, "browser.web_vital.delta", *delta);
@@ -178,7 +197,14 @@ impl LogsEncoder {
                 kv_f64(o, "ferrotel.start", *start);
                 kv_f64(o, "ferrotel.duration", *duration);
             }
-            EventKind::Error { source, kind, message, stack: raw, fingerprint, count } => {
+            EventKind::Error {
+                source,
+                kind,
+                message,
+                stack: raw,
+                fingerprint,
+                count,
+            } => {
                 kv_str(o, "ferrotel.source", source.as_str());
                 kv_str(o, "exception.type", kind);
                 kv_str(o, "exception.message", message);
@@ -322,7 +348,9 @@ impl AnyValue<'_> {
         if let Some(s) = &self.string {
             serde_json::Value::from(s.as_ref())
         } else if let Some(i) = &self.int {
-            i.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::Null)
+            i.parse::<i64>()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null)
         } else if let Some(d) = self.double {
             serde_json::Value::from(d)
         } else if let Some(b) = self.boolean {
@@ -362,7 +390,10 @@ pub fn project(doc: &[u8]) -> Result<Vec<Row>, String> {
             }
         }
         let text = |m: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            m.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned()
+            m.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
         };
         for sl in rl.scope_logs {
             for lr in sl.log_records {
@@ -372,7 +403,11 @@ pub fn project(doc: &[u8]) -> Result<Vec<Row>, String> {
                     let name = wire_name(&kv.key);
                     let mut v = kv.value.json();
                     if name == "type" {
-                        v = serde_json::Value::from(v.as_str().unwrap_or_default().trim_start_matches("browser."));
+                        v = serde_json::Value::from(
+                            v.as_str()
+                                .unwrap_or_default()
+                                .trim_start_matches("browser."),
+                        );
                     }
                     if kv.key.starts_with("ferrotel.attr.") {
                         attrs.insert(name.to_owned(), v);

@@ -64,7 +64,12 @@ impl<'a> StoredBatch<'a> {
         if !body.starts_with('{') {
             return None;
         }
-        Some(StoredBatch { id, attempts, next_at, body })
+        Some(StoredBatch {
+            id,
+            attempts,
+            next_at,
+            body,
+        })
     }
 }
 
@@ -85,7 +90,10 @@ fn join<'a>(entries: impl Iterator<Item = StoredBatch<'a>>) -> String {
 /// Returns the new text and how many batches were dropped. A body that is not a batch (or a
 /// batch larger than the whole budget) is not stored and counts as dropped.
 pub fn put(text: &str, entry: StoredBatch<'_>) -> (String, u32) {
-    if entry.body.contains('\n') || !entry.body.starts_with('{') || entry.body.len() + 64 > MAX_BYTES {
+    if entry.body.contains('\n')
+        || !entry.body.starts_with('{')
+        || entry.body.len() + 64 > MAX_BYTES
+    {
         return (join(entries(text)), 1);
     }
     let mut all: Vec<StoredBatch<'_>> = entries(text).collect();
@@ -135,7 +143,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn b(id: u64, next_at: u64, body: &str) -> StoredBatch<'_> {
-        StoredBatch { id, attempts: 1, next_at, body }
+        StoredBatch {
+            id,
+            attempts: 1,
+            next_at,
+            body,
+        }
     }
 
     #[test]
@@ -166,7 +179,10 @@ mod tests {
         assert_eq!((due, gone), (vec![(1, "{\"a\":1}".to_owned())], 0));
         let all: Vec<_> = entries(&t).collect();
         assert_eq!(all.len(), 2);
-        assert_eq!((all[0].attempts, all[0].next_at), (2, 200 + retry_delay_ms(2)));
+        assert_eq!(
+            (all[0].attempts, all[0].next_at),
+            (2, 200 + retry_delay_ms(2))
+        );
         let t = remove(&t, 1);
         assert_eq!(entries(&t).map(|e| e.id).collect::<Vec<_>>(), vec![2]);
     }
@@ -175,7 +191,13 @@ mod tests {
     fn gives_up_after_max_attempts_and_skips_garbage() {
         let t = format!("garbage\n{}\nxx|1|2|{{}}", {
             let mut s = String::new();
-            StoredBatch { id: 9, attempts: MAX_ATTEMPTS, next_at: 0, body: "{}" }.push_line(&mut s);
+            StoredBatch {
+                id: 9,
+                attempts: MAX_ATTEMPTS,
+                next_at: 0,
+                body: "{}",
+            }
+            .push_line(&mut s);
             s
         });
         let (t, due, gone) = take_due(&t, 1);

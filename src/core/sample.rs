@@ -12,7 +12,11 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler keeping `rate` (clamped to 0..=1) of sessions.
     pub fn new(rate: f64) -> Self {
-        let rate = if rate.is_nan() { 1.0 } else { rate.clamp(0.0, 1.0) };
+        let rate = if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
         Sampler { rate }
     }
 
@@ -63,8 +67,13 @@ mod tests {
     fn keeps_about_the_configured_fraction() {
         let mut g = IdGen::new(99);
         let s = Sampler::new(0.25);
-        let kept = (0..20_000).filter(|_| s.keep(&session(&mut g), false)).count();
-        assert!((4_500..5_500).contains(&kept), "kept {kept} of 20000 at 0.25");
+        let kept = (0..20_000)
+            .filter(|_| s.keep(&session(&mut g), false))
+            .count();
+        assert!(
+            (4_500..5_500).contains(&kept),
+            "kept {kept} of 20000 at 0.25"
+        );
     }
 
     proptest! {

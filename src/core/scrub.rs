@@ -109,11 +109,17 @@ pub fn scrub_urls_in_text<'a>(text: &'a str, allow: &[String]) -> Cow<'a, str> {
             continue;
         }
         let mut start = i;
-        while start > last && (bytes[start - 1].is_ascii_alphanumeric() || matches!(bytes[start - 1], b'+' | b'.' | b'-')) {
+        while start > last
+            && (bytes[start - 1].is_ascii_alphanumeric()
+                || matches!(bytes[start - 1], b'+' | b'.' | b'-'))
+        {
             start -= 1;
         }
         let mut end = i + 3;
-        while end < bytes.len() && !bytes[end].is_ascii_whitespace() && !matches!(bytes[end], b')' | b'(' | b'"' | b'\'' | b'<' | b'>' | b'`') {
+        while end < bytes.len()
+            && !bytes[end].is_ascii_whitespace()
+            && !matches!(bytes[end], b')' | b'(' | b'"' | b'\'' | b'<' | b'>' | b'`')
+        {
             end += 1;
         }
         // Peel up to two `:digits` suffixes (line, column) off the end.
@@ -133,7 +139,11 @@ pub fn scrub_urls_in_text<'a>(text: &'a str, allow: &[String]) -> Cow<'a, str> {
             i = end;
             continue;
         }
-        let (Some(before), Some(url), Some(suffix)) = (text.get(last..start), text.get(start..core_end), text.get(core_end..end)) else {
+        let (Some(before), Some(url), Some(suffix)) = (
+            text.get(last..start),
+            text.get(start..core_end),
+            text.get(core_end..end),
+        ) else {
             i = end;
             continue;
         };
@@ -268,12 +278,25 @@ mod tests {
         let out = scrub_urls_in_text(v8, &allow);
         assert_eq!(out, "TypeError: x\n    at thrower (http://127.0.0.1:3000/?utm_source=mail:8:59)\n    at https://app.test/a.js:2:3");
         let gecko = "f@https://app.test/p?session=abc#x:1:2\n@https://user:pw@app.test/b.js:3:4";
-        assert_eq!(scrub_urls_in_text(gecko, &[]), "f@https://app.test/p#x:1:2\n@https://app.test/b.js:3:4");
+        assert_eq!(
+            scrub_urls_in_text(gecko, &[]),
+            "f@https://app.test/p#x:1:2\n@https://app.test/b.js:3:4"
+        );
         let msg = "Failed to load https://api.test/v1?key=SECRET for user";
-        assert_eq!(scrub_urls_in_text(msg, &[]), "Failed to load https://api.test/v1 for user");
+        assert_eq!(
+            scrub_urls_in_text(msg, &[]),
+            "Failed to load https://api.test/v1 for user"
+        );
         let clean = "at f (https://app.test/a.js:1:2)";
         assert!(matches!(scrub_urls_in_text(clean, &[]), Cow::Borrowed(_)));
-        for odd in ["://", "a://", "x://?:", "::://?a=1", "http://?a=1:1:1", "é://?x=1"] {
+        for odd in [
+            "://",
+            "a://",
+            "x://?:",
+            "::://?a=1",
+            "http://?a=1:1:1",
+            "é://?x=1",
+        ] {
             let _ = scrub_urls_in_text(odd, &[]);
         }
     }
@@ -292,22 +315,34 @@ mod tests {
     #[test]
     fn allowed_params_kept_in_order_others_dropped() {
         assert_eq!(
-            scrub("https://x.com/p?token=abc&utm_source=news&id=7&utm_medium=mail", &["utm_medium", "utm_source"]),
+            scrub(
+                "https://x.com/p?token=abc&utm_source=news&id=7&utm_medium=mail",
+                &["utm_medium", "utm_source"]
+            ),
             "https://x.com/p?utm_source=news&utm_medium=mail"
         );
     }
 
     #[test]
     fn query_left_empty_loses_question_mark() {
-        assert_eq!(scrub("https://x.com/p?token=abc&session=1", &["utm_source"]), "https://x.com/p");
+        assert_eq!(
+            scrub("https://x.com/p?token=abc&session=1", &["utm_source"]),
+            "https://x.com/p"
+        );
         assert_eq!(scrub("https://x.com/p?", &["a"]), "https://x.com/p");
         assert_eq!(scrub("https://x.com/p?&&", &["a"]), "https://x.com/p");
-        assert_eq!(scrub("https://x.com/p?token=1#top", &[]), "https://x.com/p#top");
+        assert_eq!(
+            scrub("https://x.com/p?token=1#top", &[]),
+            "https://x.com/p#top"
+        );
     }
 
     #[test]
     fn userinfo_removed() {
-        assert_eq!(scrub("https://user:pa55@x.com/a?b=1", &["b"]), "https://x.com/a?b=1");
+        assert_eq!(
+            scrub("https://user:pa55@x.com/a?b=1", &["b"]),
+            "https://x.com/a?b=1"
+        );
         assert_eq!(scrub("https://us@er:p@ss@x.com/", &[]), "https://x.com/");
         assert_eq!(scrub("//user@cdn.x.com/lib.js", &[]), "//cdn.x.com/lib.js");
         // An '@' in the path is not userinfo, and mailto: has no authority.
@@ -318,43 +353,86 @@ mod tests {
     #[test]
     fn hash_routes_have_their_query_scrubbed() {
         assert_eq!(scrub("https://x.com/#/a?token=1", &[]), "https://x.com/#/a");
-        assert_eq!(scrub("https://x.com/#/a?token=1&tab=2", &["tab"]), "https://x.com/#/a?tab=2");
-        assert_eq!(scrub("https://x.com/?tab=1#/a?tab=2&t=3", &["tab"]), "https://x.com/?tab=1#/a?tab=2");
+        assert_eq!(
+            scrub("https://x.com/#/a?token=1&tab=2", &["tab"]),
+            "https://x.com/#/a?tab=2"
+        );
+        assert_eq!(
+            scrub("https://x.com/?tab=1#/a?tab=2&t=3", &["tab"]),
+            "https://x.com/?tab=1#/a?tab=2"
+        );
         assert_eq!(scrub("https://x.com/#!/a?q=1", &[]), "https://x.com/#!/a");
     }
 
     #[test]
     fn parameter_fragments_are_scrubbed() {
-        assert_eq!(scrub("https://x.com/cb#access_token=eyJ&state=s1", &["state"]), "https://x.com/cb#state=s1");
-        assert_eq!(scrub("https://x.com/cb#access_token=eyJ", &[]), "https://x.com/cb");
-        assert_eq!(scrub("https://x.com/a#:~:text=my%20address", &[]), "https://x.com/a");
+        assert_eq!(
+            scrub("https://x.com/cb#access_token=eyJ&state=s1", &["state"]),
+            "https://x.com/cb#state=s1"
+        );
+        assert_eq!(
+            scrub("https://x.com/cb#access_token=eyJ", &[]),
+            "https://x.com/cb"
+        );
+        assert_eq!(
+            scrub("https://x.com/a#:~:text=my%20address", &[]),
+            "https://x.com/a"
+        );
     }
 
     #[test]
     fn unchanged_urls_are_borrowed() {
         let names = allow(&["utm_source"]);
-        for url in ["https://x.com/a/b", "https://x.com/?utm_source=a", "https://x.com/#section-2", "https://x.com/#/a/b", "", "/p"] {
-            assert!(matches!(scrub_url(url, &names), Cow::Borrowed(u) if u == url), "{url}");
+        for url in [
+            "https://x.com/a/b",
+            "https://x.com/?utm_source=a",
+            "https://x.com/#section-2",
+            "https://x.com/#/a/b",
+            "",
+            "/p",
+        ] {
+            assert!(
+                matches!(scrub_url(url, &names), Cow::Borrowed(u) if u == url),
+                "{url}"
+            );
         }
-        assert!(matches!(scrub_url("https://x.com/?t=1", &names), Cow::Owned(_)));
+        assert!(matches!(
+            scrub_url("https://x.com/?t=1", &names),
+            Cow::Owned(_)
+        ));
     }
 
     #[test]
     fn empty_allow_list_drops_every_param() {
-        assert_eq!(scrub("https://x.com/s?q=shoes&page=2&utm_source=a", &[]), "https://x.com/s");
+        assert_eq!(
+            scrub("https://x.com/s?q=shoes&page=2&utm_source=a", &[]),
+            "https://x.com/s"
+        );
     }
 
     #[test]
     fn repeated_and_valueless_params() {
-        assert_eq!(scrub("https://x.com/?tag=a&t=1&tag=b&tag&tag=", &["tag"]), "https://x.com/?tag=a&tag=b&tag&tag=");
+        assert_eq!(
+            scrub("https://x.com/?tag=a&t=1&tag=b&tag&tag=", &["tag"]),
+            "https://x.com/?tag=a&tag=b&tag&tag="
+        );
         // Names are exact and case-sensitive.
-        assert_eq!(scrub("https://x.com/?Tag=a&tags=b&tag_=c", &["tag"]), "https://x.com/");
+        assert_eq!(
+            scrub("https://x.com/?Tag=a&tags=b&tag_=c", &["tag"]),
+            "https://x.com/"
+        );
     }
 
     #[test]
     fn encoded_ampersand_stays_inside_its_value() {
-        assert_eq!(scrub("https://x.com/?q=a%26token%3D1&ref=b%26c", &["ref"]), "https://x.com/?ref=b%26c");
-        assert_eq!(scrub("https://x.com/?ref=a%26token%3D1", &["ref"]), "https://x.com/?ref=a%26token%3D1");
+        assert_eq!(
+            scrub("https://x.com/?q=a%26token%3D1&ref=b%26c", &["ref"]),
+            "https://x.com/?ref=b%26c"
+        );
+        assert_eq!(
+            scrub("https://x.com/?ref=a%26token%3D1", &["ref"]),
+            "https://x.com/?ref=a%26token%3D1"
+        );
         // Names are compared as written: an encoded name is not the allowed one.
         assert_eq!(scrub("https://x.com/?%72ef=1", &["ref"]), "https://x.com/");
     }
@@ -371,7 +449,10 @@ mod tests {
 
     #[test]
     fn mask_text_masks_digits_emails_and_whitespace() {
-        assert_eq!(mask_text("  Call  me at 555-1234\n\tor a.b@c.com, ok "), "Call me at ***-**** or *** ok");
+        assert_eq!(
+            mask_text("  Call  me at 555-1234\n\tor a.b@c.com, ok "),
+            "Call me at ***-**** or *** ok"
+        );
         assert_eq!(mask_text("order #12 ＠home ４２ ٣"), "order #** *** ** *");
         assert_eq!(mask_text(""), "");
         assert_eq!(mask_text(" \n "), "");
@@ -397,7 +478,15 @@ mod tests {
 
     fn url_strategy() -> impl Strategy<Value = String> {
         let param = (
-            prop::sample::select(vec!["utm_source", "secret", "token", "a", "", "secretx", "utm_source_"]),
+            prop::sample::select(vec![
+                "utm_source",
+                "secret",
+                "token",
+                "a",
+                "",
+                "secretx",
+                "utm_source_",
+            ]),
             prop::option::of("[a-z0-9%+.]{0,6}"),
         )
             .prop_map(|(n, v)| match v {
@@ -405,7 +494,14 @@ mod tests {
                 None => n.to_owned(),
             });
         (
-            prop::sample::select(vec!["https://", "http://user:pw@", "//u@", "", "/", "blob:https://"]),
+            prop::sample::select(vec![
+                "https://",
+                "http://user:pw@",
+                "//u@",
+                "",
+                "/",
+                "blob:https://",
+            ]),
             "[a-z.]{0,10}",
             "(/[a-z0-9._~-]{0,6}){0,3}",
             prop::option::of(prop::collection::vec(param.clone(), 0..6)),

@@ -116,7 +116,11 @@ fn parse_gecko(line: &str) -> Option<Frame> {
 fn frame(function: &str, location: &str) -> Frame {
     let (file, line, column) = split_location(location.trim());
     Frame {
-        function: if function.is_empty() { None } else { Some(function.to_owned()) },
+        function: if function.is_empty() {
+            None
+        } else {
+            Some(function.to_owned())
+        },
         file: file.to_owned(),
         line,
         column,
@@ -136,7 +140,10 @@ fn split_location(loc: &str) -> (&str, Option<u32>, Option<u32>) {
     }
     // Firefox eval/Function: `url line 2 > eval:1:3`; only the line in `url` is meaningful.
     if let Some((file, after)) = loc.split_once(" line ").filter(|(_, a)| a.contains(" > ")) {
-        let digits = after.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
+        let digits = after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("");
         return (file, digits.parse().ok(), None);
     }
     // `wasm://wasm/abc:wasm-function[12]:0x1a2b`: the hex offset is what wasm source maps key on.
@@ -306,8 +313,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn f(function: Option<&str>, file: &str, line: Option<u32>, column: Option<u32>, in_app: bool) -> Frame {
-        Frame { function: function.map(str::to_owned), file: file.to_owned(), line, column, in_app }
+    fn f(
+        function: Option<&str>,
+        file: &str,
+        line: Option<u32>,
+        column: Option<u32>,
+        in_app: bool,
+    ) -> Frame {
+        Frame {
+            function: function.map(str::to_owned),
+            file: file.to_owned(),
+            line,
+            column,
+            in_app,
+        }
     }
 
     #[test]
@@ -318,9 +337,21 @@ mod tests {
         assert_eq!(
             frames,
             vec![
-                f(Some("Foo.bar"), "https://x.com/a.js", Some(10), Some(5), true),
+                f(
+                    Some("Foo.bar"),
+                    "https://x.com/a.js",
+                    Some(10),
+                    Some(5),
+                    true
+                ),
                 f(None, "https://x.com/a.js", Some(20), Some(7), true),
-                f(Some("HTMLButtonElement.onclick"), "https://x.com/", Some(1), Some(1), true),
+                f(
+                    Some("HTMLButtonElement.onclick"),
+                    "https://x.com/",
+                    Some(1),
+                    Some(1),
+                    true
+                ),
             ]
         );
     }
@@ -329,17 +360,32 @@ mod tests {
     fn chrome_async_and_new_prefixes_are_dropped() {
         let stack = "Error: boom\n    at new Foo (https://x.com/a.js:3:9)\n    at async load (https://x.com/b.js:1:2)\n    at async Promise.all (index 0)";
         let (_, frames) = parse(stack);
-        assert_eq!(frames[0], f(Some("Foo"), "https://x.com/a.js", Some(3), Some(9), true));
-        assert_eq!(frames[1], f(Some("load"), "https://x.com/b.js", Some(1), Some(2), true));
-        assert_eq!(frames[2], f(Some("Promise.all"), "index 0", None, None, false));
+        assert_eq!(
+            frames[0],
+            f(Some("Foo"), "https://x.com/a.js", Some(3), Some(9), true)
+        );
+        assert_eq!(
+            frames[1],
+            f(Some("load"), "https://x.com/b.js", Some(1), Some(2), true)
+        );
+        assert_eq!(
+            frames[2],
+            f(Some("Promise.all"), "index 0", None, None, false)
+        );
     }
 
     #[test]
     fn chrome_eval_uses_innermost_script_position() {
         let stack = "Error\n    at eval (eval at <anonymous> (https://x/a.js:1:2), <anonymous>:3:4)\n    at eval (eval at foo (eval at bar (https://x/b.js:5:6)), <anonymous>:1:1)";
         let (_, frames) = parse(stack);
-        assert_eq!(frames[0], f(Some("eval"), "https://x/a.js", Some(1), Some(2), true));
-        assert_eq!(frames[1], f(Some("eval"), "https://x/b.js", Some(5), Some(6), true));
+        assert_eq!(
+            frames[0],
+            f(Some("eval"), "https://x/a.js", Some(1), Some(2), true)
+        );
+        assert_eq!(
+            frames[1],
+            f(Some("eval"), "https://x/b.js", Some(5), Some(6), true)
+        );
     }
 
     #[test]
@@ -347,19 +393,55 @@ mod tests {
         let stack = "Error: x\n    at Array.map (<anonymous>)\n    at <anonymous>\n    at Array.forEach (native)\n    at JSON.parse (<anonymous>)";
         let (_, frames) = parse(stack);
         assert_eq!(frames.len(), 4);
-        assert_eq!(frames[0], f(Some("Array.map"), "<anonymous>", None, None, false));
+        assert_eq!(
+            frames[0],
+            f(Some("Array.map"), "<anonymous>", None, None, false)
+        );
         assert_eq!(frames[1], f(None, "<anonymous>", None, None, false));
-        assert_eq!(frames[2], f(Some("Array.forEach"), "native", None, None, false));
+        assert_eq!(
+            frames[2],
+            f(Some("Array.forEach"), "native", None, None, false)
+        );
     }
 
     #[test]
     fn chrome_special_urls() {
         let stack = "Error: x\n    at Module.run (webpack:///./src/index.js?4b3c:12:3)\n    at blob:https://x.com/0d6e-4c2a:4:11\n    at chrome-extension://abcdef/content.js:1:100\n    at Object.<anonymous> [as handler] (webpack-internal:///./src/a.ts:7:1)";
         let (_, frames) = parse(stack);
-        assert_eq!(frames[0], f(Some("Module.run"), "webpack:///./src/index.js?4b3c", Some(12), Some(3), true));
-        assert_eq!(frames[1], f(None, "blob:https://x.com/0d6e-4c2a", Some(4), Some(11), true));
-        assert_eq!(frames[2], f(None, "chrome-extension://abcdef/content.js", Some(1), Some(100), false));
-        assert_eq!(frames[3].function.as_deref(), Some("Object.<anonymous> [as handler]"));
+        assert_eq!(
+            frames[0],
+            f(
+                Some("Module.run"),
+                "webpack:///./src/index.js?4b3c",
+                Some(12),
+                Some(3),
+                true
+            )
+        );
+        assert_eq!(
+            frames[1],
+            f(
+                None,
+                "blob:https://x.com/0d6e-4c2a",
+                Some(4),
+                Some(11),
+                true
+            )
+        );
+        assert_eq!(
+            frames[2],
+            f(
+                None,
+                "chrome-extension://abcdef/content.js",
+                Some(1),
+                Some(100),
+                false
+            )
+        );
+        assert_eq!(
+            frames[3].function.as_deref(),
+            Some("Object.<anonymous> [as handler]")
+        );
         assert_eq!(frames[3].file, "webpack-internal:///./src/a.ts");
     }
 
@@ -367,8 +449,20 @@ mod tests {
     fn chrome_wasm_frame_keeps_offset_as_column() {
         let stack = "RuntimeError: unreachable\n    at my_crate::boom (wasm://wasm/abc:wasm-function[12]:0x1a2b)\n    at wasm://wasm/abc:wasm-function[3]:0x10";
         let (_, frames) = parse(stack);
-        assert_eq!(frames[0], f(Some("my_crate::boom"), "wasm://wasm/abc", None, Some(0x1a2b), true));
-        assert_eq!(frames[1], f(None, "wasm://wasm/abc", None, Some(0x10), true));
+        assert_eq!(
+            frames[0],
+            f(
+                Some("my_crate::boom"),
+                "wasm://wasm/abc",
+                None,
+                Some(0x1a2b),
+                true
+            )
+        );
+        assert_eq!(
+            frames[1],
+            f(None, "wasm://wasm/abc", None, Some(0x10), true)
+        );
     }
 
     #[test]
@@ -384,7 +478,13 @@ mod tests {
                 f(Some("foo/<"), "https://x.com/a.js", Some(3), Some(2), true),
                 f(Some("load"), "https://x.com/b.js", Some(1), Some(1), true),
                 f(Some("bar"), "https://x/a.js", Some(2), None, true),
-                f(Some("handler"), "moz-extension://1234/c.js", Some(5), Some(5), false),
+                f(
+                    Some("handler"),
+                    "moz-extension://1234/c.js",
+                    Some(5),
+                    Some(5),
+                    false
+                ),
             ]
         );
     }
@@ -400,9 +500,27 @@ mod tests {
                 f(Some("foo"), "https://x.com/a.js", Some(10), Some(5), true),
                 f(Some("map"), "[native code]", None, None, false),
                 f(None, "[native code]", None, None, false),
-                f(Some("global code"), "https://x/a.js", Some(1), Some(2), true),
-                f(Some("module code"), "https://x/m.js", Some(4), Some(8), true),
-                f(Some("evaluate"), "safari-web-extension://abc/s.js", Some(1), Some(1), false),
+                f(
+                    Some("global code"),
+                    "https://x/a.js",
+                    Some(1),
+                    Some(2),
+                    true
+                ),
+                f(
+                    Some("module code"),
+                    "https://x/m.js",
+                    Some(4),
+                    Some(8),
+                    true
+                ),
+                f(
+                    Some("evaluate"),
+                    "safari-web-extension://abc/s.js",
+                    Some(1),
+                    Some(1),
+                    false
+                ),
             ]
         );
     }
@@ -410,14 +528,26 @@ mod tests {
     #[test]
     fn at_sign_in_url_and_v8_header_are_handled() {
         let (_, frames) = parse("load@https://cdn.x/npm/lib@1.2.3/dist/l.js:1:99");
-        assert_eq!(frames[0], f(Some("load"), "https://cdn.x/npm/lib@1.2.3/dist/l.js", Some(1), Some(99), true));
+        assert_eq!(
+            frames[0],
+            f(
+                Some("load"),
+                "https://cdn.x/npm/lib@1.2.3/dist/l.js",
+                Some(1),
+                Some(99),
+                true
+            )
+        );
         // The header contains '@' but V8 frames decide the format.
         let (fmt, frames) = parse("Error: mail a@b.com:3 failed\n    at send (https://x/a.js:1:2)");
         assert_eq!(fmt, Format::V8);
         assert_eq!(frames.len(), 1);
         // A prepended header on a Gecko trace is not a frame.
         let (_, frames) = parse("Error: mail a@b.com\nfoo@https://x/a.js:1:2");
-        assert_eq!(frames, vec![f(Some("foo"), "https://x/a.js", Some(1), Some(2), true)]);
+        assert_eq!(
+            frames,
+            vec![f(Some("foo"), "https://x/a.js", Some(1), Some(2), true)]
+        );
     }
 
     #[test]
@@ -441,8 +571,12 @@ mod tests {
 
     #[test]
     fn crlf_and_odd_numbers() {
-        let (_, frames) = parse("foo@https://x/a.js:10:5\r\nbar@https://x:8080/b.js:99999999999:1\r\n");
-        assert_eq!(frames[0], f(Some("foo"), "https://x/a.js", Some(10), Some(5), true));
+        let (_, frames) =
+            parse("foo@https://x/a.js:10:5\r\nbar@https://x:8080/b.js:99999999999:1\r\n");
+        assert_eq!(
+            frames[0],
+            f(Some("foo"), "https://x/a.js", Some(10), Some(5), true)
+        );
         // A line number beyond u32 is not a number, so it stays part of the file.
         assert_eq!(frames[1].file, "https://x:8080/b.js:99999999999");
         assert_eq!(frames[1].line, Some(1));
@@ -450,8 +584,16 @@ mod tests {
 
     #[test]
     fn fingerprint_groups_by_digits_and_hex() {
-        let a = fingerprint("TypeError", "user 123 not found", "TypeError: user 123 not found\n    at f (https://x/a.js:1:2)");
-        let b = fingerprint("TypeError", "user 98765 not found", "TypeError: user 98765 not found\n    at f (https://x/a.js:1:2)");
+        let a = fingerprint(
+            "TypeError",
+            "user 123 not found",
+            "TypeError: user 123 not found\n    at f (https://x/a.js:1:2)",
+        );
+        let b = fingerprint(
+            "TypeError",
+            "user 98765 not found",
+            "TypeError: user 98765 not found\n    at f (https://x/a.js:1:2)",
+        );
         assert_eq!(a, b);
         let u1 = fingerprint("Error", "no row 123e4567-e89b-12d3-a456-426614174000", "");
         let u2 = fingerprint("Error", "no row abcdefab-cdef-abcd-efab-cdefabcdefab", "");
@@ -460,15 +602,43 @@ mod tests {
         let h2 = fingerprint("Error", "hash 0123456789ab", "");
         assert_eq!(h1, h2);
         // A Gecko first frame that happens to end like the message is still the location.
-        assert_eq!(fingerprint("", "2", "f@https://x/a.js:1:2"), fingerprint("", "3", "f@https://x/a.js:1:2"));
+        assert_eq!(
+            fingerprint("", "2", "f@https://x/a.js:1:2"),
+            fingerprint("", "3", "f@https://x/a.js:1:2")
+        );
     }
 
     #[test]
     fn fingerprint_separates_kind_message_and_location() {
-        let base = fingerprint("TypeError", "x is null", "TypeError: x is null\n    at f (https://x/a.js:1:2)");
-        assert_ne!(base, fingerprint("RangeError", "x is null", "TypeError: x is null\n    at f (https://x/a.js:1:2)"));
-        assert_ne!(base, fingerprint("TypeError", "y is null", "TypeError: x is null\n    at f (https://x/a.js:1:2)"));
-        assert_ne!(base, fingerprint("TypeError", "x is null", "TypeError: x is null\n    at f (https://x/a.js:9:2)"));
+        let base = fingerprint(
+            "TypeError",
+            "x is null",
+            "TypeError: x is null\n    at f (https://x/a.js:1:2)",
+        );
+        assert_ne!(
+            base,
+            fingerprint(
+                "RangeError",
+                "x is null",
+                "TypeError: x is null\n    at f (https://x/a.js:1:2)"
+            )
+        );
+        assert_ne!(
+            base,
+            fingerprint(
+                "TypeError",
+                "y is null",
+                "TypeError: x is null\n    at f (https://x/a.js:1:2)"
+            )
+        );
+        assert_ne!(
+            base,
+            fingerprint(
+                "TypeError",
+                "x is null",
+                "TypeError: x is null\n    at f (https://x/a.js:9:2)"
+            )
+        );
         // Field boundaries are not ambiguous.
         assert_ne!(fingerprint("ab", "c", ""), fingerprint("a", "bc", ""));
     }
@@ -489,7 +659,12 @@ mod tests {
             fingerprint("Error", "bad\nid: 7 at x", "Error: bad\nid: 7 at")
         );
         // A V8 eval frame hashes the real script position.
-        assert_eq!(plain, loc("Error: m\n    at eval (eval at <anonymous> (https://x/a.js:1:2), <anonymous>:3:4)"));
+        assert_eq!(
+            plain,
+            loc(
+                "Error: m\n    at eval (eval at <anonymous> (https://x/a.js:1:2), <anonymous>:3:4)"
+            )
+        );
     }
 
     /// Replaces every ASCII digit, seeded so different runs pick different digits.
@@ -497,7 +672,9 @@ mod tests {
         s.chars()
             .enumerate()
             .map(|(i, c)| match c.to_digit(10) {
-                Some(d) if c.is_ascii_digit() => char::from(b'0' + ((d as u8 + seed + i as u8) % 10)),
+                Some(d) if c.is_ascii_digit() => {
+                    char::from(b'0' + ((d as u8 + seed + i as u8) % 10))
+                }
                 _ => c,
             })
             .collect()

@@ -13,15 +13,36 @@ pub struct UaClass {
 }
 
 const BOT_MARKERS: &[&str] = &[
-    "bot", "crawl", "spider", "slurp", "headless", "lighthouse", "pingdom", "monitor", "curl/",
-    "wget/", "python-", "python/", "go-http-client", "java/", "okhttp", "axios/", "node-fetch",
-    "phantomjs", "facebookexternalhit", "preview",
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "headless",
+    "lighthouse",
+    "pingdom",
+    "monitor",
+    "curl/",
+    "wget/",
+    "python-",
+    "python/",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "axios/",
+    "node-fetch",
+    "phantomjs",
+    "facebookexternalhit",
+    "preview",
 ];
 
 /// Classifies a `User-Agent` header value.
 pub fn classify(ua: &str) -> UaClass {
     if ua.trim().is_empty() {
-        return UaClass { device: "unknown", browser: "other", bot: false };
+        return UaClass {
+            device: "unknown",
+            browser: "other",
+            bot: false,
+        };
     }
     let l = ua.to_ascii_lowercase();
     let has = |s: &str| l.contains(s);
@@ -52,7 +73,11 @@ pub fn classify(ua: &str) -> UaClass {
     } else {
         "unknown"
     };
-    UaClass { device, browser, bot }
+    UaClass {
+        device,
+        browser,
+        bot,
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -75,7 +100,15 @@ mod tests {
             ("", "unknown", "other", false),
         ];
         for (ua, device, browser, bot) in cases {
-            assert_eq!(classify(ua), UaClass { device, browser, bot }, "{ua}");
+            assert_eq!(
+                classify(ua),
+                UaClass {
+                    device,
+                    browser,
+                    bot
+                },
+                "{ua}"
+            );
         }
     }
 }

@@ -110,13 +110,21 @@ impl Inp {
         }
         // Kept sorted longest-first by insertion: a general sort would add ~3 KB to the wasm.
         let mut duration = duration;
-        if let Some(i) = self.longest.iter().position(|&(id, _)| id == interaction_id) {
+        if let Some(i) = self
+            .longest
+            .iter()
+            .position(|&(id, _)| id == interaction_id)
+        {
             let (_, d) = self.longest.remove(i);
             duration = duration.max(d);
         } else {
             self.count += 1;
         }
-        let at = self.longest.iter().position(|&(_, d)| d < duration).unwrap_or(self.longest.len());
+        let at = self
+            .longest
+            .iter()
+            .position(|&(_, d)| d < duration)
+            .unwrap_or(self.longest.len());
         if at < INP_KEEP {
             self.longest.insert(at, (interaction_id, duration));
             self.longest.truncate(INP_KEEP);
@@ -132,7 +140,11 @@ impl Inp {
     /// `performance.interactionCount` when it has one (it also counts interactions too quick to
     /// get an entry); otherwise pass 0 to use the number seen here.
     pub fn value(&self, interaction_count: u32) -> Option<f64> {
-        let n = if interaction_count > 0 { interaction_count } else { self.count };
+        let n = if interaction_count > 0 {
+            interaction_count
+        } else {
+            self.count
+        };
         let idx = ((n / 50) as usize).min(self.longest.len().checked_sub(1)?);
         Some(self.longest[idx].1)
     }

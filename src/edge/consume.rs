@@ -90,7 +90,9 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
             stmts.push(stmt);
         }
         if !stmts.is_empty() {
-            db.batch(stmts).await.map_err(|e| Failure::Transient(format!("D1: {e}")))?;
+            db.batch(stmts)
+                .await
+                .map_err(|e| Failure::Transient(format!("D1: {e}")))?;
         }
     }
     let cfg = config(env).map_err(|p| Failure::Transient(p.to_string()))?;
@@ -101,7 +103,11 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
 }
 
 /// POSTs the document, retrying 408/429/5xx and network errors with backoff (100 ms, 400 ms).
-async fn forward(endpoint: &str, headers: &[(String, String)], doc: &str) -> std::result::Result<(), Failure> {
+async fn forward(
+    endpoint: &str,
+    headers: &[(String, String)],
+    doc: &str,
+) -> std::result::Result<(), Failure> {
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -113,8 +119,11 @@ async fn forward(endpoint: &str, headers: &[(String, String)], doc: &str) -> std
             let _ = h.set(k, v);
         }
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_headers(h).with_body(Some(JsValue::from_str(doc)));
-        let req = Request::new_with_init(endpoint, &init).map_err(|e| Failure::Permanent(format!("bad OTLP request: {e}")))?;
+        init.with_method(Method::Post)
+            .with_headers(h)
+            .with_body(Some(JsValue::from_str(doc)));
+        let req = Request::new_with_init(endpoint, &init)
+            .map_err(|e| Failure::Permanent(format!("bad OTLP request: {e}")))?;
         match Fetch::Request(req).send().await {
             Ok(resp) => {
                 let status = resp.status_code() as u32;
@@ -122,7 +131,9 @@ async fn forward(endpoint: &str, headers: &[(String, String)], doc: &str) -> std
                     return Ok(());
                 }
                 if is_final_status(status) {
-                    return Err(Failure::Permanent(format!("OTLP receiver answered {status}")));
+                    return Err(Failure::Permanent(format!(
+                        "OTLP receiver answered {status}"
+                    )));
                 }
                 last = format!("OTLP receiver answered {status}");
             }
@@ -135,7 +146,11 @@ async fn forward(endpoint: &str, headers: &[(String, String)], doc: &str) -> std
 async fn store_dead_letter(env: &Env, doc: &str, reason: &str) -> Result<()> {
     let db = env.d1("DB")?;
     db.prepare("INSERT INTO dead_letters (received_at, reason, body) VALUES (?1, ?2, ?3)")
-        .bind(&[JsValue::from_f64(Date::now().as_millis() as f64), JsValue::from_str(reason), JsValue::from_str(doc)])?
+        .bind(&[
+            JsValue::from_f64(Date::now().as_millis() as f64),
+            JsValue::from_str(reason),
+            JsValue::from_str(doc),
+        ])?
         .run()
         .await?;
     Ok(())

@@ -31,12 +31,20 @@ pub fn ingest_prepare(
     now_ms: f64,
 ) -> JsValue {
     let out = Object::new();
-    let cfg = match config_from(|name| Reflect::get(&env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())) {
+    let cfg = match config_from(|name| {
+        Reflect::get(&env, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+    }) {
         Ok(c) => c,
         Err(p) => {
             web_sys_log(&p.to_string());
             set(&out, "status", &JsValue::from(500));
-            set(&out, "body", &JsValue::from_str(&error_body("misconfigured", Some(p.name), &p.problem)));
+            set(
+                &out,
+                "body",
+                &JsValue::from_str(&error_body("misconfigured", Some(p.name), &p.problem)),
+            );
             return out.into();
         }
     };

@@ -23,7 +23,10 @@ pub fn client_hash(salt: &str, ip: &str, now_ms: u64) -> String {
     h.update(ip.as_bytes());
     let d = h.finalize();
     let mut out = String::with_capacity(16);
-    push_hex64(&mut out, u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]));
+    push_hex64(
+        &mut out,
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]),
+    );
     out
 }
 
@@ -33,8 +36,18 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
         Err(p) => return misconfigured(&p),
     };
     // Refused before reading: a 10 MB body is never buffered.
-    if req.headers().get("content-length")?.and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > MAX_BODY_BYTES) {
-        return json_error(413, "payload_too_large", Some("body"), "exceeds 65536 bytes");
+    if req
+        .headers()
+        .get("content-length")?
+        .and_then(|l| l.parse::<usize>().ok())
+        .is_some_and(|l| l > MAX_BODY_BYTES)
+    {
+        return json_error(
+            413,
+            "payload_too_large",
+            Some("body"),
+            "exceeds 65536 bytes",
+        );
     }
     let origin = req.headers().get("origin")?;
     let content_type = req.headers().get("content-type")?.unwrap_or_default();
@@ -55,13 +68,26 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
     };
     let accepted = match prepare(&cfg, &batch) {
         Ok(a) => a,
-        Err(r) => return with_cors(json_error(r.status, r.error, r.field.as_deref(), &r.reason)?, r.cors.as_deref()),
+        Err(r) => {
+            return with_cors(
+                json_error(r.status, r.error, r.field.as_deref(), &r.reason)?,
+                r.cors.as_deref(),
+            )
+        }
     };
-    for (binding, key) in [("RL_KEY", &accepted.key), ("RL_CLIENT", &accepted.client_key)] {
+    for (binding, key) in [
+        ("RL_KEY", &accepted.key),
+        ("RL_CLIENT", &accepted.client_key),
+    ] {
         // A missing binding means no limit of that kind is configured.
         if let Ok(rl) = env.rate_limiter(binding) {
             if !rl.limit(key.clone()).await?.success {
-                let mut r = json_error(429, "rate_limited", None, "too many batches; retry after the period")?;
+                let mut r = json_error(
+                    429,
+                    "rate_limited",
+                    None,
+                    "too many batches; retry after the period",
+                )?;
                 r.headers_mut().set("retry-after", "60")?;
                 return with_cors(r, accepted.cors.as_deref());
             }
@@ -72,7 +98,8 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             for d in accepted.docs {
                 if let Err(e) = q.send(d).await {
                     console_error!("ferrotel: queue send failed: {e}");
-                    let mut r = json_error(503, "unavailable", None, "could not queue the batch; retry")?;
+                    let mut r =
+                        json_error(503, "unavailable", None, "could not queue the batch; retry")?;
                     r.headers_mut().set("retry-after", "5")?;
                     return with_cors(r, accepted.cors.as_deref());
                 }
@@ -91,5 +118,8 @@ pub async fn handle(req: &mut Request, env: &Env, ctx: &Context) -> Result<Respo
             });
         }
     }
-    with_cors(Response::empty()?.with_status(204), accepted.cors.as_deref())
+    with_cors(
+        Response::empty()?.with_status(204),
+        accepted.cors.as_deref(),
+    )
 }

@@ -23,7 +23,9 @@ thread_local! {
 }
 
 /// The configuration, validated on first use; `var` reads a var or secret.
-fn config_from(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
+fn config_from(
+    var: impl Fn(&str) -> Option<String>,
+) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
@@ -33,7 +35,12 @@ fn config_from(var: impl Fn(&str) -> Option<String>) -> std::result::Result<Rc<I
 }
 
 fn config(env: &Env) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
-    config_from(|name| env.secret(name).map(|s| s.to_string()).or_else(|_| env.var(name).map(|v| v.to_string())).ok())
+    config_from(|name| {
+        env.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .ok()
+    })
 }
 
 /// A JSON error body `{error, field?, reason}` with a status.
@@ -67,8 +74,12 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     match (method, path.as_str()) {
         (Method::Get, "/healthz") => {
             let ok = config(&env).is_ok();
-            let mut r = Response::ok(if ok { "{\"ok\":true}" } else { "{\"ok\":false,\"error\":\"misconfigured\"}" })?
-                .with_status(if ok { 200 } else { 500 });
+            let mut r = Response::ok(if ok {
+                "{\"ok\":true}"
+            } else {
+                "{\"ok\":false,\"error\":\"misconfigured\"}"
+            })?
+            .with_status(if ok { 200 } else { 500 });
             r.headers_mut().set("content-type", "application/json")?;
             Ok(r)
         }
@@ -84,18 +95,31 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                     let h = r.headers_mut();
                     h.set("access-control-allow-origin", &o)?;
                     h.set("access-control-allow-methods", "POST, GET, OPTIONS")?;
-                    h.set("access-control-allow-headers", "content-type, authorization")?;
+                    h.set(
+                        "access-control-allow-headers",
+                        "content-type, authorization",
+                    )?;
                     h.set("access-control-max-age", "86400")?;
                     h.set("vary", "Origin")?;
                     Ok(r)
                 }
-                None => json_error(403, "origin_not_allowed", Some("origin"), "no write key accepts this origin"),
+                None => json_error(
+                    403,
+                    "origin_not_allowed",
+                    Some("origin"),
+                    "no write key accepts this origin",
+                ),
             }
         }
         (Method::Post, "/v1/batch") => ingest::handle(&mut req, &env, &ctx).await,
         (Method::Get, "/v1/events") => read::handle(&req, &env).await,
         (_, "/v1/batch") => json_error(405, "method_not_allowed", None, "use POST"),
-        _ => json_error(404, "not_found", None, "routes: POST /v1/batch, GET /v1/events, GET /healthz"),
+        _ => json_error(
+            404,
+            "not_found",
+            None,
+            "routes: POST /v1/batch, GET /v1/events, GET /healthz",
+        ),
     }
 }
 

@@ -26,11 +26,24 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
         Err(p) => return misconfigured(&p),
     };
     let Some(token) = &cfg.read_token else {
-        return json_error(404, "not_found", None, "the read endpoint is off: set the READ_TOKEN secret");
+        return json_error(
+            404,
+            "not_found",
+            None,
+            "the read endpoint is off: set the READ_TOKEN secret",
+        );
     };
     let auth = req.headers().get("authorization")?.unwrap_or_default();
-    if !same(auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(), token.as_bytes()) {
-        return json_error(401, "unauthorized", Some("authorization"), "send Authorization: Bearer <READ_TOKEN>");
+    if !same(
+        auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(),
+        token.as_bytes(),
+    ) {
+        return json_error(
+            401,
+            "unauthorized",
+            Some("authorization"),
+            "send Authorization: Bearer <READ_TOKEN>",
+        );
     }
     let url = req.url()?;
     let mut sql = String::from("SELECT id, t, data FROM events WHERE 1=1");
@@ -47,7 +60,11 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
             "since" | "until" => match num() {
                 Ok(n) => {
                     args.push(JsValue::from_f64(n as f64));
-                    sql.push_str(&format!(" AND t {} ?{}", if k == "since" { ">=" } else { "<" }, args.len()));
+                    sql.push_str(&format!(
+                        " AND t {} ?{}",
+                        if k == "since" { ">=" } else { "<" },
+                        args.len()
+                    ));
                 }
                 Err(f) => return bad(f),
             },
@@ -56,13 +73,24 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
                 Err(f) => return bad(f),
             },
             "before" => {
-                let Some((t, id)) = v.split_once('_').and_then(|(t, id)| Some((t.parse::<u64>().ok()?, id.to_owned()))) else {
-                    return json_error(400, "invalid_query", Some("before"), "must be the `next` cursor of a previous page");
+                let Some((t, id)) = v
+                    .split_once('_')
+                    .and_then(|(t, id)| Some((t.parse::<u64>().ok()?, id.to_owned())))
+                else {
+                    return json_error(
+                        400,
+                        "invalid_query",
+                        Some("before"),
+                        "must be the `next` cursor of a previous page",
+                    );
                 };
                 args.push(JsValue::from_f64(t as f64));
                 let ti = args.len();
                 args.push(JsValue::from_str(&id));
-                sql.push_str(&format!(" AND (t < ?{ti} OR (t = ?{ti} AND id < ?{}))", args.len()));
+                sql.push_str(&format!(
+                    " AND (t < ?{ti} OR (t = ?{ti} AND id < ?{}))",
+                    args.len()
+                ));
             }
             _ => {}
         }
