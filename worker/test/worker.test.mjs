@@ -78,6 +78,12 @@ describe("ingest with the default config", () => {
     assert.equal(new Set(names).size, names.length, "pages do not overlap");
     assert.ok(names.includes("page-0") && names.includes("page-4"));
     assert.equal((await fetch(w.url + "/v1/events?limit=x", { headers: auth })).status, 400);
+    // Time filters: the batch's events are at 1764000000000 + i.
+    const since = await (await fetch(w.url + "/v1/events?type=custom&since=1764000000003", { headers: auth })).json();
+    assert.deepEqual(since.events.filter((e) => e.session === s).map((e) => e.name).sort(), ["page-3", "page-4"]);
+    const before = await (await fetch(w.url + "/v1/events?type=custom&until=1764000000001", { headers: auth })).json();
+    const early = before.events.filter((e) => e.session === s).map((e) => e.name);
+    assert.deepEqual(early, ["page-0"]);
   });
 });
 
