@@ -49,6 +49,17 @@ fn enrichment() -> Enrichment<'static> {
     }
 }
 
+/// One encoded log record per event.
+fn records(enc: &LogsEncoder, evs: &[Event], rate: f64) -> Vec<String> {
+    evs.iter()
+        .map(|e| {
+            let mut s = String::new();
+            enc.record(&mut s, e, rate, 1_764_000_001_000);
+            s
+        })
+        .collect()
+}
+
 #[test]
 fn official_types_accept_every_event_kind() {
     let evs = events();
@@ -59,15 +70,7 @@ fn official_types_accept_every_event_kind() {
         "0.1.0",
         &enrichment(),
     );
-    let records: Vec<String> = evs
-        .iter()
-        .map(|e| {
-            let mut s = String::new();
-            enc.record(&mut s, e, 0.5, 1_764_000_001_000);
-            s
-        })
-        .collect();
-    let docs = enc.documents(&records, MAX_CHUNK_BYTES);
+    let docs = enc.documents(&records(&enc, &evs, 0.5), MAX_CHUNK_BYTES);
     assert_eq!(docs.len(), 1);
     let req: ExportLogsServiceRequest =
         serde_json::from_str(&docs[0]).expect("a valid OTLP logs request");
@@ -151,16 +154,13 @@ fn documents_stay_under_the_queue_limit_and_keep_every_record() {
             count: 1,
         },
     };
-    let records: Vec<String> = (0..200)
-        .map(|i| {
-            let mut e = big.clone();
-            e.id = i + 1;
-            let mut s = String::new();
-            enc.record(&mut s, &e, 1.0, 1);
-            s
+    let evs: Vec<Event> = (0..200)
+        .map(|i| Event {
+            id: i + 1,
+            ..big.clone()
         })
         .collect();
-    let docs = enc.documents(&records, MAX_CHUNK_BYTES);
+    let docs = enc.documents(&records(&enc, &evs, 1.0), MAX_CHUNK_BYTES);
     assert!(docs.len() > 1);
     let mut n = 0;
     for d in &docs {
@@ -181,15 +181,8 @@ fn projection_gives_wire_names_back() {
         "0.1.0",
         &enrichment(),
     );
-    let records: Vec<String> = evs
-        .iter()
-        .map(|e| {
-            let mut s = String::new();
-            enc.record(&mut s, e, 1.0, 5);
-            s
-        })
-        .collect();
-    let rows = project(enc.documents(&records, MAX_CHUNK_BYTES)[0].as_bytes()).unwrap();
+    let rows =
+        project(enc.documents(&records(&enc, &evs, 1.0), MAX_CHUNK_BYTES)[0].as_bytes()).unwrap();
     assert_eq!(rows.len(), evs.len());
     assert_eq!(rows[2].kind, "click");
     assert_eq!(rows[2].id, "0000000000000003");

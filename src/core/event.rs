@@ -134,6 +134,23 @@ pub struct NavTiming {
     pub navigation_type: String,
 }
 
+impl NavTiming {
+    /// The numeric fields with their wire names, in wire order.
+    pub fn phases(&self) -> [(&'static str, f64); 9] {
+        [
+            ("dns", self.dns),
+            ("tcp", self.tcp),
+            ("tls", self.tls),
+            ("ttfb", self.ttfb),
+            ("download", self.download),
+            ("dom_interactive", self.dom_interactive),
+            ("dom_content_loaded", self.dom_content_loaded),
+            ("load", self.load),
+            ("transfer_size", self.transfer_size),
+        ]
+    }
+}
+
 /// What happened: the type-specific part of an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
@@ -316,17 +333,7 @@ impl Event {
                 push_str(&mut o, navigation_type, limits::NAME);
             }
             EventKind::NavTiming(n) => {
-                for (k, v) in [
-                    ("dns", n.dns),
-                    ("tcp", n.tcp),
-                    ("tls", n.tls),
-                    ("ttfb", n.ttfb),
-                    ("download", n.download),
-                    ("dom_interactive", n.dom_interactive),
-                    ("dom_content_loaded", n.dom_content_loaded),
-                    ("load", n.load),
-                    ("transfer_size", n.transfer_size),
-                ] {
+                for (k, v) in n.phases() {
                     push_key(&mut o, k);
                     push_f64(&mut o, v);
                 }

@@ -178,18 +178,12 @@ impl LogsEncoder {
                 kv_str(o, "browser.web_vital.navigation_type", navigation_type);
             }
             EventKind::NavTiming(n) => {
-                for (k, v) in [
-                    ("ferrotel.dns", n.dns),
-                    ("ferrotel.tcp", n.tcp),
-                    ("ferrotel.tls", n.tls),
-                    ("ferrotel.ttfb", n.ttfb),
-                    ("ferrotel.download", n.download),
-                    ("ferrotel.dom_interactive", n.dom_interactive),
-                    ("ferrotel.dom_content_loaded", n.dom_content_loaded),
-                    ("ferrotel.load", n.load),
-                    ("ferrotel.transfer_size", n.transfer_size),
-                ] {
-                    kv_f64(o, k, v);
+                for (k, v) in n.phases() {
+                    o.push_str("{\"key\":\"ferrotel.");
+                    o.push_str(k);
+                    o.push_str("\",\"value\":{\"doubleValue\":");
+                    push_f64(o, v);
+                    o.push_str("}},");
                 }
                 kv_str(o, "ferrotel.navigation_type", &n.navigation_type);
             }
