@@ -36,7 +36,7 @@ export function storeSet(session, key, value) {
 function part(el) {
   const tag = el.localName;
   const id = el.id;
-  if (id && id.length <= 64) return ["#" + id, true];
+  if (id && id.length <= 64) return "#" + id;
   let p = tag, n = 0;
   for (const c of el.classList) {
     if (c.length > 32) continue;
@@ -48,25 +48,27 @@ function part(el) {
   while ((s = s.previousElementSibling) && ++k <= 32) if (s.localName == tag) i++;
   if (i > 1) same = k <= 32;
   else for (s = el, k = 0; (s = s.nextElementSibling) && ++k <= 32;) if (s.localName == tag) { same = true; break; }
-  return [same ? p + ":nth-of-type(" + i + ")" : p, false];
+  return same ? p + ":nth-of-type(" + i + ")" : p;
 }
+const FIELDS = new Set(["input", "textarea", "select", "option"]);
 function onClick(e) {
   try {
     const el = e.target;
     if (!C || !(el instanceof Element)) return;
-    const parts = [];
+    let sel = "";
     for (let x = el, d = 0; x && d < 5; x = x.parentElement, d++) {
-      if (x.localName == "html" || x.localName == "body") break;
-      const [p, stop] = part(x);
-      parts.push(p);
-      if (stop) break;
+      const t = x.localName;
+      if (t == "html" || t == "body") break;
+      const p = part(x);
+      sel = sel ? p + " > " + sel : p;
+      if (p.charCodeAt(0) == 35) break; // "#id" is unique: stop there
     }
     const tag = el.localName;
     let text = "";
-    if (!/^(input|textarea|select|option)$/.test(tag) && !el.hasAttribute("contenteditable") && !el.closest("[data-ferrotel-mask]")) {
+    if (el.firstChild && !FIELDS.has(tag) && !el.hasAttribute("contenteditable") && !el.closest("[data-ferrotel-mask]")) {
       for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
     }
-    C(parts.reverse().join(" > "), tag, text, e.clientX | 0, e.clientY | 0);
+    C(sel, tag, text, e.clientX | 0, e.clientY | 0);
   } catch (_) { }
 }
 export function listenClicks() {
