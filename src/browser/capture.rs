@@ -180,8 +180,11 @@ fn dispatch(code: u32, arg: JsValue) {
 }
 
 /// The click path's entry: plain values from the JavaScript DOM walk.
-fn on_click(selector: String, tag: String, text: String, x: i32, y: i32) {
-    with(|s| s.on_click(selector, tag, text, x, y));
+fn on_click(parts: String, x: i32, y: i32) {
+    // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
+    let mut it = parts.splitn(3, '\0');
+    let (selector, tag, text) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
+    with(|s| s.on_click(selector.into(), tag.into(), text, x, y));
 }
 
 /// Attaches every listener and observer, once per page.
@@ -193,7 +196,7 @@ pub fn install() {
     super::install_panic_hook();
     js::set_handlers(
         &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
-        &Closure::<dyn FnMut(String, String, String, i32, i32)>::new(on_click).into_js_value(),
+        &Closure::<dyn FnMut(String, i32, i32)>::new(on_click).into_js_value(),
     );
     js::listen_clicks();
     js::listen(true, "keydown", code::KEYDOWN, true);
@@ -218,7 +221,7 @@ pub fn install() {
 
 impl Sdk {
     /// The hot path: no layout, no storage, no sending (unless this event completes a batch).
-    fn on_click(&mut self, selector: String, tag: String, text: String, x: i32, y: i32) {
+    fn on_click(&mut self, selector: String, tag: String, text: &str, x: i32, y: i32) {
         if !self.vitals.lcp_done {
             self.finalize_lcp();
         }
@@ -228,7 +231,7 @@ impl Sdk {
         let mut selector = selector;
         truncate_in_place(&mut selector, limits::SELECTOR);
         let text = if self.cfg.capture_text && !text.is_empty() {
-            let mut t = mask_text(&text);
+            let mut t = mask_text(text);
             truncate_in_place(&mut t, limits::TEXT);
             t
         } else {

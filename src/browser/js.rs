@@ -68,7 +68,8 @@ function onClick(e) {
     if (el.firstChild && !FIELDS.has(tag) && !el.hasAttribute("contenteditable") && !el.closest("[data-ferrotel-mask]")) {
       for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
     }
-    C(sel, tag, text, e.clientX | 0, e.clientY | 0);
+    // One string in (one copy into wasm instead of three), split on NUL in Rust.
+    C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0);
   } catch (_) { }
 }
 export function listenClicks() {
