@@ -183,7 +183,11 @@ fn dispatch(code: u32, arg: JsValue) {
 fn on_click(parts: String, x: i32, y: i32) {
     // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
     let mut it = parts.splitn(3, '\0');
-    let (selector, tag, text) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
+    let (selector, tag, text) = (
+        it.next().unwrap_or(""),
+        it.next().unwrap_or(""),
+        it.next().unwrap_or(""),
+    );
     with(|s| s.on_click(selector.into(), tag.into(), text, x, y));
 }
 
