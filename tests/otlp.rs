@@ -49,6 +49,17 @@ fn enrichment() -> Enrichment<'static> {
     }
 }
 
+/// The encoder for one batch of the test session.
+fn encoder(key: &str) -> LogsEncoder {
+    LogsEncoder::new(
+        key,
+        "0123456789abcdef0123456789abcdef",
+        "ferrotel",
+        "0.1.0",
+        &enrichment(),
+    )
+}
+
 /// One encoded log record per event.
 fn records(enc: &LogsEncoder, evs: &[Event], rate: f64) -> Vec<String> {
     evs.iter()
@@ -63,13 +74,7 @@ fn records(enc: &LogsEncoder, evs: &[Event], rate: f64) -> Vec<String> {
 #[test]
 fn official_types_accept_every_event_kind() {
     let evs = events();
-    let enc = LogsEncoder::new(
-        "pk_demo",
-        "0123456789abcdef0123456789abcdef",
-        "ferrotel",
-        "0.1.0",
-        &enrichment(),
-    );
+    let enc = encoder("pk_demo");
     let docs = enc.documents(&records(&enc, &evs, 0.5), MAX_CHUNK_BYTES);
     assert_eq!(docs.len(), 1);
     let req: ExportLogsServiceRequest =
@@ -134,13 +139,7 @@ fn official_types_accept_every_event_kind() {
 
 #[test]
 fn documents_stay_under_the_queue_limit_and_keep_every_record() {
-    let enc = LogsEncoder::new(
-        "k",
-        "0123456789abcdef0123456789abcdef",
-        "ferrotel",
-        "0.1.0",
-        &enrichment(),
-    );
+    let enc = encoder("k");
     let big = Event {
         id: 1,
         t: 1_764_000_000_000,
@@ -174,13 +173,7 @@ fn documents_stay_under_the_queue_limit_and_keep_every_record() {
 #[test]
 fn projection_gives_wire_names_back() {
     let evs = events();
-    let enc = LogsEncoder::new(
-        "pk_demo",
-        "0123456789abcdef0123456789abcdef",
-        "ferrotel",
-        "0.1.0",
-        &enrichment(),
-    );
+    let enc = encoder("pk_demo");
     let rows =
         project(enc.documents(&records(&enc, &evs, 1.0), MAX_CHUNK_BYTES)[0].as_bytes()).unwrap();
     assert_eq!(rows.len(), evs.len());
