@@ -488,7 +488,7 @@ impl<'a> RawEvent<'a> {
                 cause: match self.cause {
                     None => ViewCause::Load,
                     Some(c) => ViewCause::parse(&c)
-                        .ok_or(("cause", "must be load, route or popstate".into()))?,
+                        .ok_or(("cause", "must be load, route, popstate or restore".into()))?,
                 },
             },
             "screen_time" => EventKind::ScreenTime {
