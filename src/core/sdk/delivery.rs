@@ -207,6 +207,10 @@ impl Outbox {
         self.blocked_until = 0;
     }
 
+    pub(super) fn first_token(&mut self, t: u32) {
+        self.last_token = t;
+    }
+
     fn token(&mut self) -> u32 {
         self.last_token = self.last_token.wrapping_add(1).max(1);
         self.last_token

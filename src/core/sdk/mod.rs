@@ -282,6 +282,9 @@ impl Sdk {
             sdk.actions.push(Action::Store(StoreOp::clear()));
             return sdk;
         }
+        // Tokens start anywhere: a late answer to an earlier instance's request (after a
+        // stop and a new start in the same page) must not match one of ours.
+        sdk.out.first_token(sdk.ids.next_u64() as u32);
         sdk.url = sdk.scrubbed(&page.url);
         if sdk.cfg.capture_page_views {
             let referrer = sdk.scrubbed(&page.referrer);
