@@ -168,11 +168,12 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running. Resolves it now if it was not yet.
 pub fn session_id() -> Option<String> {
-    if with(|s, _| s.session_id().is_none())? {
-        let v = js::store_get(true, SESSION_KEY);
-        with(|s, now| s.session_read(v.as_deref(), now));
-    }
-    with(|s, _| s.session_id().map(str::to_owned)).flatten()
+    let stored = js::store_get(true, SESSION_KEY);
+    with(|s, now| {
+        s.session_read(stored.as_deref(), now); // a no-op once known
+        s.session_id().map(str::to_owned)
+    })
+    .flatten()
 }
 
 /// Delivery and capture counters, if running.

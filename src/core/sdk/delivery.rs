@@ -178,7 +178,13 @@ impl Outbox {
             }
             // A batch that already failed means the ingest was failing just before.
             self.failing |= e.attempts > 0;
-            let events = e.body.matches("{\"id\":").count() as u32;
+            // Every event object starts with its id (the encoder's order).
+            let events = e
+                .body
+                .as_bytes()
+                .windows(6)
+                .filter(|w| w == b"{\"id\":")
+                .count() as u32;
             let b = Batch {
                 id: e.id,
                 body: e.body.to_owned(),
