@@ -1,6 +1,8 @@
 // Added main-thread time per click, in headless Chromium.
 //
-//   node bench/click.mjs [pkgDir]      (pkgDir defaults to `pkg`, relative to the repo root)
+//   node bench/click.mjs [pkgDir] [--baseline otherPkgDir]
+//   (pkgDir defaults to `pkg`, relative to the repo root; --baseline adds a fourth variant, an
+//   earlier build of the package, measured in the same rounds, and prints the two side by side)
 //
 // Three variants of one page (8 levels: main > section.list > ul.items > li x20 > div.card >
 // div.body > p > button.buy "Buy 3 now"):
@@ -22,8 +24,11 @@ import { BENCH_DIR, pkgDirFromArgs, withServerAndBrowser, until, median, f } fro
 const ROUNDS = 7;
 const WARMUP = 500;
 const CLICKS = 5000;
-const VARIANTS = ["none", "bare", "ferrotel"];
-const LABEL = { none: "(a) no SDK", bare: "(b) bare capture listener", ferrotel: "(c) ferrotel" };
+const bi = process.argv.indexOf("--baseline");
+const baseDir = bi > 0 ? path.resolve(process.argv[bi + 1]) : null;
+if (bi > 0) process.argv.splice(bi, 2);
+const VARIANTS = baseDir ? ["none", "bare", "ferrotel", "baseline"] : ["none", "bare", "ferrotel"];
+const LABEL = { none: "(a) no SDK", bare: "(b) bare capture listener", ferrotel: "(c) ferrotel", baseline: "(d) ferrotel baseline build" };
 const INIT = { endpoint: "/v1/batch", key: "pk_bench", flushIntervalMs: 600000, maxBatchEvents: 200 };
 
 const pkgDir = pkgDirFromArgs();
@@ -37,12 +42,12 @@ const variant = new URLSearchParams(location.search).get("v");
 try {
   if (variant === "bare") {
     document.addEventListener("click", () => {}, { capture: true, passive: true });
-  } else if (variant === "ferrotel") {
+  } else if (variant === "ferrotel" || variant === "baseline") {
     // Count sendBeacon calls and refusals (one extra JS call per beacon, i.e. per 200 clicks).
     const beacon = navigator.sendBeacon.bind(navigator);
     window.__beacons = { calls: 0, refused: 0 };
     navigator.sendBeacon = (u, b) => { const ok = beacon(u, b); window.__beacons.calls++; if (!ok) window.__beacons.refused++; return ok; };
-    const sdk = await import("/pkg/index.js");
+    const sdk = await import(variant === "baseline" ? "/base/index.js" : "/pkg/index.js");
     await sdk.init(${JSON.stringify(INIT)});
     window.__sdk = sdk;
   }
@@ -59,8 +64,8 @@ try {
 }
 </script></body></html>`;
 
-await withServerAndBrowser({ "/pkg/": pkgDir }, { "/click.html": PAGE }, async ({ server, browser }) => {
-  const perClick = { none: [], bare: [], ferrotel: [] };
+await withServerAndBrowser({ "/pkg/": pkgDir, ...(baseDir ? { "/base/": baseDir } : {}) }, { "/click.html": PAGE }, async ({ server, browser }) => {
+  const perClick = { none: [], bare: [], ferrotel: [], baseline: [] };
   const sdk = { pageErrors: [], sessions: new Set(), beacons: 0, refused: 0, queued: 0 };
   const t0 = Date.now();
 
@@ -117,6 +122,11 @@ await withServerAndBrowser({ "/pkg/": pkgDir }, { "/click.html": PAGE }, async (
   out.push(`ferrotel added per click  (c - a): ${f(addF, 2)} us      target: <= 5 us added per click`);
   out.push(`bare listener added       (b - a): ${f(addB, 2)} us`);
   out.push(`ratio ferrotel / bare listener   : ${addB > 0 ? f(addF / addB, 1) + "x" : "n/a (bare listener added <= 0 us: below timer noise)"}`);
+  if (baseDir) {
+    const addBase = med.baseline - med.none;
+    out.push(`baseline build added      (d - a): ${f(addBase, 2)} us   (${baseDir})`);
+    out.push(`ratio ferrotel / baseline build  : ${addBase > 0 ? f(addF / addBase, 2) + "x" : "n/a"}`);
+  }
   out.push("");
   out.push("reference figures from the issue (NOT measured here):");
   out.push("  minimal hand-written JS SDK      13 us/click");
