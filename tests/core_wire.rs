@@ -5,6 +5,7 @@ use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{
     limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause,
 };
+use ferrotel::core::vitals::{Metric, Rating};
 use proptest::prelude::*;
 
 fn f(k: i64) -> f64 {
@@ -39,14 +40,15 @@ fn kind() -> impl Strategy<Value = EventKind> {
             0..5usize,
             0..10_000_000i64,
             -1_000_000..1_000_000i64,
-            "v5-[0-9]{1,12}"
+            "v5-[0-9]{1,12}",
+            0..3usize
         )
-            .prop_map(|(n, v, d, metric_id)| EventKind::WebVital {
-                name: ["LCP", "INP", "CLS", "FCP", "TTFB"][n].into(),
+            .prop_map(|(n, v, d, metric_id, r)| EventKind::WebVital {
+                name: Metric::ALL[n],
                 value: f(v),
                 delta: f(d),
                 metric_id,
-                rating: "good".into(),
+                rating: Rating::ALL[r],
                 navigation_type: "navigate".into(),
             }),
         (0..100_000i64, 0..100_000i64).prop_map(|(a, b)| EventKind::NavTiming(NavTiming {
@@ -369,4 +371,34 @@ fn invalid_utf8_is_refused() {
     let at = b.windows(3).position(|w| w == b"Buy").unwrap();
     b[at] = 0xff;
     assert!(Envelope::decode(&b).is_err());
+}
+
+#[test]
+fn web_vital_names_and_ratings_are_typed() {
+    let vital = |extra: &str| {
+        body(&format!(
+            r#"{{"id":"00000000000000aa","t":1,"type":"web_vital","name":"LCP","value":3000,"delta":3000{extra}}}"#
+        ))
+    };
+    let rating = |b: &str| match &Envelope::decode(b.as_bytes()).unwrap().events[0].kind {
+        EventKind::WebVital { name, rating, .. } => (*name, *rating),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        rating(&vital(r#","rating":"poor""#)),
+        (Metric::Lcp, Rating::Poor),
+        "a sent rating is kept"
+    );
+    assert_eq!(
+        rating(&vital("")),
+        (Metric::Lcp, Rating::NeedsImprovement),
+        "an absent rating is rated from the value"
+    );
+    assert_eq!(
+        reason(&vital(r#","rating":"meh""#)),
+        (
+            "events[0].rating".into(),
+            "must be good, needs-improvement or poor".into()
+        )
+    );
 }

@@ -332,11 +332,11 @@ impl Sdk {
         let metric_id = self.metric_id(metric.name());
         let navigation_type = self.vitals.navigation_type.clone();
         self.record(EventKind::WebVital {
-            name: metric.name().into(),
+            name: metric,
             value,
             delta,
             metric_id,
-            rating: metric.rating(value).into(),
+            rating: metric.rating(value),
             navigation_type,
         });
     }
