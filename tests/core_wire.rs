@@ -1,4 +1,5 @@
-//! Wire format v1: encode → decode round trip and the validation reasons clients see.
+//! Wire format v1: encode → decode round trip, the validation reasons clients see, and the
+//! README's copy of the schema.
 #![cfg(not(target_arch = "wasm32"))]
 
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
@@ -400,5 +401,16 @@ fn web_vital_names_and_ratings_are_typed() {
             "events[0].rating".into(),
             "must be good, needs-improvement or poor".into()
         )
+    );
+}
+
+#[test]
+fn readme_has_the_generated_wire_schema_table() {
+    let table = ferrotel::core::schema::markdown();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's wire schema table differs from src/core/schema.rs; replace it with:\n\n{table}"
     );
 }
