@@ -4,7 +4,7 @@
 
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{
-    limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause,
+    limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, Resource, ViewCause,
 };
 use ferrotel::core::vitals::{Metric, Rating};
 use proptest::prelude::*;
@@ -134,6 +134,7 @@ proptest! {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             session,
             sent_at,
+            resource: Resource::default(),
             events,
         };
         let body = env.encode();
@@ -372,6 +373,13 @@ fn invalid_utf8_is_refused() {
     let at = b.windows(3).position(|w| w == b"Buy").unwrap();
     b[at] = 0xff;
     assert!(Envelope::decode(&b).is_err());
+}
+
+#[test]
+fn unknown_envelope_members_are_skipped() {
+    let b = body(CLICK).replace("\"v\":1,", "\"v\":1,\"future\":{\"a\":1},\"x\":\"y\",");
+    let env = Envelope::decode(b.as_bytes()).unwrap();
+    assert_eq!((env.events.len(), env.resource), (1, Resource::default()));
 }
 
 #[test]

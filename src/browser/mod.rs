@@ -142,8 +142,9 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     let word = |i: usize| seed.get(i).copied().unwrap_or(0) as u64;
     let mut ids =
         IdGen::new((word(0) << 32) | word(1) ^ ((word(2) << 32) | word(3)).rotate_left(17));
-    // The envelope overhead depends only on the lengths of the key and the 32-digit session.
-    let overhead = Header::new(&cfg.key, "00000000000000000000000000000000").overhead();
+    // The envelope overhead depends only on the config (key, envelope fields) and the 32-digit
+    // session's length.
+    let overhead = Header::for_config(&cfg, "00000000000000000000000000000000").overhead();
     let batcher = Batcher::new(
         cfg.max_batch_bytes as usize,
         cfg.max_batch_events as usize,
@@ -296,7 +297,7 @@ impl Sdk {
     fn session(&mut self) -> &str {
         if self.session.is_empty() {
             self.session = capture::session(&mut self.ids, now_ms());
-            self.header = Header::new(&self.cfg.key, &self.session);
+            self.header = Header::for_config(&self.cfg, &self.session);
             self.sampled = Sampler::new(self.cfg.sample_rate).keep_session(&self.session);
             if !self.sampled {
                 self.pending.retain(|e| e.kind.is_error());

@@ -10,11 +10,12 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
 
-use super::event::{limits, Event, EventKind};
+use super::config::Config;
+use super::event::{limits, Event, EventKind, Resource};
 use super::fields::{optional, read_object, required, FieldError, Raw, Rules, Slots};
 use super::ids::is_hex;
 use super::json::{push_str, push_u64};
-use super::schema::{EVENT_SLOTS, EVENT_TABLE};
+use super::schema::{EVENT_SLOTS, EVENT_TABLE, RESOURCE_SLOTS, RESOURCE_TABLE};
 
 /// The only wire version this build speaks.
 pub const VERSION: u64 = 1;
@@ -43,8 +44,26 @@ pub struct Header {
 const TAIL_BYTES: usize = 20 + 11 + 2;
 
 impl Header {
-    /// The header for one write key and session.
+    /// The header for one write key and session, without the schema's envelope fields.
     pub fn new(key: &str, session: &str) -> Self {
+        Header::finish(Header::start(key, session))
+    }
+
+    /// The header the SDK sends: its write key and the envelope fields set in `cfg`.
+    pub fn for_config(cfg: &Config, session: &str) -> Self {
+        let mut prefix = Header::start(&cfg.key, session);
+        Resource::encode_config(cfg, &mut prefix);
+        Header::finish(prefix)
+    }
+
+    /// The header for one write key, session and set of envelope fields.
+    pub fn with_resource(key: &str, session: &str, resource: &Resource) -> Self {
+        let mut prefix = Header::start(key, session);
+        resource.encode(&mut prefix);
+        Header::finish(prefix)
+    }
+
+    fn start(key: &str, session: &str) -> String {
         let mut prefix = String::with_capacity(128);
         prefix.push_str("{\"v\":1,\"key\":");
         push_str(&mut prefix, key, 64);
@@ -52,6 +71,10 @@ impl Header {
         prefix.push_str(SDK_VERSION);
         prefix.push_str("\"},\"session\":");
         push_str(&mut prefix, session, 64);
+        prefix
+    }
+
+    fn finish(mut prefix: String) -> Self {
         prefix.push_str(",\"sent_at\":");
         Header { prefix }
     }
@@ -92,6 +115,8 @@ pub struct Envelope {
     pub session: String,
     /// When the client sent the batch, ms since the epoch (client clock).
     pub sent_at: u64,
+    /// The schema's envelope fields (release, environment, ...).
+    pub resource: Resource,
     /// The events, in the order recorded.
     pub events: Vec<Event>,
 }
@@ -126,7 +151,8 @@ impl Envelope {
     /// Encodes the whole envelope (the browser does this incrementally with [`Header`]).
     pub fn encode(&self) -> String {
         let events: Vec<String> = self.events.iter().map(Event::encode).collect();
-        Header::new(&self.key, &self.session).encode_batch(self.sent_at, &events)
+        Header::with_resource(&self.key, &self.session, &self.resource)
+            .encode_batch(self.sent_at, &events)
     }
 
     /// Decodes and validates a request body. Over-long strings are truncated to the shared
@@ -237,6 +263,18 @@ struct RawEnvelope<'a> {
     sent_at: Option<u64>,
     #[serde(borrow)]
     events: Option<Vec<RawEvent<'a>>>,
+    /// The schema's envelope fields (every other member is read into these or skipped).
+    #[serde(flatten, borrow)]
+    resource: RawResource<'a>,
+}
+
+/// The envelope's schema fields, by slot.
+struct RawResource<'a>(Slots<'a, RESOURCE_SLOTS>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawResource<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        read_object(d, &RESOURCE_TABLE).map(RawResource)
+    }
 }
 
 /// Every field an event may carry, by slot (see `schema.rs`); which are required depends on
@@ -298,6 +336,9 @@ impl<'a> RawEnvelope<'a> {
                 "must be milliseconds since the epoch, before 2100",
             ));
         }
+        let mut resource = self.resource.0;
+        let resource = Resource::decode(&mut resource)
+            .map_err(|(field, reason)| DecodeError::new(field, reason))?;
         let raw_events = self
             .events
             .ok_or_else(|| DecodeError::new("events", "is missing"))?;
@@ -322,6 +363,7 @@ impl<'a> RawEnvelope<'a> {
             sdk_version: truncated(&sdk.version, limits::NAME),
             session: session.into_owned(),
             sent_at,
+            resource,
             events,
         })
     }

@@ -8,7 +8,7 @@
 use super::ids::push_hex64;
 use super::json::{push_key, push_str, push_u64};
 
-pub use super::schema::{ErrorSource, EventKind, NavTiming, ViewCause};
+pub use super::schema::{ErrorSource, EventKind, NavTiming, Resource, ViewCause};
 
 /// Byte limits for strings, applied to the escaped JSON form by the encoder and to the decoded
 /// form by the edge, so the two agree and every event stays well under one beacon.

@@ -114,6 +114,10 @@ pub trait Field: Sized {
     fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>>;
     /// Appends the OTLP attribute(s) `key` = value, each followed by a comma.
     fn otlp(&self, o: &mut String, key: &'static str);
+    /// Whether the value is "not set" (envelope fields are only sent when set).
+    fn is_unset(&self) -> bool {
+        false
+    }
     /// The value column of the docs table.
     #[cfg(not(target_arch = "wasm32"))]
     fn describe(r: &Rules) -> String;
@@ -136,6 +140,9 @@ impl Field for String {
     }
     fn otlp(&self, o: &mut String, key: &'static str) {
         kv_str(o, key, self);
+    }
+    fn is_unset(&self) -> bool {
+        self.is_empty()
     }
     #[cfg(not(target_arch = "wasm32"))]
     fn describe(r: &Rules) -> String {
@@ -718,13 +725,22 @@ pub fn doc_row(o: &mut String, what: &str, wire: &str, value: &str, otlp: &str, 
     ));
 }
 
-/// Generates, from the declarations in `schema.rs`, per event kind: the [`EventKind`] variant
+/// Generates, from the declarations in `schema.rs`: the envelope's [`Resource`] fields (header
+/// encoding, decoding, OTLP resource attributes) and, per event kind, the [`EventKind`] variant
 /// (and its struct, for `Kind(Struct)`), the wire names, the encoder, the decoder and
 /// validator, the OTLP attributes, the OTLP-key-to-wire-name inverse and the docs table.
 ///
+/// [`Resource`]: super::schema::Resource
 /// [`EventKind`]: super::schema::EventKind
 macro_rules! wire_schema {
     (
+        resource {
+            $(
+                $(#[doc = $rdoc:literal])*
+                $rf:ident : $rty:ty = $rw:literal => $ro:literal,
+                    $rp:ident $(($rpe:expr))? $(, $rr:ident $(($($rra:expr),*))?)* ;
+            )*
+        }
         events {
             $(
                 $(#[doc = $kdoc:literal])*
@@ -739,6 +755,79 @@ macro_rules! wire_schema {
         }
     ) => {
         use $crate::core::fields::{Field as _, FieldError, Read, Rules, Slots, Table};
+
+        // ---- The envelope's schema fields.
+
+        /// Envelope fields from the schema, sent in the batch header when set (the app's, from
+        /// `init` options) and forwarded as OTLP resource attributes.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Resource {
+            $( $(#[doc = $rdoc])* pub $rf: $rty, )*
+        }
+
+        const RESOURCE_FIELDS: &[(&str, Read)] = &[ $( ($rw, <$rty as $crate::core::fields::Field>::READ), )* ];
+        const _: () = $crate::core::fields::check_table(RESOURCE_FIELDS);
+        /// Slots of the envelope's schema fields.
+        pub(crate) const RESOURCE_SLOTS: usize = RESOURCE_FIELDS.len();
+        #[allow(unreachable_patterns)]
+        fn resource_index(key: &str) -> Option<usize> {
+            match key {
+                $( $rw => Some(const { $crate::core::fields::slot(RESOURCE_FIELDS, $rw) }), )*
+                _ => None,
+            }
+        }
+        /// The envelope's schema fields as a slot table.
+        pub(crate) static RESOURCE_TABLE: Table = Table {
+            fields: RESOURCE_FIELDS,
+            index: resource_index,
+            expecting: "a v1 batch envelope",
+        };
+
+        impl Resource {
+            /// Appends `,"name":value` for each field that is set.
+            pub(crate) fn encode(&self, o: &mut String) {
+                Self::encode_values(o, $(&self.$rf),*);
+            }
+
+            /// Appends `,"name":value` for each field set in the SDK configuration (the
+            /// `Config` field of the same name).
+            pub(crate) fn encode_config(cfg: &$crate::core::config::Config, o: &mut String) {
+                let _ = cfg;
+                Self::encode_values(o, $(&cfg.$rf),*);
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            fn encode_values(o: &mut String, $($rf: &$rty),*) {
+                let _ = o;
+                $(
+                    if !$rf.is_unset() {
+                        $rf.encode(o, $rw, const { Rules::NONE $(.$rr($($($rra),*)?))* }.max);
+                    }
+                )*
+            }
+
+            /// Checks and converts the fields read from an envelope.
+            pub(crate) fn decode(raw: &mut Slots<'_, RESOURCE_SLOTS>) -> Result<Resource, FieldError> {
+                let _ = &raw;
+                $(
+                    let $rf: $rty = $crate::core::fields::__presence!(
+                        $rp $(($rpe))?;
+                        raw.take(const { $crate::core::fields::slot(RESOURCE_FIELDS, $rw) }),
+                        $rw,
+                        &const { Rules::NONE $(.$rr($($($rra),*)?))* }
+                    );
+                )*
+                Ok(Resource { $($rf),* })
+            }
+
+            /// Appends the OTLP resource attribute of each field that is set.
+            pub(crate) fn otlp(&self, o: &mut String) {
+                let _ = o;
+                $( if !self.$rf.is_unset() { self.$rf.otlp(o, $ro); } )*
+            }
+        }
+
+        // ---- The event kinds.
 
         $( $crate::core::fields::__kind_struct! {
             $(#[doc = $kdoc])* $(($S))? { $( $(#[doc = $fdoc])* $f: $fty, )* }
@@ -838,24 +927,37 @@ macro_rules! wire_schema {
             }
         }
 
-        /// The wire name of an event field's OTLP attribute key, if it is one; custom
-        /// attributes (`ferrotel.attr.*`) are not.
+        /// The wire name of a schema field's OTLP attribute key (resource or event), if it is
+        /// one; custom attributes (`ferrotel.attr.*`) are not.
         #[allow(unreachable_patterns)]
         pub(crate) fn wire_name_of(otlp_key: &str) -> Option<&'static str> {
             match otlp_key {
+                $( $ro => Some($rw), )*
                 $($( $crate::core::fields::__otlp_key!($kp, $fw $(, $fo)?) => Some($fw), )*)*
                 _ => None,
             }
         }
 
-        /// The schema as a markdown table (the README's "Wire schema" table): the fields every
-        /// event has, then each kind and its fields.
+        /// The schema as a markdown table (the README's "Wire schema" table): the envelope's
+        /// schema fields, the fields every event has, then each kind and its fields.
         #[cfg(not(target_arch = "wasm32"))]
         pub fn markdown() -> String {
             use $crate::core::fields::doc_row;
             let mut o = String::from(
                 "| type | field | value | OTLP attribute | meaning |\n|---|---|---|---|---|\n",
             );
+            $(
+                doc_row(
+                    &mut o,
+                    "envelope",
+                    $rw,
+                    &$crate::core::fields::__doc_value!(
+                        $rty, $rp $(($rpe))?, &const { Rules::NONE $(.$rr($($($rra),*)?))* }
+                    ),
+                    $ro,
+                    &[$($rdoc),*],
+                );
+            )*
             let every = "every event";
             doc_row(&mut o, every, "id", "16 hex digits, not all zeros; required", "event.id", &["Random 64-bit id, unique per event: every hop dedups on it."]);
             doc_row(&mut o, every, "t", "integer, ms since the epoch, before 2100; required", "timeUnixNano", &["When it happened (client clock)."]);

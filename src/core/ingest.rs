@@ -300,13 +300,7 @@ pub fn prepare(cfg: &IngestConfig, req: &BatchRequest<'_>) -> Result<Accepted, R
         client_hash: req.client_hash,
         received_ms: req.now_ms,
     };
-    let encoder = LogsEncoder::new(
-        &env.key,
-        &env.session,
-        &env.sdk_name,
-        &env.sdk_version,
-        &enrichment,
-    );
+    let encoder = LogsEncoder::for_envelope(&env, &enrichment);
     let mut records = Vec::with_capacity(env.events.len());
     for ev in &env.events {
         let error = ev.kind.is_error();

@@ -14,7 +14,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::event::{ErrorSource, Event, EventKind};
+use super::envelope::Envelope;
+use super::event::{ErrorSource, Event, EventKind, Resource};
 use super::ids::push_hex64;
 use super::json::{push_bool, push_f64, push_i64, push_str, push_u64};
 use super::schema::wire_name_of;
@@ -86,7 +87,8 @@ pub struct LogsEncoder {
 const SUFFIX: &str = "]}]}]}";
 
 impl LogsEncoder {
-    /// The resource part shared by every record of a batch.
+    /// The resource part shared by every record of a batch, without the schema's envelope
+    /// fields (see [`LogsEncoder::for_envelope`]).
     pub fn new(
         key: &str,
         session: &str,
@@ -94,9 +96,33 @@ impl LogsEncoder {
         sdk_version: &str,
         e: &Enrichment<'_>,
     ) -> Self {
+        Self::with_resource(key, session, sdk_name, sdk_version, &Resource::default(), e)
+    }
+
+    /// The resource part shared by every record of a decoded batch.
+    pub fn for_envelope(env: &Envelope, e: &Enrichment<'_>) -> Self {
+        Self::with_resource(
+            &env.key,
+            &env.session,
+            &env.sdk_name,
+            &env.sdk_version,
+            &env.resource,
+            e,
+        )
+    }
+
+    fn with_resource(
+        key: &str,
+        session: &str,
+        sdk_name: &str,
+        sdk_version: &str,
+        resource: &Resource,
+        e: &Enrichment<'_>,
+    ) -> Self {
         let mut o = String::with_capacity(640);
         o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
         kv_str(&mut o, "service.name", key);
+        resource.otlp(&mut o);
         kv_str(&mut o, "session.id", session);
         kv_str(&mut o, "telemetry.sdk.name", sdk_name);
         kv_str(&mut o, "telemetry.sdk.version", sdk_version);

@@ -1,5 +1,5 @@
-//! The wire schema, declared once: the enums that travel by name and every event kind with its
-//! fields.
+//! The wire schema, declared once: the enums that travel by name, the envelope's schema fields
+//! and every event kind with its fields.
 //!
 //! From these declarations come (see [`super::fields`] for how): the [`EventKind`] enum and
 //! [`NavTiming`], the wire names ([`EventKind::TYPES`], also the Worker's `SAMPLE_RATES` keys),
@@ -19,6 +19,10 @@
 //! key is its kind's `otlp` prefix and wire name unless given. The JSON form follows the type:
 //! `String`, `f64`, `i32`, `u32`, `u64` (16 hex digits), an enum declared with `label_enum!`, or
 //! the custom attributes' `Vec<(String, AttrValue)>`.
+//!
+//! Envelope fields (`resource`) are declared the same way, always with their OTLP resource
+//! attribute key; the SDK fills them from the `Config` fields of the same name and sends them in
+//! the batch header only when set.
 
 use super::event::limits::{MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
 use super::event::AttrValue;
@@ -79,6 +83,8 @@ label_enum! {
 }
 
 wire_schema! {
+    resource {
+    }
     events {
         /// A page or SPA screen became current.
         PageView = "page_view", otlp "ferrotel." {
