@@ -127,6 +127,8 @@ proptest! {
         key in "[A-Za-z0-9_-]{1,64}",
         session in "[0-9a-f]{32}",
         sent_at in 1..=MAX_TIME_MS,
+        release in "[A-Za-z0-9 ._@+-]{0,64}",
+        environment in "[a-z]{0,12}",
     ) {
         let env = Envelope {
             key,
@@ -134,7 +136,7 @@ proptest! {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             session,
             sent_at,
-            resource: Resource::default(),
+            resource: Resource { release, environment },
             events,
         };
         let body = env.encode();
@@ -373,6 +375,48 @@ fn invalid_utf8_is_refused() {
     let at = b.windows(3).position(|w| w == b"Buy").unwrap();
     b[at] = 0xff;
     assert!(Envelope::decode(&b).is_err());
+}
+
+#[test]
+fn release_and_environment_travel_in_the_header() {
+    let mut cfg = ferrotel::core::config::Config::new("/v1/batch", "pk_demo");
+    cfg.release = "shop@2.4.1".into();
+    let session = "0123456789abcdef0123456789abcdef";
+    let header = Header::for_config(&cfg, session);
+    let b = header.encode_batch(1_764_000_000_000, &[]);
+    assert!(
+        b.contains(
+            r#""session":"0123456789abcdef0123456789abcdef","release":"shop@2.4.1","sent_at""#
+        ),
+        "{b}"
+    );
+    assert!(!b.contains("environment"), "an empty field is not sent");
+    let b = body(CLICK).replace(
+        "\"sent_at\"",
+        r#""release":"shop@2.4.1","environment":"production","sent_at""#,
+    );
+    let env = Envelope::decode(b.as_bytes()).unwrap();
+    assert_eq!(
+        env.resource,
+        Resource {
+            release: "shop@2.4.1".into(),
+            environment: "production".into()
+        }
+    );
+    let b = body(CLICK).replace("\"sent_at\"", r#""release":7,"sent_at""#);
+    assert!(reason(&b)
+        .1
+        .contains("invalid type: integer `7`, expected a string"));
+    let long = body(CLICK).replace(
+        "\"sent_at\"",
+        &format!(r#""release":"{}","sent_at""#, "é".repeat(40)),
+    );
+    let env = Envelope::decode(long.as_bytes()).unwrap();
+    assert_eq!(
+        env.resource.release,
+        "é".repeat(32),
+        "cut at 64 bytes, not refused"
+    );
 }
 
 #[test]

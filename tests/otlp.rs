@@ -2,7 +2,10 @@
 //! limit, and projected back into rows with wire field names.
 #![cfg(not(target_arch = "wasm32"))]
 
-use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
+use ferrotel::core::envelope::Envelope;
+use ferrotel::core::event::{
+    AttrValue, ErrorSource, Event, EventKind, NavTiming, Resource, ViewCause,
+};
 use ferrotel::core::otlp::{project, Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
 use ferrotel::core::ua::classify;
 use ferrotel::core::vitals::{Metric, Rating};
@@ -200,6 +203,51 @@ fn projection_gives_wire_names_back() {
     assert_eq!(custom["name"], "signup");
     assert_eq!(custom["attrs"]["plan"], "pro");
     assert!(project(b"{not json").is_err());
+}
+
+#[test]
+fn envelope_fields_become_resource_attributes_and_columns() {
+    let env = Envelope {
+        key: "pk_demo".into(),
+        sdk_name: "ferrotel".into(),
+        sdk_version: "0.1.0".into(),
+        session: "0123456789abcdef0123456789abcdef".into(),
+        sent_at: 1_764_000_000_000,
+        resource: Resource {
+            release: "shop@2.4.1".into(),
+            environment: "production".into(),
+        },
+        events: events(),
+    };
+    let enc = LogsEncoder::for_envelope(&env, &enrichment());
+    let doc = &enc.documents(&records(&enc, &env.events, 1.0), MAX_CHUNK_BYTES)[0];
+    let req: ExportLogsServiceRequest = serde_json::from_str(doc).expect("a valid OTLP request");
+    let res = req.resource_logs[0].resource.as_ref().unwrap();
+    let attr = |k: &str| {
+        res.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eq!(
+        attr("service.version"),
+        Some(Value::StringValue("shop@2.4.1".into()))
+    );
+    assert_eq!(
+        attr("deployment.environment"),
+        Some(Value::StringValue("production".into()))
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(&project(doc.as_bytes()).unwrap()[0].data).unwrap();
+    assert_eq!(
+        (row["release"].as_str(), row["environment"].as_str()),
+        (Some("shop@2.4.1"), Some("production"))
+    );
+    // Unset fields are not forwarded.
+    let enc = encoder("pk_demo");
+    let doc = &enc.documents(&records(&enc, &env.events, 1.0), MAX_CHUNK_BYTES)[0];
+    assert!(!doc.contains("service.version") && !doc.contains("deployment.environment"));
 }
 
 #[test]

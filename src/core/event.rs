@@ -29,6 +29,8 @@ pub mod limits {
     pub const ATTR_KEY: usize = 64;
     /// A custom attribute string value.
     pub const ATTR_VALUE: usize = 256;
+    /// A release or environment name (checked by `Config` as printable ASCII without quotes).
+    pub const LABEL: usize = 64;
     /// Custom attributes per event.
     pub const ATTRS: usize = 32;
     /// The largest encoded event these limits allow, with headroom; the batcher relies on it.

@@ -24,7 +24,7 @@
 //! attribute key; the SDK fills them from the `Config` fields of the same name and sends them in
 //! the batch header only when set.
 
-use super::event::limits::{MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
+use super::event::limits::{LABEL, MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
 use super::event::AttrValue;
 use super::fields::{label_enum, wire_schema};
 
@@ -84,6 +84,10 @@ label_enum! {
 
 wire_schema! {
     resource {
+        /// The app's release (`init({ release })`), e.g. a version or commit.
+        release: String = "release" => "service.version", optional, max(LABEL);
+        /// Where the app runs (`init({ environment })`), e.g. `production` or `staging`.
+        environment: String = "environment" => "deployment.environment", optional, max(LABEL);
     }
     events {
         /// A page or SPA screen became current.
