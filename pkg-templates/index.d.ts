@@ -30,6 +30,12 @@ export interface FerrotelOptions {
   capturePerformance?: boolean;
   /** Distinct errors sent per session, 1–1000 (default 50); repeats are counted, not re-sent. */
   maxErrorsPerSession?: number;
+  /** The app's release, e.g. a version or commit; sent with every batch, forwarded as OTLP
+   *  `service.version`. Up to 64 printable ASCII characters without quotes (default none). */
+  release?: string;
+  /** Where the app runs, e.g. `"production"`; sent with every batch, forwarded as OTLP
+   *  `deployment.environment`. Same rules as `release` (default none). */
+  environment?: string;
   /** Where to load `ferrotel_bg.wasm` from, if not next to the module. */
   wasmUrl?: string | URL;
 }

@@ -1,10 +1,12 @@
-//! Wire format v1: encode → decode round trip and the validation reasons clients see.
+//! Wire format v1: encode → decode round trip, the validation reasons clients see, and the
+//! README's copy of the schema.
 #![cfg(not(target_arch = "wasm32"))]
 
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{
-    limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause,
+    limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, Resource, ViewCause,
 };
+use ferrotel::core::vitals::{Metric, Rating};
 use proptest::prelude::*;
 
 fn f(k: i64) -> f64 {
@@ -39,14 +41,15 @@ fn kind() -> impl Strategy<Value = EventKind> {
             0..5usize,
             0..10_000_000i64,
             -1_000_000..1_000_000i64,
-            "v5-[0-9]{1,12}"
+            "v5-[0-9]{1,12}",
+            0..3usize
         )
-            .prop_map(|(n, v, d, metric_id)| EventKind::WebVital {
-                name: ["LCP", "INP", "CLS", "FCP", "TTFB"][n].into(),
+            .prop_map(|(n, v, d, metric_id, r)| EventKind::WebVital {
+                name: Metric::ALL[n],
                 value: f(v),
                 delta: f(d),
                 metric_id,
-                rating: "good".into(),
+                rating: Rating::ALL[r],
                 navigation_type: "navigate".into(),
             }),
         (0..100_000i64, 0..100_000i64).prop_map(|(a, b)| EventKind::NavTiming(NavTiming {
@@ -124,6 +127,8 @@ proptest! {
         key in "[A-Za-z0-9_-]{1,64}",
         session in "[0-9a-f]{32}",
         sent_at in 1..=MAX_TIME_MS,
+        release in "[A-Za-z0-9 ._@+-]{0,64}",
+        environment in "[a-z]{0,12}",
     ) {
         let env = Envelope {
             key,
@@ -131,6 +136,7 @@ proptest! {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             session,
             sent_at,
+            resource: Resource { release, environment },
             events,
         };
         let body = env.encode();
@@ -369,4 +375,94 @@ fn invalid_utf8_is_refused() {
     let at = b.windows(3).position(|w| w == b"Buy").unwrap();
     b[at] = 0xff;
     assert!(Envelope::decode(&b).is_err());
+}
+
+#[test]
+fn release_and_environment_travel_in_the_header() {
+    let mut cfg = ferrotel::core::config::Config::new("/v1/batch", "pk_demo");
+    cfg.release = "shop@2.4.1".into();
+    let session = "0123456789abcdef0123456789abcdef";
+    let header = Header::for_config(&cfg, session);
+    let b = header.encode_batch(1_764_000_000_000, &[]);
+    assert!(
+        b.contains(
+            r#""session":"0123456789abcdef0123456789abcdef","release":"shop@2.4.1","sent_at""#
+        ),
+        "{b}"
+    );
+    assert!(!b.contains("environment"), "an empty field is not sent");
+    let b = body(CLICK).replace(
+        "\"sent_at\"",
+        r#""release":"shop@2.4.1","environment":"production","sent_at""#,
+    );
+    let env = Envelope::decode(b.as_bytes()).unwrap();
+    assert_eq!(
+        env.resource,
+        Resource {
+            release: "shop@2.4.1".into(),
+            environment: "production".into()
+        }
+    );
+    let b = body(CLICK).replace("\"sent_at\"", r#""release":7,"sent_at""#);
+    assert!(reason(&b)
+        .1
+        .contains("invalid type: integer `7`, expected a string"));
+    let long = body(CLICK).replace(
+        "\"sent_at\"",
+        &format!(r#""release":"{}","sent_at""#, "é".repeat(40)),
+    );
+    let env = Envelope::decode(long.as_bytes()).unwrap();
+    assert_eq!(
+        env.resource.release,
+        "é".repeat(32),
+        "cut at 64 bytes, not refused"
+    );
+}
+
+#[test]
+fn unknown_envelope_members_are_skipped() {
+    let b = body(CLICK).replace("\"v\":1,", "\"v\":1,\"future\":{\"a\":1},\"x\":\"y\",");
+    let env = Envelope::decode(b.as_bytes()).unwrap();
+    assert_eq!((env.events.len(), env.resource), (1, Resource::default()));
+}
+
+#[test]
+fn web_vital_names_and_ratings_are_typed() {
+    let vital = |extra: &str| {
+        body(&format!(
+            r#"{{"id":"00000000000000aa","t":1,"type":"web_vital","name":"LCP","value":3000,"delta":3000{extra}}}"#
+        ))
+    };
+    let rating = |b: &str| match &Envelope::decode(b.as_bytes()).unwrap().events[0].kind {
+        EventKind::WebVital { name, rating, .. } => (*name, *rating),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        rating(&vital(r#","rating":"poor""#)),
+        (Metric::Lcp, Rating::Poor),
+        "a sent rating is kept"
+    );
+    assert_eq!(
+        rating(&vital("")),
+        (Metric::Lcp, Rating::NeedsImprovement),
+        "an absent rating is rated from the value"
+    );
+    assert_eq!(
+        reason(&vital(r#","rating":"meh""#)),
+        (
+            "events[0].rating".into(),
+            "must be good, needs-improvement or poor".into()
+        )
+    );
+}
+
+#[test]
+fn readme_has_the_generated_wire_schema_table() {
+    let table = ferrotel::core::schema::markdown();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md's wire schema table differs from src/core/schema.rs; replace it with:\n\n{table}"
+    );
 }

@@ -2,9 +2,13 @@
 //! limit, and projected back into rows with wire field names.
 #![cfg(not(target_arch = "wasm32"))]
 
-use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
+use ferrotel::core::envelope::Envelope;
+use ferrotel::core::event::{
+    AttrValue, ErrorSource, Event, EventKind, NavTiming, Resource, ViewCause,
+};
 use ferrotel::core::otlp::{project, Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
 use ferrotel::core::ua::classify;
+use ferrotel::core::vitals::{Metric, Rating};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
@@ -15,7 +19,7 @@ fn events() -> Vec<Event> {
         EventKind::PageView { referrer: "https://ref.test/".into(), cause: ViewCause::Route },
         EventKind::ScreenTime { view: 7, visible_ms: 1234.5 },
         EventKind::Click { selector: "#buy \"now\"".into(), tag: "button".into(), text: "Buy".into(), x: -3, y: 40 },
-        EventKind::WebVital { name: "CLS".into(), value: 0.0123, delta: 0.01, metric_id: "CLS-1".into(), rating: "good".into(), navigation_type: "navigate".into() },
+        EventKind::WebVital { name: Metric::Cls, value: 0.0123, delta: 0.01, metric_id: "CLS-1".into(), rating: Rating::Good, navigation_type: "navigate".into() },
         EventKind::NavTiming(NavTiming { dns: 1.5, ttfb: 20.0, load: 300.0, navigation_type: "reload".into(), ..Default::default() }),
         EventKind::LongTask { start: 10.0, duration: 120.5 },
         EventKind::Error {
@@ -199,4 +203,65 @@ fn projection_gives_wire_names_back() {
     assert_eq!(custom["name"], "signup");
     assert_eq!(custom["attrs"]["plan"], "pro");
     assert!(project(b"{not json").is_err());
+}
+
+#[test]
+fn envelope_fields_become_resource_attributes_and_columns() {
+    let env = Envelope {
+        key: "pk_demo".into(),
+        sdk_name: "ferrotel".into(),
+        sdk_version: "0.1.0".into(),
+        session: "0123456789abcdef0123456789abcdef".into(),
+        sent_at: 1_764_000_000_000,
+        resource: Resource {
+            release: "shop@2.4.1".into(),
+            environment: "production".into(),
+        },
+        events: events(),
+    };
+    let enc = LogsEncoder::for_envelope(&env, &enrichment());
+    let doc = &enc.documents(&records(&enc, &env.events, 1.0), MAX_CHUNK_BYTES)[0];
+    let req: ExportLogsServiceRequest = serde_json::from_str(doc).expect("a valid OTLP request");
+    let res = req.resource_logs[0].resource.as_ref().unwrap();
+    let attr = |k: &str| {
+        res.attributes
+            .iter()
+            .find(|a| a.key == k)
+            .and_then(|a| a.value.clone())
+            .and_then(|v| v.value)
+    };
+    assert_eq!(
+        attr("service.version"),
+        Some(Value::StringValue("shop@2.4.1".into()))
+    );
+    assert_eq!(
+        attr("deployment.environment"),
+        Some(Value::StringValue("production".into()))
+    );
+    let row: serde_json::Value =
+        serde_json::from_str(&project(doc.as_bytes()).unwrap()[0].data).unwrap();
+    assert_eq!(
+        (row["release"].as_str(), row["environment"].as_str()),
+        (Some("shop@2.4.1"), Some("production"))
+    );
+    // Unset fields are not forwarded.
+    let enc = encoder("pk_demo");
+    let doc = &enc.documents(&records(&enc, &env.events, 1.0), MAX_CHUNK_BYTES)[0];
+    assert!(!doc.contains("service.version") && !doc.contains("deployment.environment"));
+}
+
+#[test]
+fn projection_keeps_event_and_metric_ids_apart() {
+    let evs = events();
+    let enc = encoder("pk_demo");
+    let rows =
+        project(enc.documents(&records(&enc, &evs, 1.0), MAX_CHUNK_BYTES)[0].as_bytes()).unwrap();
+    // The web vital's `browser.web_vital.id` is its `metric_id`, not the row's event id.
+    assert_eq!(rows[3].id, "0000000000000004");
+    let vital: serde_json::Value = serde_json::from_str(&rows[3].data).unwrap();
+    assert_eq!(
+        (vital["id"].as_str(), vital["metric_id"].as_str()),
+        (Some("0000000000000004"), Some("CLS-1"))
+    );
+    assert_eq!(vital["rating"], "good");
 }

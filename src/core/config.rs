@@ -17,6 +17,8 @@ pub const OPTIONS: &[&str] = &[
     "capturePageViews",
     "capturePerformance",
     "maxErrorsPerSession",
+    "release",
+    "environment",
 ];
 
 /// Validated SDK options. Field docs give the JavaScript option name and default.
@@ -53,6 +55,11 @@ pub struct Config {
     pub capture_performance: bool,
     /// `maxErrorsPerSession` (50): distinct errors sent per session, 1..=1000; repeats are counted.
     pub max_errors_per_session: u32,
+    /// `release` (none): the app's release, sent with every batch; up to 64 printable ASCII
+    /// characters without quotes.
+    pub release: String,
+    /// `environment` (none): where the app runs, e.g. `production`; same rules as `release`.
+    pub environment: String,
 }
 
 /// A bad option: which one and what is wrong with it.
@@ -112,6 +119,8 @@ impl Config {
             capture_page_views: true,
             capture_performance: true,
             max_errors_per_session: 50,
+            release: String::new(),
+            environment: String::new(),
         }
     }
 
@@ -177,8 +186,23 @@ impl Config {
                 "must list query parameter names of 1-128 characters",
             ));
         }
+        const LABEL_RULE: &str = "must be at most 64 printable ASCII characters, without quotes";
+        if !valid_label(&self.release) {
+            return Err(ConfigError::new("release", LABEL_RULE));
+        }
+        if !valid_label(&self.environment) {
+            return Err(ConfigError::new("environment", LABEL_RULE));
+        }
         Ok(())
     }
+}
+
+/// A release or environment name: empty (not sent) or up to 64 printable ASCII characters
+/// without quotes.
+fn valid_label(s: &str) -> bool {
+    s.len() <= super::event::limits::LABEL
+        && s.bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\'')
 }
 
 /// `http(s)://host[...]` with a non-empty host and no whitespace, or `/path`.
@@ -217,6 +241,9 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         c.endpoint = "http://127.0.0.1:8787/v1/batch".into();
         assert_eq!(c.validate(), Ok(()));
+        c.release = "shop@2.4.1 (build 77)".into();
+        c.environment = "x".repeat(64);
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
@@ -238,6 +265,11 @@ mod tests {
             (|c| c.max_batch_events = 0, "maxBatchEvents"),
             (|c| c.max_errors_per_session = 0, "maxErrorsPerSession"),
             (|c| c.allow_query = vec![String::new()], "allowQuery"),
+            (|c| c.release = "x".repeat(65), "release"),
+            (|c| c.release = "v1\"".into(), "release"),
+            (|c| c.release = "v1\n".into(), "release"),
+            (|c| c.environment = "prod'".into(), "environment"),
+            (|c| c.environment = "préprod".into(), "environment"),
         ];
         for (break_it, name) in cases {
             let mut c = ok();
@@ -251,6 +283,6 @@ mod tests {
 
     #[test]
     fn every_field_has_an_option_name() {
-        assert_eq!(OPTIONS.len(), 15);
+        assert_eq!(OPTIONS.len(), 17);
     }
 }

@@ -8,13 +8,15 @@
 
 use std::borrow::Cow;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
-use super::ids::{is_hex, parse_hex64};
+use super::config::Config;
+use super::event::{limits, Event, EventKind, Resource};
+use super::fields::{optional, read_object, required, FieldError, Raw, Rules, Slots};
+use super::ids::is_hex;
 use super::json::{push_str, push_u64};
+use super::schema::{EVENT_SLOTS, EVENT_TABLE, RESOURCE_SLOTS, RESOURCE_TABLE};
 
 /// The only wire version this build speaks.
 pub const VERSION: u64 = 1;
@@ -43,8 +45,26 @@ pub struct Header {
 const TAIL_BYTES: usize = 20 + 11 + 2;
 
 impl Header {
-    /// The header for one write key and session.
+    /// The header for one write key and session, without the schema's envelope fields.
     pub fn new(key: &str, session: &str) -> Self {
+        Header::finish(Header::start(key, session))
+    }
+
+    /// The header the SDK sends: its write key and the envelope fields set in `cfg`.
+    pub fn for_config(cfg: &Config, session: &str) -> Self {
+        let mut prefix = Header::start(&cfg.key, session);
+        Resource::encode_config(cfg, &mut prefix);
+        Header::finish(prefix)
+    }
+
+    /// The header for one write key, session and set of envelope fields.
+    pub fn with_resource(key: &str, session: &str, resource: &Resource) -> Self {
+        let mut prefix = Header::start(key, session);
+        resource.encode(&mut prefix);
+        Header::finish(prefix)
+    }
+
+    fn start(key: &str, session: &str) -> String {
         let mut prefix = String::with_capacity(128);
         prefix.push_str("{\"v\":1,\"key\":");
         push_str(&mut prefix, key, 64);
@@ -52,6 +72,10 @@ impl Header {
         prefix.push_str(SDK_VERSION);
         prefix.push_str("\"},\"session\":");
         push_str(&mut prefix, session, 64);
+        prefix
+    }
+
+    fn finish(mut prefix: String) -> Self {
         prefix.push_str(",\"sent_at\":");
         Header { prefix }
     }
@@ -92,6 +116,8 @@ pub struct Envelope {
     pub session: String,
     /// When the client sent the batch, ms since the epoch (client clock).
     pub sent_at: u64,
+    /// The schema's envelope fields (release, environment, ...).
+    pub resource: Resource,
     /// The events, in the order recorded.
     pub events: Vec<Event>,
 }
@@ -137,7 +163,8 @@ impl Envelope {
     /// Encodes the whole envelope (the browser does this incrementally with [`Header`]).
     pub fn encode(&self) -> String {
         let events: Vec<String> = self.events.iter().map(Event::encode).collect();
-        Header::new(&self.key, &self.session).encode_batch(self.sent_at, &events)
+        Header::with_resource(&self.key, &self.session, &self.resource)
+            .encode_batch(self.sent_at, &events)
     }
 
     /// Decodes and validates a request body, all or nothing: an event that
@@ -170,7 +197,12 @@ impl Envelope {
         check_shape(body)?;
         let raw: RawEnvelope<'_> = serde_json::from_slice(body)
             .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
-        raw.validate()
+        // The schema's envelope fields, read in a second pass over the same object (a
+        // `#[serde(flatten)]` field would buffer the events, which must stay raw: each is decoded
+        // on its own so that one bad event is one drop).
+        let resource: RawResource<'_> = serde_json::from_slice(body)
+            .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
+        raw.validate(resource)
     }
 }
 
@@ -266,131 +298,22 @@ struct RawEnvelope<'a> {
     events: Option<Vec<&'a RawValue>>,
 }
 
-/// Every field any event type may carry; which are required depends on `type`.
-#[derive(Deserialize)]
-struct RawEvent<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    t: Option<u64>,
-    #[serde(borrow, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    url: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    referrer: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    cause: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    view: Option<Cow<'a, str>>,
-    visible_ms: Option<f64>,
-    #[serde(borrow)]
-    selector: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    tag: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    text: Option<Cow<'a, str>>,
-    x: Option<i32>,
-    y: Option<i32>,
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    value: Option<f64>,
-    delta: Option<f64>,
-    #[serde(borrow)]
-    metric_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    rating: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    navigation_type: Option<Cow<'a, str>>,
-    dns: Option<f64>,
-    tcp: Option<f64>,
-    tls: Option<f64>,
-    ttfb: Option<f64>,
-    download: Option<f64>,
-    dom_interactive: Option<f64>,
-    dom_content_loaded: Option<f64>,
-    load: Option<f64>,
-    transfer_size: Option<f64>,
-    start: Option<f64>,
-    duration: Option<f64>,
-    #[serde(borrow)]
-    source: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "exception.type")]
-    exc_type: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "exception.message")]
-    exc_message: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "exception.stacktrace")]
-    exc_stack: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    fingerprint: Option<Cow<'a, str>>,
-    count: Option<u32>,
-    attrs: Option<Attrs>,
-}
+/// The envelope's schema fields, by slot.
+struct RawResource<'a>(Slots<'a, RESOURCE_SLOTS>);
 
-/// Custom attributes, read straight into a bounded flat list.
-struct Attrs(Vec<(String, AttrValue)>);
-
-impl<'de> Deserialize<'de> for Attrs {
+impl<'de: 'a, 'a> Deserialize<'de> for RawResource<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(AttrsVisitor)
+        read_object(d, &RESOURCE_TABLE).map(RawResource)
     }
 }
 
-struct AttrsVisitor;
+/// Every field an event may carry, by slot (see `schema.rs`); which are required depends on
+/// `type`.
+struct RawEvent<'a>(Slots<'a, EVENT_SLOTS>);
 
-impl<'de> Visitor<'de> for AttrsVisitor {
-    type Value = Attrs;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object of at most 32 string, number or boolean attributes")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
-        let mut out = Vec::new();
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            if out.len() == limits::ATTRS {
-                return Err(de::Error::custom("attrs has more than 32 entries"));
-            }
-            let v = map.next_value::<AttrValueDe>()?.0;
-            let k = truncated(&k, limits::ATTR_KEY);
-            if out.iter().any(|(seen, _)| *seen == k) {
-                return Err(de::Error::custom("attrs has a duplicate key"));
-            }
-            out.push((k, v));
-        }
-        Ok(Attrs(out))
-    }
-}
-
-struct AttrValueDe(AttrValue);
-
-impl<'de> Deserialize<'de> for AttrValueDe {
+impl<'de: 'a, 'a> Deserialize<'de> for RawEvent<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(AttrValueVisitor)
-    }
-}
-
-struct AttrValueVisitor;
-
-impl<'de> Visitor<'de> for AttrValueVisitor {
-    type Value = AttrValueDe;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an attribute value that is a string, number or boolean")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Str(truncated(
-            v,
-            limits::ATTR_VALUE,
-        ))))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Num(v)))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Num(v as f64)))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Num(v as f64)))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<AttrValueDe, E> {
-        Ok(AttrValueDe(AttrValue::Bool(v)))
+        read_object(d, &EVENT_TABLE).map(RawEvent)
     }
 }
 
@@ -405,7 +328,7 @@ fn valid_key(k: &str) -> bool {
 }
 
 impl<'a> RawEnvelope<'a> {
-    fn validate(self) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
+    fn validate(self, resource: RawResource<'_>) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
         match self.v {
             None => return Err(DecodeError::new("v", "is missing; expected 1")),
             Some(VERSION) => {}
@@ -443,6 +366,9 @@ impl<'a> RawEnvelope<'a> {
                 "must be milliseconds since the epoch, before 2100",
             ));
         }
+        let mut resource = resource.0;
+        let resource = Resource::decode(&mut resource)
+            .map_err(|(field, reason)| DecodeError::new(field, reason))?;
         let raw_events = self
             .events
             .ok_or_else(|| DecodeError::new("events", "is missing"))?;
@@ -476,6 +402,7 @@ impl<'a> RawEnvelope<'a> {
             sdk_version: truncated(&sdk.version, limits::NAME),
             session: session.into_owned(),
             sent_at,
+            resource,
             events,
         };
         Ok((env, dropped))
@@ -562,143 +489,39 @@ fn key_at(obj: &str, at: usize) -> Option<&str> {
     member.filter(|(start, _)| at >= *start).map(|(_, k)| k)
 }
 
-type FieldError = (&'static str, Cow<'static, str>);
-
-fn need<T>(v: Option<T>, field: &'static str) -> Result<T, FieldError> {
-    v.ok_or((field, Cow::Borrowed("is missing")))
-}
-
-fn need_str(
-    v: Option<Cow<'_, str>>,
-    field: &'static str,
-    max: usize,
-) -> Result<String, FieldError> {
-    Ok(truncated(&need(v, field)?, max))
-}
-
-fn opt_str(v: Option<Cow<'_, str>>, max: usize) -> String {
-    v.map(|s| truncated(&s, max)).unwrap_or_default()
-}
-
-fn need_hex64(v: Option<Cow<'_, str>>, field: &'static str) -> Result<u64, FieldError> {
-    match parse_hex64(&need(v, field)?) {
-        Some(0) => Err((field, Cow::Borrowed("must not be all zeros"))),
-        Some(n) => Ok(n),
-        None => Err((field, Cow::Borrowed("must be 16 hex digits"))),
-    }
-}
+/// Slots of the fields every event has (the first four of `EVENT_TABLE`).
+const ID: usize = 0;
+const T: usize = 1;
+const TYPE: usize = 2;
+const URL: usize = 3;
 
 impl<'a> RawEvent<'a> {
     fn validate(self) -> Result<Event, FieldError> {
-        let id = need_hex64(self.id, "id")?;
-        let t = need(self.t, "t")?;
-        if !(1..=MAX_TIME_MS).contains(&t) {
-            return Err((
-                "t",
-                "must be milliseconds since the epoch, before 2100".into(),
-            ));
-        }
-        let ty = need(self.kind, "type")?;
-        let url = opt_str(self.url, limits::URL);
-        let kind = match &*ty {
-            "page_view" => EventKind::PageView {
-                referrer: opt_str(self.referrer, limits::URL),
-                cause: match self.cause {
-                    None => ViewCause::Load,
-                    Some(c) => ViewCause::parse(&c)
-                        .ok_or(("cause", "must be load, route, popstate or restore".into()))?,
-                },
-            },
-            "screen_time" => EventKind::ScreenTime {
-                view: need_hex64(self.view, "view")?,
-                visible_ms: non_negative(need(self.visible_ms, "visible_ms")?, "visible_ms")?,
-            },
-            "click" => EventKind::Click {
-                selector: opt_str(self.selector, limits::SELECTOR),
-                tag: opt_str(self.tag, limits::NAME),
-                text: opt_str(self.text, limits::TEXT),
-                x: self.x.unwrap_or(0),
-                y: self.y.unwrap_or(0),
-            },
-            "web_vital" => {
-                let name = need_str(self.name, "name", limits::NAME)?;
-                if !matches!(&*name, "LCP" | "INP" | "CLS" | "FCP" | "TTFB") {
-                    return Err(("name", "must be one of LCP, INP, CLS, FCP, TTFB".into()));
-                }
-                EventKind::WebVital {
-                    name,
-                    value: non_negative(need(self.value, "value")?, "value")?,
-                    delta: need(self.delta, "delta")?,
-                    metric_id: opt_str(self.metric_id, limits::NAME),
-                    rating: opt_str(self.rating, limits::NAME),
-                    navigation_type: opt_str(self.navigation_type, limits::NAME),
-                }
-            }
-            "nav_timing" => EventKind::NavTiming(NavTiming {
-                dns: opt_duration(self.dns, "dns")?,
-                tcp: opt_duration(self.tcp, "tcp")?,
-                tls: opt_duration(self.tls, "tls")?,
-                ttfb: opt_duration(self.ttfb, "ttfb")?,
-                download: opt_duration(self.download, "download")?,
-                dom_interactive: opt_duration(self.dom_interactive, "dom_interactive")?,
-                dom_content_loaded: opt_duration(self.dom_content_loaded, "dom_content_loaded")?,
-                load: opt_duration(self.load, "load")?,
-                transfer_size: opt_duration(self.transfer_size, "transfer_size")?,
-                navigation_type: opt_str(self.navigation_type, limits::NAME),
-            }),
-            "long_task" => EventKind::LongTask {
-                start: non_negative(need(self.start, "start")?, "start")?,
-                duration: non_negative(need(self.duration, "duration")?, "duration")?,
-            },
-            "error" => EventKind::Error {
-                source: match self.source {
-                    None => ErrorSource::Error,
-                    Some(s) => ErrorSource::parse(&s).ok_or((
-                        "source",
-                        "must be error, unhandledrejection, panic or manual".into(),
-                    ))?,
-                },
-                kind: opt_str(self.exc_type, limits::NAME),
-                message: need_str(self.exc_message, "exception.message", limits::MESSAGE)?,
-                stack: opt_str(self.exc_stack, limits::STACK),
-                fingerprint: match self.fingerprint {
-                    None => 0,
-                    Some(f) => parse_hex64(&f)
-                        .ok_or(("fingerprint", Cow::Borrowed("must be 16 hex digits")))?,
-                },
-                count: match self.count {
-                    None => 1,
-                    Some(0) => return Err(("count", "must be at least 1".into())),
-                    Some(n) => n,
-                },
-            },
-            "custom" => EventKind::Custom {
-                name: need_str(self.name, "name", limits::NAME)?,
-                attrs: self.attrs.map(|a| a.0).unwrap_or_default(),
-            },
+        let mut raw = self.0;
+        let id: u64 = required(raw.take(ID), "id", &Rules::NONE.nonzero())?;
+        let t = match raw.take(T) {
+            Raw::U64(t) if (1..=MAX_TIME_MS).contains(&t) => t,
+            Raw::Absent => return Err(("t", "is missing".into())),
             _ => {
                 return Err((
-                    "type",
-                    "is not a known event type (page_view, screen_time, click, web_vital, \
-                     nav_timing, long_task, error, custom)"
-                        .into(),
+                    "t",
+                    "must be milliseconds since the epoch, before 2100".into(),
                 ))
             }
         };
+        let ty = match raw.take(TYPE) {
+            Raw::Str(ty) => ty,
+            _ => return Err(("type", "is missing".into())),
+        };
+        let url: String = optional(
+            raw.take(URL),
+            "url",
+            &Rules::NONE.max(limits::URL),
+            String::new,
+        )?;
+        let kind = EventKind::decode(&ty, &mut raw)?;
         Ok(Event { id, t, url, kind })
     }
-}
-
-fn non_negative(v: f64, field: &'static str) -> Result<f64, FieldError> {
-    if v < 0.0 {
-        Err((field, "must not be negative".into()))
-    } else {
-        Ok(v + 0.0) // -0 becomes 0
-    }
-}
-
-fn opt_duration(v: Option<f64>, field: &'static str) -> Result<f64, FieldError> {
-    non_negative(v.unwrap_or(0.0), field)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

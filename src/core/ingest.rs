@@ -86,22 +86,14 @@ impl IngestConfig {
             Some(raw) => serde_json::from_str(&raw)
                 .map_err(|e| problem("SAMPLE_RATES", format!("must be a JSON object of event type to rate, e.g. {{\"default\": 1, \"click\": 0.5}}: {e}")))?,
         };
-        const TYPES: &[&str] = &[
-            "default",
-            "page_view",
-            "screen_time",
-            "click",
-            "web_vital",
-            "nav_timing",
-            "long_task",
-            "error",
-            "custom",
-        ];
         for (t, r) in &sample_rates {
-            if !TYPES.contains(&t.as_str()) {
+            if t != "default" && !EventKind::TYPES.contains(&t.as_str()) {
                 return Err(problem(
                     "SAMPLE_RATES",
-                    format!("{t:?} is not an event type (one of {})", TYPES.join(", ")),
+                    format!(
+                        "{t:?} is not an event type (one of default, {})",
+                        EventKind::TYPES.join(", ")
+                    ),
                 ));
             }
             if !(0.0..=1.0).contains(r) {
@@ -561,13 +553,7 @@ pub fn decide(
         client_hash: &hash,
         received_ms: req.now_ms,
     };
-    let encoder = LogsEncoder::new(
-        &env.key,
-        &env.session,
-        &env.sdk_name,
-        &env.sdk_version,
-        &enrichment,
-    );
+    let encoder = LogsEncoder::for_envelope(&env, &enrichment);
     let mut records = Vec::with_capacity(env.events.len());
     for ev in &env.events {
         let error = ev.kind.is_error();
@@ -1057,6 +1043,21 @@ mod tests {
         assert_ne!(h, client_hash("salt-0123456789ac", "192.0.2.1", day));
         assert_ne!(h, client_hash("salt-0123456789ab", "192.0.2.2", day));
         assert_eq!(client_hash("salt-0123456789ab", "", day), "");
+    }
+
+    #[test]
+    fn every_wire_type_takes_a_sample_rate() {
+        let rates: Vec<String> = EventKind::TYPES
+            .iter()
+            .map(|t| format!("\"{t}\":0.5"))
+            .collect();
+        let rates = format!("{{\"default\":1,{}}}", rates.join(","));
+        let mut pairs: Vec<(&str, &str)> = OK.to_vec();
+        pairs.retain(|(k, _)| *k != "SAMPLE_RATES");
+        pairs.push(("SAMPLE_RATES", &rates));
+        let c = cfg(&pairs).unwrap();
+        assert_eq!(c.sample_rates.len(), EventKind::TYPES.len() + 1);
+        assert_eq!(EventKind::TYPES.len(), 8);
     }
 
     #[test]

@@ -14,9 +14,11 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::event::{AttrValue, ErrorSource, Event, EventKind};
+use super::envelope::Envelope;
+use super::event::{ErrorSource, Event, EventKind, Resource};
 use super::ids::push_hex64;
 use super::json::{push_bool, push_f64, push_i64, push_str, push_u64};
+use super::schema::wire_name_of;
 use super::stack;
 use super::ua::UaClass;
 
@@ -38,7 +40,7 @@ pub const MAX_CHUNK_BYTES: usize = 100 * 1024;
 
 const NO_LIMIT: usize = usize::MAX;
 
-fn kv_str(o: &mut String, key: &str, v: &str) {
+pub(crate) fn kv_str(o: &mut String, key: &str, v: &str) {
     o.push_str("{\"key\":\"");
     o.push_str(key);
     o.push_str("\",\"value\":{\"stringValue\":");
@@ -46,7 +48,7 @@ fn kv_str(o: &mut String, key: &str, v: &str) {
     o.push_str("}},");
 }
 
-fn kv_f64(o: &mut String, key: &str, v: f64) {
+pub(crate) fn kv_f64(o: &mut String, key: &str, v: f64) {
     o.push_str("{\"key\":\"");
     o.push_str(key);
     o.push_str("\",\"value\":{\"doubleValue\":");
@@ -54,7 +56,7 @@ fn kv_f64(o: &mut String, key: &str, v: f64) {
     o.push_str("}},");
 }
 
-fn kv_i64(o: &mut String, key: &str, v: i64) {
+pub(crate) fn kv_i64(o: &mut String, key: &str, v: i64) {
     o.push_str("{\"key\":\"");
     o.push_str(key);
     o.push_str("\",\"value\":{\"intValue\":\"");
@@ -62,7 +64,7 @@ fn kv_i64(o: &mut String, key: &str, v: i64) {
     o.push_str("\"}},");
 }
 
-fn kv_bool(o: &mut String, key: &str, v: bool) {
+pub(crate) fn kv_bool(o: &mut String, key: &str, v: bool) {
     o.push_str("{\"key\":\"");
     o.push_str(key);
     o.push_str("\",\"value\":{\"boolValue\":");
@@ -85,7 +87,8 @@ pub struct LogsEncoder {
 const SUFFIX: &str = "]}]}]}";
 
 impl LogsEncoder {
-    /// The resource part shared by every record of a batch.
+    /// The resource part shared by every record of a batch, without the schema's envelope
+    /// fields (see [`LogsEncoder::for_envelope`]).
     pub fn new(
         key: &str,
         session: &str,
@@ -93,9 +96,33 @@ impl LogsEncoder {
         sdk_version: &str,
         e: &Enrichment<'_>,
     ) -> Self {
+        Self::with_resource(key, session, sdk_name, sdk_version, &Resource::default(), e)
+    }
+
+    /// The resource part shared by every record of a decoded batch.
+    pub fn for_envelope(env: &Envelope, e: &Enrichment<'_>) -> Self {
+        Self::with_resource(
+            &env.key,
+            &env.session,
+            &env.sdk_name,
+            &env.sdk_version,
+            &env.resource,
+            e,
+        )
+    }
+
+    fn with_resource(
+        key: &str,
+        session: &str,
+        sdk_name: &str,
+        sdk_version: &str,
+        resource: &Resource,
+        e: &Enrichment<'_>,
+    ) -> Self {
         let mut o = String::with_capacity(640);
         o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
         kv_str(&mut o, "service.name", key);
+        resource.otlp(&mut o);
         kv_str(&mut o, "session.id", session);
         kv_str(&mut o, "telemetry.sdk.name", sdk_name);
         kv_str(&mut o, "telemetry.sdk.version", sdk_version);
@@ -138,106 +165,25 @@ impl LogsEncoder {
         o.push_str("\"}},");
         kv_str(o, "url.full", &ev.url);
         kv_f64(o, "ferrotel.sample_rate", sample_rate);
-        match &ev.kind {
-            EventKind::PageView { referrer, cause } => {
-                kv_str(o, "ferrotel.referrer", referrer);
-                kv_str(o, "ferrotel.cause", cause.as_str());
-            }
-            EventKind::ScreenTime { view, visible_ms } => {
-                let mut v = String::with_capacity(16);
-                push_hex64(&mut v, *view);
-                kv_str(o, "ferrotel.view", &v);
-                kv_f64(o, "ferrotel.visible_ms", *visible_ms);
-            }
-            EventKind::Click {
-                selector,
-                tag,
-                text,
-                x,
-                y,
-            } => {
-                kv_str(o, "ferrotel.selector", selector);
-                kv_str(o, "ferrotel.tag", tag);
-                kv_str(o, "ferrotel.text", text);
-                kv_i64(o, "ferrotel.x", *x as i64);
-                kv_i64(o, "ferrotel.y", *y as i64);
-            }
-            EventKind::WebVital {
-                name,
-                value,
-                delta,
-                metric_id,
-                rating,
-                navigation_type,
-            } => {
-                kv_str(o, "browser.web_vital.name", name);
-                kv_f64(o, "browser.web_vital.value", *value);
-                kv_f64(o, "browser.web_vital.delta", *delta);
-                kv_str(o, "browser.web_vital.id", metric_id);
-                kv_str(o, "browser.web_vital.rating", rating);
-                kv_str(o, "browser.web_vital.navigation_type", navigation_type);
-            }
-            EventKind::NavTiming(n) => {
-                for (k, v) in n.phases() {
-                    o.push_str("{\"key\":\"ferrotel.");
-                    o.push_str(k);
-                    o.push_str("\",\"value\":{\"doubleValue\":");
-                    push_f64(o, v);
-                    o.push_str("}},");
-                }
-                kv_str(o, "ferrotel.navigation_type", &n.navigation_type);
-            }
-            EventKind::LongTask { start, duration } => {
-                kv_f64(o, "ferrotel.start", *start);
-                kv_f64(o, "ferrotel.duration", *duration);
-            }
-            EventKind::Error {
-                source,
-                kind,
-                message,
-                stack: raw,
-                fingerprint,
-                count,
-            } => {
-                kv_str(o, "ferrotel.source", source.as_str());
-                kv_str(o, "exception.type", kind);
-                kv_str(o, "exception.message", message);
-                kv_str(o, "exception.stacktrace", raw);
-                let mut fp = String::with_capacity(16);
-                push_hex64(&mut fp, *fingerprint);
-                kv_str(o, "ferrotel.fingerprint", &fp);
-                kv_i64(o, "ferrotel.count", *count as i64);
-                // Frames are parsed here, at the edge, so the browser ships no parser.
-                if !raw.is_empty() && *source != ErrorSource::Panic {
-                    let (_, frames) = stack::parse(raw);
-                    kv_i64(o, "ferrotel.frames", frames.len() as i64);
-                    if let Some(f) = frames.iter().find(|f| f.in_app).or(frames.first()) {
-                        if let Some(func) = &f.function {
-                            kv_str(o, "code.function.name", func);
-                        }
-                        kv_str(o, "code.file.path", &f.file);
-                        if let Some(l) = f.line {
-                            kv_i64(o, "code.line.number", l as i64);
-                        }
-                        if let Some(c) = f.column {
-                            kv_i64(o, "code.column.number", c as i64);
-                        }
+        ev.kind.otlp_attributes(o);
+        // Frames are parsed here, at the edge, so the browser ships no parser.
+        if let EventKind::Error {
+            source, stack: raw, ..
+        } = &ev.kind
+        {
+            if !raw.is_empty() && *source != ErrorSource::Panic {
+                let (_, frames) = stack::parse(raw);
+                kv_i64(o, "ferrotel.frames", frames.len() as i64);
+                if let Some(f) = frames.iter().find(|f| f.in_app).or(frames.first()) {
+                    if let Some(func) = &f.function {
+                        kv_str(o, "code.function.name", func);
                     }
-                }
-            }
-            EventKind::Custom { name, attrs } => {
-                kv_str(o, "ferrotel.name", name);
-                for (k, v) in attrs {
-                    let mut key = String::with_capacity(k.len() + 14);
-                    key.push_str("ferrotel.attr.");
-                    // Attribute keys are written raw inside quotes: escape via push_str.
-                    let mut escaped = String::new();
-                    push_str(&mut escaped, k, NO_LIMIT);
-                    key.push_str(&escaped[1..escaped.len() - 1]);
-                    match v {
-                        AttrValue::Str(s) => kv_str(o, &key, s),
-                        AttrValue::Num(n) => kv_f64(o, &key, *n),
-                        AttrValue::Bool(b) => kv_bool(o, &key, *b),
+                    kv_str(o, "code.file.path", &f.file);
+                    if let Some(l) = f.line {
+                        kv_i64(o, "code.line.number", l as i64);
+                    }
+                    if let Some(c) = f.column {
+                        kv_i64(o, "code.column.number", c as i64);
                     }
                 }
             }
@@ -297,12 +243,12 @@ struct Req<'a> {
 #[derive(Deserialize)]
 struct ResourceLogs<'a> {
     #[serde(borrow)]
-    resource: Resource<'a>,
+    resource: ResourceJson<'a>,
     #[serde(rename = "scopeLogs", borrow)]
     scope_logs: Vec<ScopeLogs<'a>>,
 }
 #[derive(Deserialize)]
-struct Resource<'a> {
+struct ResourceJson<'a> {
     #[serde(borrow)]
     attributes: Vec<Kv<'a>>,
 }
@@ -355,8 +301,13 @@ impl AnyValue<'_> {
     }
 }
 
-/// The wire field name for an OTLP attribute key (the inverse of the encoder's naming).
+/// The wire field name for an OTLP attribute key (the inverse of the encoder's naming): the
+/// schema's fields by their declared keys, custom attributes by their own key, the enrichment
+/// without its `ferrotel.` prefix.
 fn wire_name(key: &str) -> &str {
+    if let Some(k) = key.strip_prefix("ferrotel.attr.") {
+        return k;
+    }
     match key {
         "event.id" => "id",
         "event.name" => "type",
@@ -364,10 +315,8 @@ fn wire_name(key: &str) -> &str {
         "session.id" => "session",
         "service.name" => "key",
         "geo.country.iso_code" => "country",
-        _ => key
-            .strip_prefix("ferrotel.attr.")
+        _ => wire_name_of(key)
             .or_else(|| key.strip_prefix("ferrotel."))
-            .or_else(|| key.strip_prefix("browser.web_vital."))
             .unwrap_or(key),
     }
 }

@@ -1,31 +1,12 @@
 //! Core Web Vitals math, as the web-vitals library defines it, kept out of the browser glue so
 //! that it is tested natively: ratings, CLS session windows and INP's high-percentile pick.
 
-/// A web-vital metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// Largest Contentful Paint (ms).
-    Lcp,
-    /// Interaction to Next Paint (ms).
-    Inp,
-    /// Cumulative Layout Shift (unitless).
-    Cls,
-    /// First Contentful Paint (ms).
-    Fcp,
-    /// Time to First Byte (ms).
-    Ttfb,
-}
+pub use super::schema::{Metric, Rating};
 
 impl Metric {
     /// The wire name.
     pub fn name(self) -> &'static str {
-        match self {
-            Metric::Lcp => "LCP",
-            Metric::Inp => "INP",
-            Metric::Cls => "CLS",
-            Metric::Fcp => "FCP",
-            Metric::Ttfb => "TTFB",
-        }
+        self.as_str()
     }
 
     /// The "good" and "poor" thresholds from web.dev.
@@ -39,15 +20,15 @@ impl Metric {
         }
     }
 
-    /// `good`, `needs-improvement` or `poor`.
-    pub fn rating(self, value: f64) -> &'static str {
+    /// How `value` rates against the metric's thresholds.
+    pub fn rating(self, value: f64) -> Rating {
         let (good, poor) = self.thresholds();
         if value <= good {
-            "good"
+            Rating::Good
         } else if value <= poor {
-            "needs-improvement"
+            Rating::NeedsImprovement
         } else {
-            "poor"
+            Rating::Poor
         }
     }
 }
@@ -156,14 +137,16 @@ mod tests {
 
     #[test]
     fn ratings_match_web_dev_thresholds() {
-        assert_eq!(Metric::Lcp.rating(2500.0), "good");
-        assert_eq!(Metric::Lcp.rating(2501.0), "needs-improvement");
-        assert_eq!(Metric::Lcp.rating(4001.0), "poor");
-        assert_eq!(Metric::Cls.rating(0.1), "good");
-        assert_eq!(Metric::Cls.rating(0.2), "needs-improvement");
-        assert_eq!(Metric::Inp.rating(600.0), "poor");
-        assert_eq!(Metric::Ttfb.rating(100.0), "good");
-        assert_eq!(Metric::Fcp.rating(2000.0), "needs-improvement");
+        use Rating::*;
+        assert_eq!(Metric::Lcp.rating(2500.0), Good);
+        assert_eq!(Metric::Lcp.rating(2501.0), NeedsImprovement);
+        assert_eq!(Metric::Lcp.rating(4001.0), Poor);
+        assert_eq!(Metric::Cls.rating(0.1), Good);
+        assert_eq!(Metric::Cls.rating(0.2), NeedsImprovement);
+        assert_eq!(Metric::Inp.rating(600.0), Poor);
+        assert_eq!(Metric::Ttfb.rating(100.0), Good);
+        assert_eq!(Metric::Fcp.rating(2000.0), NeedsImprovement);
+        assert_eq!(Rating::NeedsImprovement.as_str(), "needs-improvement");
     }
 
     #[test]

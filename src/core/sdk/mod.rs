@@ -235,7 +235,7 @@ impl Sdk {
     pub fn new(cfg: Config, page: &Page, navigation_type: &str, now: f64) -> Sdk {
         let mut ids = IdGen::new(page.seed);
         // The envelope overhead depends only on the lengths of the key and the 32-digit session.
-        let overhead = Header::new(&cfg.key, "00000000000000000000000000000000").overhead();
+        let overhead = Header::for_config(&cfg, "00000000000000000000000000000000").overhead();
         let batcher = Batcher::new(
             cfg.max_batch_bytes as usize,
             cfg.max_batch_events as usize,
@@ -658,11 +658,11 @@ impl Sdk {
         let navigation_type = self.vitals.navigation_type.clone();
         self.record(
             EventKind::WebVital {
-                name: metric.name().into(),
+                name: metric,
                 value,
                 delta,
                 metric_id,
-                rating: metric.rating(value).into(),
+                rating: metric.rating(value),
                 navigation_type,
             },
             now,
@@ -776,7 +776,7 @@ impl Sdk {
     }
 
     fn set_session(&mut self, id: String, now: f64) {
-        self.header = Some(Header::new(&self.cfg.key, &id));
+        self.header = Some(Header::for_config(&self.cfg, &id));
         self.sampled = Sampler::new(self.cfg.sample_rate).keep_session(&id);
         if !self.sampled {
             self.pending.retain(|e| e.kind.is_error());

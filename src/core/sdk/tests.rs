@@ -465,7 +465,7 @@ fn back_forward_cache_restore_starts_a_new_view_and_new_metric_ids() {
                 metric_id,
                 navigation_type,
                 ..
-            } if name == "CLS" => Some((*value, metric_id.clone(), navigation_type.clone())),
+            } if *name == Metric::Cls => Some((*value, metric_id.clone(), navigation_type.clone())),
             _ => None,
         })
         .collect();
@@ -477,7 +477,7 @@ fn back_forward_cache_restore_starts_a_new_view_and_new_metric_ids() {
     let fcp: Vec<f64> = all
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::WebVital { name, value, .. } if name == "FCP" => Some(*value),
+            EventKind::WebVital { name, value, .. } if *name == Metric::Fcp => Some(*value),
             _ => None,
         })
         .collect();

@@ -1,0 +1,1094 @@
+//! The machinery behind the wire schema ([`super::schema`]): how each type of field value is
+//! written (browser), read and checked (edge), forwarded as an OTLP attribute and documented,
+//! and the macros that turn the schema's declarations into the event model and that code.
+//!
+//! A field's Rust type picks its wire form through [`Field`]: `String` is a bounded JSON string,
+//! `f64` a number, `i32`/`u32` integers, `u64` 16 hex digits (ids), a `label_enum!` enum one of its
+//! names, and the custom attributes a flat object. The declaration adds presence (`required`,
+//! `optional`, `default(..)`, `derived(..)`), [`Rules`] (`max(N)`, `non_negative`, `nonzero`,
+//! `min(N)`) and, when it is not `<kind prefix><wire name>`, the OTLP attribute key.
+//!
+//! Only [`Field::encode`] is reachable from the browser build; the decoder, the OTLP writer and
+//! the docs are linked into the Worker and native builds only.
+
+use std::borrow::Cow;
+
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use super::event::{limits, AttrValue};
+use super::ids::{parse_hex64, push_hex64};
+use super::json::{push_bool, push_f64, push_i64, push_key, push_str, push_u64};
+use super::otlp::{kv_bool, kv_f64, kv_i64, kv_str};
+
+/// A refused field: its wire name and the rule it broke.
+pub type FieldError = (&'static str, Cow<'static, str>);
+
+/// Checks beyond the type, from a field's declaration (`max(URL), non_negative`, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Strings: the byte limit (the encoder bounds the escaped form, the edge the decoded one).
+    pub max: usize,
+    /// Numbers: negative values are refused (and `-0` becomes `0`).
+    pub non_negative: bool,
+    /// Hex ids: all zeros is refused.
+    pub nonzero: bool,
+    /// Integers: the smallest value accepted.
+    pub min: u64,
+}
+
+impl Rules {
+    /// No checks beyond the type.
+    pub const NONE: Rules = Rules {
+        max: usize::MAX,
+        non_negative: false,
+        nonzero: false,
+        min: 0,
+    };
+    /// At most `n` bytes.
+    pub const fn max(self, n: usize) -> Self {
+        Rules { max: n, ..self }
+    }
+    /// Not negative.
+    pub const fn non_negative(self) -> Self {
+        Rules {
+            non_negative: true,
+            ..self
+        }
+    }
+    /// Not all zeros.
+    pub const fn nonzero(self) -> Self {
+        Rules {
+            nonzero: true,
+            ..self
+        }
+    }
+    /// At least `n`.
+    pub const fn min(self, n: u64) -> Self {
+        Rules { min: n, ..self }
+    }
+}
+
+/// How a field's JSON value is read before its kind is known (the JSON type serde checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// A string.
+    Str,
+    /// A number.
+    F64,
+    /// An integer that fits `i32`.
+    I32,
+    /// An integer that fits `u32`.
+    U32,
+    /// An integer that fits `u64`.
+    U64,
+    /// A flat object of attributes.
+    Attrs,
+}
+
+/// A field's value as read, before validation.
+#[derive(Debug)]
+pub enum Raw<'a> {
+    /// Not sent, or `null`.
+    Absent,
+    /// A string, borrowed from the body when it had no escapes.
+    Str(Cow<'a, str>),
+    /// A number.
+    F64(f64),
+    /// A signed or small unsigned integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// Custom attributes (boxed: they are rare, and this keeps every slot at 24 bytes).
+    Attrs(Box<Vec<(String, AttrValue)>>),
+}
+
+const WRONG_TYPE: &str = "has the wrong type";
+
+/// A field's Rust type and its wire form.
+pub trait Field: Sized {
+    /// How the JSON value is read.
+    const READ: Read;
+    /// Writes the member `,"name":value`; `max` bounds strings (see [`Rules::max`]).
+    fn encode(&self, o: &mut String, name: &'static str, max: usize);
+    /// Checks and converts a value that was sent.
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>>;
+    /// Appends the OTLP attribute(s) `key` = value, each followed by a comma.
+    fn otlp(&self, o: &mut String, key: &'static str);
+    /// Whether the value is "not set" (envelope fields are only sent when set).
+    fn is_unset(&self) -> bool {
+        false
+    }
+    /// The value column of the docs table.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String;
+    /// A default value, as the docs show it.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String;
+}
+
+impl Field for String {
+    const READ: Read = Read::Str;
+    fn encode(&self, o: &mut String, name: &'static str, max: usize) {
+        push_key(o, name);
+        push_str(o, self, max);
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::Str(s) => Ok(truncated(&s, r.max)),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_str(o, key, self);
+    }
+    fn is_unset(&self) -> bool {
+        self.is_empty()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        format!("string ≤ {} bytes", r.max)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl Field for f64 {
+    const READ: Read = Read::F64;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        push_f64(o, *self);
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::F64(v) if r.non_negative && v < 0.0 => Err("must not be negative".into()),
+            Raw::F64(v) if r.non_negative => Ok(v + 0.0), // -0 becomes 0
+            Raw::F64(v) => Ok(v),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_f64(o, key, *self);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        if r.non_negative {
+            "number ≥ 0"
+        } else {
+            "number"
+        }
+        .into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+impl Field for i32 {
+    const READ: Read = Read::I32;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        push_i64(o, *self as i64);
+    }
+    fn decode(raw: Raw<'_>, _: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::I64(v) => i32::try_from(v).map_err(|_| WRONG_TYPE.into()),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_i64(o, key, *self as i64);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(_: &Rules) -> String {
+        "integer (32-bit)".into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+impl Field for u32 {
+    const READ: Read = Read::U32;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        push_u64(o, *self as u64);
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::I64(v) if (v as u64) < r.min => Err(at_least(r.min)),
+            Raw::I64(v) => u32::try_from(v).map_err(|_| WRONG_TYPE.into()),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_i64(o, key, *self as i64);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        format!("integer ≥ {} (32-bit)", r.min)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("`{self}`")
+    }
+}
+
+fn at_least(min: u64) -> Cow<'static, str> {
+    match min {
+        1 => "must be at least 1".into(),
+        n => format!("must be at least {n}").into(),
+    }
+}
+
+/// `u64` fields are ids: 16 hex digits on the wire and in OTLP.
+impl Field for u64 {
+    const READ: Read = Read::Str;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        o.push('"');
+        push_hex64(o, *self);
+        o.push('"');
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        let Raw::Str(s) = raw else {
+            return Err(WRONG_TYPE.into());
+        };
+        match parse_hex64(&s) {
+            Some(0) if r.nonzero => Err("must not be all zeros".into()),
+            Some(n) => Ok(n),
+            None => Err("must be 16 hex digits".into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        let mut v = String::with_capacity(16);
+        push_hex64(&mut v, *self);
+        kv_str(o, key, &v);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        if r.nonzero {
+            "16 hex digits, not all zeros"
+        } else {
+            "16 hex digits"
+        }
+        .into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("`{self:016x}`")
+    }
+}
+
+/// Custom attributes: a flat object, bounded in entries, key and value length.
+impl Field for Vec<(String, AttrValue)> {
+    const READ: Read = Read::Attrs;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        o.push('{');
+        let mut written: Vec<&str> = Vec::new();
+        for (k, v) in self.iter() {
+            // Keys are cut to the limit; the edge refuses duplicates, so a key that collides
+            // with one already written (after the cut) is skipped.
+            let key = super::scrub::truncate(k, limits::ATTR_KEY);
+            if written.len() == limits::ATTRS || written.contains(&key) {
+                continue;
+            }
+            if !written.is_empty() {
+                o.push(',');
+            }
+            written.push(key);
+            push_str(o, key, limits::ATTR_KEY);
+            o.push(':');
+            match v {
+                AttrValue::Str(s) => push_str(o, s, limits::ATTR_VALUE),
+                AttrValue::Num(n) => push_f64(o, *n),
+                AttrValue::Bool(b) => push_bool(o, *b),
+            }
+        }
+        o.push('}');
+    }
+    fn decode(raw: Raw<'_>, _: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::Attrs(a) => Ok(*a),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    /// One attribute per entry, `key` being the prefix (`ferrotel.attr.`), typed.
+    fn otlp(&self, o: &mut String, prefix: &'static str) {
+        for (k, v) in self {
+            let mut key = String::with_capacity(prefix.len() + k.len() + 2);
+            key.push_str(prefix);
+            // Attribute keys are written raw inside quotes: escape via push_str.
+            let mut escaped = String::new();
+            push_str(&mut escaped, k, usize::MAX);
+            key.push_str(&escaped[1..escaped.len() - 1]);
+            match v {
+                AttrValue::Str(s) => kv_str(o, &key, s),
+                AttrValue::Num(n) => kv_f64(o, &key, *n),
+                AttrValue::Bool(b) => kv_bool(o, &key, *b),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(_: &Rules) -> String {
+        format!(
+            "object of ≤ {} string, number or boolean values (keys ≤ {} bytes, strings ≤ {} bytes)",
+            limits::ATTRS,
+            limits::ATTR_KEY,
+            limits::ATTR_VALUE
+        )
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        "`{}`".into()
+    }
+}
+
+/// Writes a label member: `,"name":"value"` (a trusted literal: no escaping needed).
+pub fn encode_label(o: &mut String, name: &'static str, value: &'static str) {
+    push_key(o, name);
+    o.push('"');
+    o.push_str(value);
+    o.push('"');
+}
+
+/// The docs' value column for a label: its names.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn describe_label(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" \\| ")
+}
+
+/// Declares an enum whose values travel as fixed names (`as_str`/`parse`), usable as a schema
+/// field type; `$expected` is the refusal reason for any other name.
+macro_rules! label_enum {
+    (
+        $(#[doc = $doc:literal])*
+        pub enum $E:ident ($expected:literal) {
+            $( $(#[doc = $vdoc:literal])* $V:ident = $name:literal, )*
+        }
+    ) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $E {
+            $( $(#[doc = $vdoc])* $V, )*
+        }
+
+        impl $E {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$E] = &[$($E::$V),*];
+            /// Every wire name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($E::$V => $name,)*
+                }
+            }
+
+            /// Parses the wire name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some($E::$V),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl $crate::core::fields::Field for $E {
+            const READ: $crate::core::fields::Read = $crate::core::fields::Read::Str;
+            fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+                $crate::core::fields::encode_label(o, name, self.as_str());
+            }
+            fn decode(
+                raw: $crate::core::fields::Raw<'_>,
+                _: &$crate::core::fields::Rules,
+            ) -> Result<Self, std::borrow::Cow<'static, str>> {
+                match raw {
+                    $crate::core::fields::Raw::Str(s) => Self::parse(&s).ok_or($expected.into()),
+                    _ => Err($expected.into()),
+                }
+            }
+            fn otlp(&self, o: &mut String, key: &'static str) {
+                $crate::core::otlp::kv_str(o, key, self.as_str());
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            fn describe(_: &$crate::core::fields::Rules) -> String {
+                $crate::core::fields::describe_label(Self::NAMES)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            fn show(&self) -> String {
+                format!("`{}`", self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use label_enum;
+
+fn truncated(s: &str, max: usize) -> String {
+    super::scrub::truncate(s, max).to_owned()
+}
+
+/// A `required` field: absent is refused.
+pub fn required<T: Field>(raw: Raw<'_>, wire: &'static str, r: &Rules) -> Result<T, FieldError> {
+    match raw {
+        Raw::Absent => Err((wire, Cow::Borrowed("is missing"))),
+        raw => T::decode(raw, r).map_err(|e| (wire, e)),
+    }
+}
+
+/// An `optional`, `default(..)` or `derived(..)` field: absent takes `default()`.
+pub fn optional<T: Field>(
+    raw: Raw<'_>,
+    wire: &'static str,
+    r: &Rules,
+    default: impl FnOnce() -> T,
+) -> Result<T, FieldError> {
+    match raw {
+        Raw::Absent => Ok(default()),
+        raw => T::decode(raw, r).map_err(|e| (wire, e)),
+    }
+}
+
+/// The fields of one JSON object (an event, or the envelope's schema fields), by slot: each
+/// distinct wire name has one, the index of its first declaration in the table.
+#[derive(Debug)]
+pub struct Slots<'a, const N: usize> {
+    seen: u64,
+    raw: [Raw<'a>; N],
+}
+
+impl<'a, const N: usize> Slots<'a, N> {
+    /// Takes the value of slot `i`, leaving it absent.
+    pub fn take(&mut self, i: usize) -> Raw<'a> {
+        std::mem::replace(&mut self.raw[i], Raw::Absent)
+    }
+}
+
+/// A schema's slot table: every declared wire name with how it is read (duplicates share the
+/// first one's slot), and the generated name-to-slot match.
+pub struct Table {
+    /// (wire name, how it is read), in declaration order.
+    pub fields: &'static [(&'static str, Read)],
+    /// The slot of a wire name, if it is one.
+    pub index: fn(&str) -> Option<usize>,
+    /// What the object is, for serde's "invalid type" message.
+    pub expecting: &'static str,
+}
+
+/// Reads a JSON object into the slots of `table`: unknown members are skipped, a repeated
+/// member is refused (`duplicate field`), and each value is checked against its JSON type.
+pub fn read_object<'de, D: Deserializer<'de>, const N: usize>(
+    d: D,
+    table: &'static Table,
+) -> Result<Slots<'de, N>, D::Error> {
+    d.deserialize_map(SlotsVisitor::<N>(table))
+}
+
+struct SlotsVisitor<const N: usize>(&'static Table);
+
+impl<'de, const N: usize> Visitor<'de> for SlotsVisitor<N> {
+    type Value = Slots<'de, N>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.expecting)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let table = self.0;
+        let mut s = Slots {
+            seen: 0,
+            raw: [const { Raw::Absent }; N],
+        };
+        while let Some(k) = map.next_key_seed(KeySeed(table.index))? {
+            let Some(i) = k else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            };
+            let bit = 1u64 << i;
+            if s.seen & bit != 0 {
+                return Err(de::Error::duplicate_field(table.fields[i].0));
+            }
+            s.seen |= bit;
+            s.raw[i] = match table.fields[i].1 {
+                Read::Str => map
+                    .next_value::<Option<CowStr<'de>>>()?
+                    .map_or(Raw::Absent, |s| Raw::Str(s.0)),
+                Read::F64 => map
+                    .next_value::<Option<f64>>()?
+                    .map_or(Raw::Absent, Raw::F64),
+                Read::I32 => map
+                    .next_value::<Option<i32>>()?
+                    .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
+                Read::U32 => map
+                    .next_value::<Option<u32>>()?
+                    .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
+                Read::U64 => map
+                    .next_value::<Option<u64>>()?
+                    .map_or(Raw::Absent, Raw::U64),
+                Read::Attrs => map
+                    .next_value::<Option<Attrs>>()?
+                    .map_or(Raw::Absent, |a| Raw::Attrs(Box::new(a.0))),
+            };
+        }
+        Ok(s)
+    }
+}
+
+/// A member name, matched to its slot without copying it.
+struct KeySeed(fn(&str) -> Option<usize>);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((self.0)(v))
+    }
+}
+
+/// A string borrowed from the body when it has no escapes (what `#[serde(borrow)]` does).
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(CowStrVisitor)
+    }
+}
+
+struct CowStrVisitor;
+
+impl<'de> Visitor<'de> for CowStrVisitor {
+    type Value = CowStr<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(CowStr(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(CowStr(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(CowStr(Cow::Owned(v)))
+    }
+}
+
+/// Custom attributes, read straight into a bounded flat list.
+struct Attrs(Vec<(String, AttrValue)>);
+
+impl<'de> Deserialize<'de> for Attrs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(AttrsVisitor)
+    }
+}
+
+struct AttrsVisitor;
+
+impl<'de> Visitor<'de> for AttrsVisitor {
+    type Value = Attrs;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of at most 32 string, number or boolean attributes")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<CowStr<'de>>()? {
+            if out.len() == limits::ATTRS {
+                return Err(de::Error::custom("attrs has more than 32 entries"));
+            }
+            let v = map.next_value::<AttrValueDe>()?.0;
+            let k = truncated(&k.0, limits::ATTR_KEY);
+            if out.iter().any(|(seen, _)| *seen == k) {
+                return Err(de::Error::custom("attrs has a duplicate key"));
+            }
+            out.push((k, v));
+        }
+        Ok(Attrs(out))
+    }
+}
+
+struct AttrValueDe(AttrValue);
+
+impl<'de> Deserialize<'de> for AttrValueDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AttrValueVisitor)
+    }
+}
+
+struct AttrValueVisitor;
+
+impl<'de> Visitor<'de> for AttrValueVisitor {
+    type Value = AttrValueDe;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an attribute value that is a string, number or boolean")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Str(truncated(
+            v,
+            limits::ATTR_VALUE,
+        ))))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v as f64)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Num(v as f64)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<AttrValueDe, E> {
+        Ok(AttrValueDe(AttrValue::Bool(v)))
+    }
+}
+
+/// The slot of `name` in `fields`: the index of its first declaration. Evaluated at compile
+/// time for every declared field.
+pub const fn slot(fields: &[(&str, Read)], name: &str) -> usize {
+    let mut i = 0;
+    while i < fields.len() {
+        if str_eq(fields[i].0, name) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a declared wire name")
+}
+
+/// Compile-time check of a slot table: at most 64 slots (the duplicate mask is a `u64`), and a
+/// wire name declared twice (`name`, `navigation_type`) is read the same way both times.
+pub const fn check_table(fields: &[(&str, Read)]) {
+    assert!(fields.len() <= 64, "more than 64 wire names");
+    let mut i = 0;
+    while i < fields.len() {
+        let first = slot(fields, fields[i].0);
+        assert!(
+            fields[first].1 as u8 == fields[i].1 as u8,
+            "a wire name is declared with two JSON types"
+        );
+        i += 1;
+    }
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// One row of the docs table (`| type | field | value | OTLP attribute | meaning |`): `what`
+/// is the first cell as written, the others are set in code; an OTLP key ending in `.` is a
+/// prefix (`ferrotel.attr.<key>`).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn doc_row(o: &mut String, what: &str, wire: &str, value: &str, otlp: &str, doc: &[&str]) {
+    let meaning = doc
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|");
+    let wire = if wire.is_empty() {
+        String::new()
+    } else {
+        format!("`{wire}`")
+    };
+    let otlp = if otlp.ends_with('.') {
+        format!("`{otlp}<key>`")
+    } else {
+        format!("`{otlp}`")
+    };
+    o.push_str(&format!(
+        "| {what} | {wire} | {value} | {otlp} | {meaning} |\n"
+    ));
+}
+
+/// Generates, from the declarations in `schema.rs`: the envelope's [`Resource`] fields (header
+/// encoding, decoding, OTLP resource attributes) and, per event kind, the [`EventKind`] variant
+/// (and its struct, for `Kind(Struct)`), the wire names, the encoder, the decoder and
+/// validator, the OTLP attributes, the OTLP-key-to-wire-name inverse and the docs table.
+///
+/// [`Resource`]: super::schema::Resource
+/// [`EventKind`]: super::schema::EventKind
+macro_rules! wire_schema {
+    (
+        resource {
+            $(
+                $(#[doc = $rdoc:literal])*
+                $rf:ident : $rty:ty = $rw:literal => $ro:literal,
+                    $rp:ident $(($rpe:expr))? $(, $rr:ident $(($($rra:expr),*))?)* ;
+            )*
+        }
+        events {
+            $(
+                $(#[doc = $kdoc:literal])*
+                $V:ident $(($S:ident))? = $kw:literal, otlp $kp:literal {
+                    $(
+                        $(#[doc = $fdoc:literal])*
+                        $f:ident : $fty:ty = $fw:literal $(=> $fo:literal)?,
+                            $fp:ident $(($fpe:expr))? $(, $fr:ident $(($($fra:expr),*))?)* ;
+                    )*
+                }
+            )*
+        }
+    ) => {
+        use $crate::core::fields::{Field as _, FieldError, Read, Rules, Slots, Table};
+
+        // ---- The envelope's schema fields.
+
+        /// Envelope fields from the schema, sent in the batch header when set (the app's, from
+        /// `init` options) and forwarded as OTLP resource attributes.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Resource {
+            $( $(#[doc = $rdoc])* pub $rf: $rty, )*
+        }
+
+        const RESOURCE_FIELDS: &[(&str, Read)] = &[ $( ($rw, <$rty as $crate::core::fields::Field>::READ), )* ];
+        const _: () = $crate::core::fields::check_table(RESOURCE_FIELDS);
+        /// Slots of the envelope's schema fields.
+        pub(crate) const RESOURCE_SLOTS: usize = RESOURCE_FIELDS.len();
+        #[allow(unreachable_patterns)]
+        fn resource_index(key: &str) -> Option<usize> {
+            match key {
+                $( $rw => Some(const { $crate::core::fields::slot(RESOURCE_FIELDS, $rw) }), )*
+                _ => None,
+            }
+        }
+        /// The envelope's schema fields as a slot table.
+        pub(crate) static RESOURCE_TABLE: Table = Table {
+            fields: RESOURCE_FIELDS,
+            index: resource_index,
+            expecting: "a v1 batch envelope",
+        };
+
+        impl Resource {
+            /// Appends `,"name":value` for each field that is set.
+            pub(crate) fn encode(&self, o: &mut String) {
+                Self::encode_values(o, $(&self.$rf),*);
+            }
+
+            /// Appends `,"name":value` for each field set in the SDK configuration (the
+            /// `Config` field of the same name).
+            pub(crate) fn encode_config(cfg: &$crate::core::config::Config, o: &mut String) {
+                let _ = cfg;
+                Self::encode_values(o, $(&cfg.$rf),*);
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            fn encode_values(o: &mut String, $($rf: &$rty),*) {
+                let _ = o;
+                $(
+                    if !$rf.is_unset() {
+                        $rf.encode(o, $rw, const { Rules::NONE $(.$rr($($($rra),*)?))* }.max);
+                    }
+                )*
+            }
+
+            /// Checks and converts the fields read from an envelope.
+            pub(crate) fn decode(raw: &mut Slots<'_, RESOURCE_SLOTS>) -> Result<Resource, FieldError> {
+                let _ = &raw;
+                $(
+                    let $rf: $rty = $crate::core::fields::__presence!(
+                        $rp $(($rpe))?;
+                        raw.take(const { $crate::core::fields::slot(RESOURCE_FIELDS, $rw) }),
+                        $rw,
+                        &const { Rules::NONE $(.$rr($($($rra),*)?))* }
+                    );
+                )*
+                Ok(Resource { $($rf),* })
+            }
+
+            /// Appends the OTLP resource attribute of each field that is set.
+            pub(crate) fn otlp(&self, o: &mut String) {
+                let _ = o;
+                $( if !self.$rf.is_unset() { self.$rf.otlp(o, $ro); } )*
+            }
+        }
+
+        // ---- The event kinds.
+
+        $( $crate::core::fields::__kind_struct! {
+            $(#[doc = $kdoc])* $(($S))? { $( $(#[doc = $fdoc])* $f: $fty, )* }
+        } )*
+
+        $crate::core::fields::__event_enum! {
+            []
+            $( $(#[doc = $kdoc])* $V $(($S))? { $( $(#[doc = $fdoc])* $f: $fty, )* } )*
+        }
+
+        const EVENT_FIELDS: &[(&str, Read)] = &[
+            ("id", Read::Str),
+            ("t", Read::U64),
+            ("type", Read::Str),
+            ("url", Read::Str),
+            $($( ($fw, <$fty as $crate::core::fields::Field>::READ), )*)*
+        ];
+        const _: () = $crate::core::fields::check_table(EVENT_FIELDS);
+        /// Slots of an event object.
+        pub(crate) const EVENT_SLOTS: usize = EVENT_FIELDS.len();
+        #[allow(unreachable_patterns)]
+        fn event_index(key: &str) -> Option<usize> {
+            match key {
+                "id" => Some(0),
+                "t" => Some(1),
+                "type" => Some(2),
+                "url" => Some(3),
+                $($( $fw => Some(const { $crate::core::fields::slot(EVENT_FIELDS, $fw) }), )*)*
+                _ => None,
+            }
+        }
+        /// An event object's fields as a slot table (the common ones first: `id`, `t`,
+        /// `type`, `url` are slots 0 to 3).
+        pub(crate) static EVENT_TABLE: Table = Table {
+            fields: EVENT_FIELDS,
+            index: event_index,
+            expecting: "an event object",
+        };
+
+        impl EventKind {
+            /// Every wire `type`, in declaration order.
+            pub const TYPES: &'static [&'static str] = &[$($kw),*];
+
+            /// The wire `type`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $( EventKind::$V { .. } => $kw, )*
+                }
+            }
+
+            /// Appends `,"name":value` for each field of the kind, in declaration order.
+            pub(crate) fn encode_fields(&self, o: &mut String) {
+                match self {
+                    $(
+                        $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
+                            $( $f.encode(o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max); )*
+                        }
+                    )*
+                }
+            }
+
+            /// Checks and converts the fields of an event of wire type `ty`, in declaration
+            /// order; the first problem is returned.
+            pub(crate) fn decode(ty: &str, raw: &mut Slots<'_, EVENT_SLOTS>) -> Result<EventKind, FieldError> {
+                Ok(match ty {
+                    $(
+                        $kw => {
+                            $(
+                                let $f: $fty = $crate::core::fields::__presence!(
+                                    $fp $(($fpe))?;
+                                    raw.take(const { $crate::core::fields::slot(EVENT_FIELDS, $fw) }),
+                                    $fw,
+                                    &const { Rules::NONE $(.$fr($($($fra),*)?))* }
+                                );
+                            )*
+                            $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* })
+                        }
+                    )*
+                    _ => {
+                        return Err((
+                            "type",
+                            format!("is not a known event type ({})", Self::TYPES.join(", ")).into(),
+                        ))
+                    }
+                })
+            }
+
+            /// Appends the OTLP attributes of the kind's fields, each followed by a comma.
+            pub(crate) fn otlp_attributes(&self, o: &mut String) {
+                match self {
+                    $(
+                        $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
+                            $( $f.otlp(o, $crate::core::fields::__otlp_key!($kp, $fw $(, $fo)?)); )*
+                        }
+                    )*
+                }
+            }
+        }
+
+        /// The wire name of a schema field's OTLP attribute key (resource or event), if it is
+        /// one; custom attributes (`ferrotel.attr.*`) are not.
+        #[allow(unreachable_patterns)]
+        pub(crate) fn wire_name_of(otlp_key: &str) -> Option<&'static str> {
+            match otlp_key {
+                $( $ro => Some($rw), )*
+                $($( $crate::core::fields::__otlp_key!($kp, $fw $(, $fo)?) => Some($fw), )*)*
+                _ => None,
+            }
+        }
+
+        /// The schema as a markdown table (the README's "Wire schema" table): the envelope's
+        /// schema fields, the fields every event has, then each kind and its fields.
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn markdown() -> String {
+            use $crate::core::fields::doc_row;
+            let mut o = String::from(
+                "| type | field | value | OTLP attribute | meaning |\n|---|---|---|---|---|\n",
+            );
+            $(
+                doc_row(
+                    &mut o,
+                    "envelope",
+                    $rw,
+                    &$crate::core::fields::__doc_value!(
+                        $rty, $rp $(($rpe))?, &const { Rules::NONE $(.$rr($($($rra),*)?))* }
+                    ),
+                    $ro,
+                    &[$($rdoc),*],
+                );
+            )*
+            let every = "every event";
+            doc_row(&mut o, every, "id", "16 hex digits, not all zeros; required", "event.id", &["Random 64-bit id, unique per event: every hop dedups on it."]);
+            doc_row(&mut o, every, "t", "integer, ms since the epoch, before 2100; required", "timeUnixNano", &["When it happened (client clock)."]);
+            doc_row(&mut o, every, "type", "one of the types below; required", "event.name", &["The kind of event; the OTLP event name is `browser.<type>`."]);
+            doc_row(&mut o, every, "url", &format!("string ≤ {} bytes; optional", $crate::core::event::limits::URL), "url.full", &["The scrubbed page URL."]);
+            $(
+                $(
+                    doc_row(
+                        &mut o,
+                        concat!("`", $kw, "`"),
+                        $fw,
+                        &$crate::core::fields::__doc_value!(
+                            $fty, $fp $(($fpe))?, &const { Rules::NONE $(.$fr($($($fra),*)?))* }
+                        ),
+                        $crate::core::fields::__otlp_key!($kp, $fw $(, $fo)?),
+                        &[$($fdoc),*],
+                    );
+                )*
+            )*
+            o
+        }
+    };
+}
+pub(crate) use wire_schema;
+
+/// A field's presence rule, as the decoder applies it.
+#[doc(hidden)]
+macro_rules! __presence {
+    (required; $raw:expr, $w:expr, $r:expr) => {
+        $crate::core::fields::required($raw, $w, $r)?
+    };
+    (optional; $raw:expr, $w:expr, $r:expr) => {
+        $crate::core::fields::optional($raw, $w, $r, Default::default)?
+    };
+    (default($e:expr); $raw:expr, $w:expr, $r:expr) => {
+        $crate::core::fields::optional($raw, $w, $r, || $e)?
+    };
+    (derived($e:expr); $raw:expr, $w:expr, $r:expr) => {
+        $crate::core::fields::optional($raw, $w, $r, || $e)?
+    };
+}
+pub(crate) use __presence;
+
+/// The docs' value column: the type's description and the presence rule.
+#[doc(hidden)]
+macro_rules! __doc_value {
+    ($t:ty, required, $r:expr) => {
+        format!(
+            "{}; required",
+            <$t as $crate::core::fields::Field>::describe($r)
+        )
+    };
+    ($t:ty, optional, $r:expr) => {
+        format!(
+            "{}; optional",
+            <$t as $crate::core::fields::Field>::describe($r)
+        )
+    };
+    ($t:ty, default($e:expr), $r:expr) => {
+        format!(
+            "{}; default {}",
+            <$t as $crate::core::fields::Field>::describe($r),
+            $crate::core::fields::Field::show(&{
+                let d: $t = $e;
+                d
+            })
+        )
+    };
+    ($t:ty, derived($e:expr), $r:expr) => {
+        format!(
+            "{}; derived when absent",
+            <$t as $crate::core::fields::Field>::describe($r)
+        )
+    };
+}
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use __doc_value;
+
+/// An event field's OTLP key: the declared one, or the kind's prefix and the wire name.
+#[doc(hidden)]
+macro_rules! __otlp_key {
+    ($p:literal, $w:literal, $o:literal) => {
+        $o
+    };
+    ($p:literal, $w:literal) => {
+        concat!($p, $w)
+    };
+}
+pub(crate) use __otlp_key;
+
+/// A kind's pattern or constructor: `E::V { a, b }`, or `E::V(S { a, b })` for `V(S)` kinds.
+#[doc(hidden)]
+macro_rules! __variant {
+    ($E:ident :: $V:ident ($S:ident) { $($f:ident),* }) => {
+        $E::$V($S { $($f),* })
+    };
+    ($E:ident :: $V:ident { $($f:ident),* }) => {
+        $E::$V { $($f),* }
+    };
+}
+pub(crate) use __variant;
+
+/// The struct of a `V(S)` kind; nothing for the others.
+#[doc(hidden)]
+macro_rules! __kind_struct {
+    ($(#[doc = $d:literal])* ($S:ident) { $( $(#[doc = $fd:literal])* $f:ident: $t:ty, )* }) => {
+        $(#[doc = $d])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct $S {
+            $( $(#[doc = $fd])* pub $f: $t, )*
+        }
+    };
+    ($(#[doc = $d:literal])* { $($x:tt)* }) => {};
+}
+pub(crate) use __kind_struct;
+
+/// The `EventKind` enum, one variant per kind (a token muncher: variants differ in shape).
+#[doc(hidden)]
+macro_rules! __event_enum {
+    ([$($acc:tt)*]) => {
+        /// What happened: the type-specific part of an event.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum EventKind {
+            $($acc)*
+        }
+    };
+    ([$($acc:tt)*] $(#[doc = $d:literal])* $V:ident ($S:ident) { $($fields:tt)* } $($rest:tt)*) => {
+        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $V($S),] $($rest)* }
+    };
+    ([$($acc:tt)*] $(#[doc = $d:literal])* $V:ident { $($fields:tt)* } $($rest:tt)*) => {
+        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $V { $($fields)* },] $($rest)* }
+    };
+}
+pub(crate) use __event_enum;

@@ -1,0 +1,191 @@
+//! The wire schema, declared once: the enums that travel by name, the envelope's schema fields
+//! and every event kind with its fields.
+//!
+//! From these declarations come (see [`super::fields`] for how): the [`EventKind`] enum and
+//! [`NavTiming`], the wire names ([`EventKind::TYPES`], also the Worker's `SAMPLE_RATES` keys),
+//! the browser's encoder, the edge's decoder and validator, the OTLP attributes and their
+//! inverse for the D1 projection, and the README's "Wire schema" table ([`markdown`]).
+//!
+//! A field is declared as
+//!
+//! ```text
+//! /// Meaning (rustdoc and the README table).
+//! rust_name: Type = "wire_name" [=> "otlp.key"], presence [, rule]* ;
+//! ```
+//!
+//! where presence is `required`, `optional` (absent is the type's default), `default(value)` or
+//! `derived(expression over earlier fields)`, and the rules are `max(bytes)` (strings),
+//! `non_negative` (numbers), `nonzero` (hex ids) and `min(n)` (integers). An event field's OTLP
+//! key is its kind's `otlp` prefix and wire name unless given. The JSON form follows the type:
+//! `String`, `f64`, `i32`, `u32`, `u64` (16 hex digits), an enum declared with `label_enum!`, or
+//! the custom attributes' `Vec<(String, AttrValue)>`.
+//!
+//! Envelope fields (`resource`) are declared the same way, always with their OTLP resource
+//! attribute key; the SDK fills them from the `Config` fields of the same name and sends them in
+//! the batch header only when set.
+
+use super::event::limits::{LABEL, MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
+use super::event::AttrValue;
+use super::fields::{label_enum, wire_schema};
+
+label_enum! {
+    /// How a page view started.
+    pub enum ViewCause ("must be load, route, popstate or restore") {
+        /// The document loaded.
+        Load = "load",
+        /// `history.pushState` / `replaceState` changed the route.
+        Route = "route",
+        /// Back/forward (`popstate`).
+        Pop = "popstate",
+        /// The page came back from the back/forward cache (`pageshow` with `persisted`).
+        Restore = "restore",
+    }
+}
+
+label_enum! {
+    /// Where a captured error came from.
+    pub enum ErrorSource ("must be error, unhandledrejection, panic or manual") {
+        /// A `window` `error` event (uncaught exception).
+        Error = "error",
+        /// An `unhandledrejection` event.
+        Rejection = "unhandledrejection",
+        /// A Rust panic inside the SDK or the host's wasm.
+        Panic = "panic",
+        /// Reported by the app through the API.
+        Manual = "manual",
+    }
+}
+
+label_enum! {
+    /// A web-vital metric.
+    pub enum Metric ("must be one of LCP, INP, CLS, FCP, TTFB") {
+        /// Largest Contentful Paint (ms).
+        Lcp = "LCP",
+        /// Interaction to Next Paint (ms).
+        Inp = "INP",
+        /// Cumulative Layout Shift (unitless).
+        Cls = "CLS",
+        /// First Contentful Paint (ms).
+        Fcp = "FCP",
+        /// Time to First Byte (ms).
+        Ttfb = "TTFB",
+    }
+}
+
+label_enum! {
+    /// A web-vital rating against the web.dev thresholds.
+    pub enum Rating ("must be good, needs-improvement or poor") {
+        /// At or under the "good" threshold.
+        Good = "good",
+        /// Between the two thresholds.
+        NeedsImprovement = "needs-improvement",
+        /// Over the "poor" threshold.
+        Poor = "poor",
+    }
+}
+
+wire_schema! {
+    resource {
+        /// The app's release (`init({ release })`), e.g. a version or commit.
+        release: String = "release" => "service.version", optional, max(LABEL);
+        /// Where the app runs (`init({ environment })`), e.g. `production` or `staging`.
+        environment: String = "environment" => "deployment.environment", optional, max(LABEL);
+    }
+    events {
+        /// A page or SPA screen became current.
+        PageView = "page_view", otlp "ferrotel." {
+            /// Scrubbed referrer (empty when none).
+            referrer: String = "referrer", optional, max(URL);
+            /// Why the view started.
+            cause: ViewCause = "cause", default(ViewCause::Load);
+        }
+        /// Visible time spent on a screen since the last report for it (summed downstream).
+        ScreenTime = "screen_time", otlp "ferrotel." {
+            /// The id of the `page_view` event this time belongs to.
+            view: u64 = "view", required, nonzero;
+            /// Milliseconds the screen was visible.
+            visible_ms: f64 = "visible_ms", required, non_negative;
+        }
+        /// A click anywhere in the document.
+        Click = "click", otlp "ferrotel." {
+            /// A CSS selector path to the element (id / classes / nth-of-type).
+            selector: String = "selector", optional, max(SELECTOR);
+            /// Lower-case tag name.
+            tag: String = "tag", optional, max(NAME);
+            /// Masked, truncated visible text (never an input value).
+            text: String = "text", optional, max(TEXT);
+            /// Viewport x coordinate in CSS pixels.
+            x: i32 = "x", optional;
+            /// Viewport y coordinate in CSS pixels.
+            y: i32 = "y", optional;
+        }
+        /// A Core Web Vital (`browser.web_vital`).
+        WebVital = "web_vital", otlp "browser.web_vital." {
+            /// Which metric.
+            name: Metric = "name", required;
+            /// The metric value (ms, or unitless for CLS).
+            value: f64 = "value", required, non_negative;
+            /// Change since the last report of this metric id.
+            delta: f64 = "delta", required;
+            /// Unique per metric instance (per page load or bfcache restore).
+            metric_id: String = "metric_id" => "browser.web_vital.id", optional, max(NAME);
+            /// The value against the metric's thresholds (rated from `value` when absent).
+            rating: Rating = "rating", derived(name.rating(value));
+            /// How the page was reached.
+            navigation_type: String = "navigation_type", optional, max(NAME);
+        }
+        /// Navigation timing of the document, in milliseconds (phase durations, not timestamps).
+        NavTiming(NavTiming) = "nav_timing", otlp "ferrotel." {
+            /// DNS lookup.
+            dns: f64 = "dns", optional, non_negative;
+            /// TCP connect (including TLS).
+            tcp: f64 = "tcp", optional, non_negative;
+            /// TLS handshake alone.
+            tls: f64 = "tls", optional, non_negative;
+            /// Request start to first response byte.
+            ttfb: f64 = "ttfb", optional, non_negative;
+            /// First to last response byte.
+            download: f64 = "download", optional, non_negative;
+            /// Navigation start to `domInteractive`.
+            dom_interactive: f64 = "dom_interactive", optional, non_negative;
+            /// Navigation start to `domContentLoadedEventEnd`.
+            dom_content_loaded: f64 = "dom_content_loaded", optional, non_negative;
+            /// Navigation start to `loadEventEnd` (0 if the page was left before load).
+            load: f64 = "load", optional, non_negative;
+            /// Bytes over the wire (0 when cached or cross-origin without Timing-Allow-Origin).
+            transfer_size: f64 = "transfer_size", optional, non_negative;
+            /// `navigate`, `reload`, `back-forward` or `prerender`.
+            navigation_type: String = "navigation_type", optional, max(NAME);
+        }
+        /// A main-thread task longer than 50 ms.
+        LongTask = "long_task", otlp "ferrotel." {
+            /// Start, ms since navigation start.
+            start: f64 = "start", required, non_negative;
+            /// Duration in ms.
+            duration: f64 = "duration", required, non_negative;
+        }
+        /// An uncaught error, unhandled rejection or panic.
+        Error = "error", otlp "ferrotel." {
+            /// Where it came from.
+            source: ErrorSource = "source", default(ErrorSource::Error);
+            /// The exception's type, e.g. `TypeError`.
+            kind: String = "exception.type" => "exception.type", optional, max(NAME);
+            /// The exception's message.
+            message: String = "exception.message" => "exception.message", required, max(MESSAGE);
+            /// The raw stack trace (parsed at the edge); empty when the first occurrence already
+            /// carried it.
+            stack: String = "exception.stacktrace" => "exception.stacktrace", optional, max(STACK);
+            /// Dedup fingerprint (see `stack::fingerprint`).
+            fingerprint: u64 = "fingerprint", default(0);
+            /// How many occurrences this event stands for.
+            count: u32 = "count", default(1), min(1);
+        }
+        /// An app-defined event from `track(name, attrs)`.
+        Custom = "custom", otlp "ferrotel." {
+            /// Event name.
+            name: String = "name", required, max(NAME);
+            /// Flat attributes.
+            attrs: Vec<(String, AttrValue)> = "attrs" => "ferrotel.attr.", optional;
+        }
+    }
+}
