@@ -150,7 +150,11 @@ fn event() -> impl Strategy<Value = Event> {
 fn envelope() -> impl Strategy<Value = Envelope> {
     (
         proptest::collection::vec(event(), 1..8),
-        prop_oneof![4 => Just("pk_a".to_owned()), 1 => Just("pk_b".to_owned()), 1 => "[A-Za-z0-9_-]{1,64}"],
+        prop_oneof![
+            4 => Just("pk_a".to_owned()),
+            1 => Just("pk_b".to_owned()),
+            1 => "[A-Za-z0-9_-]{1,64}",
+        ],
         "[0-9a-f]{32}",
         1..=MAX_TIME_MS,
     )
