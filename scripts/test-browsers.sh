@@ -31,7 +31,7 @@ need wasm-bindgen-test-runner
 t0=$(date +%s)
 echo "== building the browser test wasm once (features browser,small-alloc)"
 wasm=$(cargo test --no-run --target wasm32-unknown-unknown --features browser,small-alloc \
-         --test web --message-format=json \
+         --test web --message-format=json-render-diagnostics \
        | sed -n 's/.*"executable":"\([^"]*\.wasm\)".*/\1/p' | tail -n1)
 [ -f "$wasm" ] || { echo "test-browsers: no test wasm built" >&2; exit 1; }
 echo "   $wasm ($(( $(date +%s) - t0 )) s)"
