@@ -866,7 +866,7 @@ fn reason_class(reason: &str) -> String {
         .take_while(|c| !matches!(c, '"' | '0'..='9'))
         .take(70)
         .collect();
-    let head = head.trim_end().trim_end_matches(',');
+    let head = head.trim_end_matches([',', '`', ' ', '-']);
     match r.rsplit_once(", expected ") {
         Some((_, exp)) if !head.contains(", expected ") => {
             format!(
