@@ -1,11 +1,12 @@
-//! The Worker's request-path decisions natively: `core::ingest::prepare` on a batch body,
-//! split into decode + validate and OTLP encoding. Prints µs per call.
+//! The Worker's request-path decisions natively: `core::ingest::decide` on a batch body,
+//! split into decode + validate and the rest (sampling, enrichment, OTLP, the plan and its
+//! answers). Prints µs per call.
 //!
 //!   cargo run --release --example prepare_cost -- path/to/body.json [iterations]
 use std::time::Instant;
 
 use ferrotel::core::envelope::Envelope;
-use ferrotel::core::ingest::{prepare, BatchRequest, IngestConfig};
+use ferrotel::core::ingest::{decide, Bindings, Decision, Incoming, IngestConfig};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -23,14 +24,22 @@ fn main() {
         _ => None,
     })
     .expect("config");
-    let req = BatchRequest {
-        body: &body,
-        content_type: "text/plain;charset=UTF-8",
+    let req = Incoming {
+        method: "POST",
+        url: "https://ingest.example/v1/batch",
+        content_type: Some("text/plain;charset=UTF-8"),
+        content_length: None,
         origin: Some("http://127.0.0.1"),
-        user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ip: Some("192.0.2.1"),
         country: Some("US"),
-        client_hash: "0123456789abcdef",
         now_ms: 1_764_000_000_000,
+        body: Some(&body),
+    };
+    let bindings = Bindings {
+        rl_key: true,
+        rl_client: true,
+        queue: true,
     };
     let time = |f: &dyn Fn() -> usize| {
         let mut sink = 0;
@@ -44,10 +53,9 @@ fn main() {
         (t.elapsed().as_secs_f64() * 1e6 / n as f64, sink)
     };
     let (decode, _) = time(&|| Envelope::decode(&body).map(|e| e.events.len()).unwrap_or(0));
-    let (all, _) = time(&|| {
-        prepare(&cfg, &req)
-            .map(|a| a.docs.iter().map(String::len).sum())
-            .unwrap_or(0)
+    let (all, _) = time(&|| match decide(Ok(&cfg), &req, bindings) {
+        Decision::Accept(p) => p.docs.iter().map(String::len).sum(),
+        _ => 0,
     });
-    println!("body {} bytes: decode+validate {decode:.1} µs, prepare (decode, sample, enrich, OTLP) {all:.1} µs per call", body.len());
+    println!("body {} bytes: decode+validate {decode:.1} µs, decide (decode, sample, enrich, OTLP, plan) {all:.1} µs per call", body.len());
 }

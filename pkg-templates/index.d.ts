@@ -44,3 +44,22 @@ export function flush(): void;
 export function setConsent(granted: boolean): void;
 /** The current session id (32 hex digits), or undefined before `init` has finished. */
 export function sessionId(): string | undefined;
+/** Delivery and capture counters. */
+export interface FerrotelStats {
+  /** Batches handed to `sendBeacon` (the page was being hidden). */
+  beacons: number;
+  /** Requests made with `fetch` (first sends and retries). */
+  fetches: number;
+  /** Batches the ingest answered 2xx. */
+  deliveredBatches: number;
+  /** Batches the ingest refused for good (a 4xx other than 408/429), and their events. */
+  rejectedBatches: number;
+  rejectedEvents: number;
+  /** Batches given up (out of attempts, or over the retry queue's bounds), and their events. */
+  droppedBatches: number;
+  droppedEvents: number;
+  /** Distinct errors not sent because `maxErrorsPerSession` was reached. */
+  errorsOverCap: number;
+}
+/** Delivery and capture counters, or undefined before `init` has finished. */
+export function stats(): FerrotelStats | undefined;

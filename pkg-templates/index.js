@@ -51,3 +51,13 @@ export function sessionId() {
   if (!running) return undefined;
   try { return wasm.sessionId(); } catch (_) { return undefined; }
 }
+
+const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
+/** Delivery counters (batches delivered, refused for good by a 4xx, given up), or undefined before `init` has finished. */
+export function stats() {
+  if (!running) return undefined;
+  try {
+    const v = wasm.stats();
+    return v && Object.fromEntries(STATS.map((k, i) => [k, v[i]]));
+  } catch (_) { return undefined; }
+}

@@ -239,7 +239,7 @@ fn refusals_name_the_field_and_rule() {
         ),
         (
             body(&CLICK.replace("\"t\":1764000000000", "\"t\":\"soon\"")),
-            "body",
+            "events[0].t",
             "invalid type",
         ),
         (
@@ -250,7 +250,7 @@ fn refusals_name_the_field_and_rule() {
         (body(&[CLICK; 201].join(",")), "events", "more than 200"),
         (
             body(&CLICK.replace("\"x\":1", "\"x\":1,\"x\":2")),
-            "body",
+            "events[0].x",
             "duplicate field",
         ),
         (
@@ -260,8 +260,8 @@ fn refusals_name_the_field_and_rule() {
         ),
         (
             body(&CLICK.replace("\"x\":1", "\"x\":1e999")),
-            "body",
-            "valid v1 envelope",
+            "events[0].x",
+            "number out of range",
         ),
         (
             format!("{}{}", body(CLICK), " ".repeat(MAX_BODY_BYTES)),
@@ -272,7 +272,7 @@ fn refusals_name_the_field_and_rule() {
             body(
                 r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":null}}"#,
             ),
-            "body",
+            "events[0].attrs",
             "string, number or boolean",
         ),
         (
@@ -326,7 +326,7 @@ fn refusals_name_the_field_and_rule() {
             body(
                 r#"{"id":"00000000000000aa","t":1,"type":"custom","name":"n","attrs":{"a":1,"a":2}}"#,
             ),
-            "body",
+            "events[0].attrs",
             "duplicate key",
         ),
         (

@@ -1,6 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! Replays the bad-input corpus (tests/corpus/manifest.json) through `Envelope::decode`: every
-//! case must be refused with the expected field and reason, and never panic. The same corpus is
+//! Replays the bad-input corpus (tests/corpus/manifest.json) through `Envelope::decode_partial`:
+//! every case must be refused (a broken envelope) or have its bad event dropped (status 200: the
+//! envelope is fine) with the expected field and reason, and never panic. The same corpus is
 //! replayed over HTTP against the Worker by worker/test/corpus.test.mjs. Content-type cases
 //! (`"http_only": true`) only make sense over HTTP and are skipped here.
 
@@ -23,6 +24,8 @@ struct Case {
     status: u64,
     field: Option<String>,
     reason_contains: String,
+    /// For a 200 case: how many of its events are kept.
+    accepted: Option<u64>,
     http_only: bool,
 }
 
@@ -45,6 +48,7 @@ fn manifest() -> Vec<Case> {
                 .unwrap_or_else(|| panic!("status in {e}")),
             field: e["field"].as_str().map(str::to_owned),
             reason_contains: s(e, "reason_contains"),
+            accepted: e["accepted"].as_u64(),
             http_only: e["http_only"].as_bool().unwrap_or(false),
         })
         .collect()
@@ -98,8 +102,8 @@ fn every_corpus_case_is_refused_with_its_field_and_reason() {
         let body = read(&c.file);
         // Over HTTP a 413 has no field; the decoder itself names the body.
         let (field, reason) = match c.status {
-            400 => (
-                c.field.clone().expect("a 400 case names its field"),
+            200 | 400 => (
+                c.field.clone().expect("a 200 or 400 case names its field"),
                 c.reason_contains.as_str(),
             ),
             413 => ("body".to_owned(), c.reason_contains.as_str()),
@@ -119,14 +123,54 @@ fn every_corpus_case_is_refused_with_its_field_and_reason() {
                 body.len()
             );
         }
-        match catch_unwind(AssertUnwindSafe(|| Envelope::decode(&body))) {
-            Err(_) => failures.push(format!("{}: decode PANICKED", c.file)),
-            Ok(Ok(env)) => failures.push(format!(
-                "{}: ACCEPTED with {} events",
-                c.file,
-                env.events.len()
+        let got = match catch_unwind(AssertUnwindSafe(|| Envelope::decode_partial(&body))) {
+            Err(_) => {
+                failures.push(format!("{}: decode PANICKED", c.file));
+                continue;
+            }
+            Ok(r) => r,
+        };
+        match (c.status, got) {
+            (200, Ok((env, dropped))) => {
+                let want = c
+                    .accepted
+                    .expect("a 200 case says how many events are kept");
+                match dropped.first() {
+                    None => failures.push(format!("{}: ACCEPTED with no drop", c.file)),
+                    Some(d) if d.field != field || !d.reason.contains(reason) => {
+                        failures.push(format!(
+                            "{}: dropped {}: {:?}; expected {field}: ...{reason:?}...",
+                            c.file, d.field, d.reason
+                        ))
+                    }
+                    Some(_) if env.events.len() as u64 != want => failures.push(format!(
+                        "{}: kept {} events, expected {want}",
+                        c.file,
+                        env.events.len()
+                    )),
+                    Some(_) => {
+                        // All or nothing, `decode` refuses the body for that event.
+                        match Envelope::decode(&body) {
+                            Err(e) if e.field == field => {}
+                            other => failures.push(format!(
+                                "{}: strict decode gave {other:?}, expected an error at {field}",
+                                c.file
+                            )),
+                        }
+                    }
+                }
+            }
+            (200, Err(e)) => failures.push(format!(
+                "{}: REFUSED ({}: {:?}) where one event should be dropped",
+                c.file, e.field, e.reason
             )),
-            Ok(Err(e)) => {
+            (_, Ok((env, dropped))) => failures.push(format!(
+                "{}: ACCEPTED with {} events ({} dropped)",
+                c.file,
+                env.events.len(),
+                dropped.len()
+            )),
+            (_, Err(e)) => {
                 if e.field != field || !e.reason.contains(reason) {
                     failures.push(format!(
                         "{}: got {}: {:?}; expected {field}: ...{reason:?}...",

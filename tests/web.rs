@@ -19,22 +19,24 @@ mod engine;
 #[wasm_bindgen(inline_js = r#"
 export function installRecorders() {
   if (window.__ft) return;
-  window.__ft = { beacons: [], fetches: [], beaconResult: true, fetchStatus: 204 };
+  window.__ft = { beacons: [], fetches: [], beaconResult: true, fetchStatus: 204, retryAfter: null };
   navigator.sendBeacon = (url, body) => {
     if (!window.__ft.beaconResult) return false;
     window.__ft.beacons.push({ url: String(url), body: String(body) });
     return true;
   };
   window.fetch = (url, init) => {
-    window.__ft.fetches.push({ url: String(url), body: String(init && init.body), keepalive: !!(init && init.keepalive) });
-    const s = window.__ft.fetchStatus;
-    return s === 0 ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status: s, ok: s < 300 });
+    const s = window.__ft.fetchStatus, ra = window.__ft.retryAfter;
+    window.__ft.fetches.push({ url: String(url), body: String(init && init.body), keepalive: !!(init && init.keepalive), status: s });
+    const headers = { get: (k) => (String(k).toLowerCase() == "retry-after" ? ra : null) };
+    return s === 0 ? Promise.reject(new TypeError("Failed to fetch")) : Promise.resolve({ status: s, ok: s < 300, headers });
   };
 }
 export function takeBeacons() { const b = window.__ft.beacons; window.__ft.beacons = []; return JSON.stringify(b); }
 export function takeFetches() { const b = window.__ft.fetches; window.__ft.fetches = []; return JSON.stringify(b); }
 export function setBeaconResult(ok) { window.__ft.beaconResult = ok; }
 export function setFetchStatus(s) { window.__ft.fetchStatus = s; }
+export function setRetryAfter(v) { window.__ft.retryAfter = v ?? null; }
 export function html(s) { const d = document.createElement("div"); d.innerHTML = s; document.body.appendChild(d); return d; }
 export function clickOn(sel) {
   const el = document.querySelector(sel);
@@ -56,6 +58,10 @@ export function show() {
   document.dispatchEvent(new Event("visibilitychange"));
 }
 export function pagehide() { window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false })); }
+export function bfcacheRestore() {
+  window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
+  window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }));
+}
 export function storedBatches() {
   const q = localStorage.getItem("ferrotel:queue");
   return JSON.stringify(q ? q.split("\n") : []);
@@ -105,6 +111,8 @@ extern "C" {
     fn set_beacon_result(ok: bool);
     #[wasm_bindgen(js_name = setFetchStatus)]
     fn set_fetch_status(s: u32);
+    #[wasm_bindgen(js_name = setRetryAfter)]
+    fn set_retry_after(v: Option<String>);
     fn html(s: &str) -> web_sys::Element;
     #[wasm_bindgen(js_name = clickOn)]
     fn click_on(sel: &str);
@@ -117,6 +125,8 @@ extern "C" {
     fn hide();
     fn show();
     fn pagehide();
+    #[wasm_bindgen(js_name = bfcacheRestore)]
+    fn bfcache_restore();
     #[wasm_bindgen(js_name = storedBatches)]
     fn stored_batches() -> String;
     #[wasm_bindgen(js_name = clearStored)]
@@ -134,6 +144,13 @@ const ENDPOINT: &str = "http://127.0.0.1:9/v1/batch";
 /// A fresh SDK with `tweak` applied and empty recorders.
 fn fresh(tweak: impl FnOnce(&mut Config)) {
     install_recorders();
+    browser::shutdown();
+    clear_stored();
+    start(tweak);
+}
+
+/// A new page load of the same origin: what earlier pages persisted is kept.
+fn start(tweak: impl FnOnce(&mut Config)) {
     browser::shutdown();
     set_beacon_result(true);
     set_fetch_status(204);
@@ -161,9 +178,12 @@ fn events_in(json: &str) -> Vec<Value> {
     out
 }
 
+/// Flushes; returns what went out (by `fetch` while the page is visible).
 fn flushed() -> Vec<Value> {
     browser::flush();
-    events_in(&take_beacons())
+    let mut evs = events_in(&take_fetches());
+    evs.extend(events_in(&take_beacons()));
+    evs
 }
 
 fn of_type<'a>(evs: &'a [Value], ty: &str) -> Vec<&'a Value> {
@@ -344,10 +364,8 @@ fn pagehide_hands_the_batch_to_send_beacon() {
 }
 
 #[wasm_bindgen_test]
-async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
+async fn failed_fetch_is_kept_persisted_and_retried_next_load_and_4xx_is_final() {
     fresh(|_| {});
-    clear_stored();
-    set_beacon_result(false);
     set_fetch_status(0); // network error
     browser::track("kept-1", vec![]);
     browser::flush();
@@ -357,12 +375,9 @@ async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
     let stored: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
     assert_eq!(stored.len(), 1, "the failed batch waits in localStorage");
     assert!(stored[0].contains("kept-1"));
-    // The next load (a fresh init) retries it once due, and a 2xx removes it.
-    set_beacon_result(true);
-    set_fetch_status(204);
-    let v: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
-    let body = v[0].splitn(4, '|').nth(3).unwrap().to_owned();
-    clear_stored();
+    // The next load retries it once due (the persisted queue is read a second after init),
+    // and a 2xx removes it.
+    let body = stored[0].splitn(4, '|').nth(3).unwrap().to_owned();
     web_sys::window()
         .unwrap()
         .local_storage()
@@ -370,47 +385,130 @@ async fn refused_beacon_falls_back_to_fetch_and_failures_are_kept_for_retry() {
         .unwrap()
         .set_item("ferrotel:queue", &format!("00000000000000aa|1|0|{body}"))
         .unwrap();
-    fresh(|_| {});
-    sleep(1_200).await;
-    // Stored batches are retried a second after init (off the init path).
+    start(|_| {});
+    sleep(1_300).await;
+    assert!(
+        of_type(&events_in(&take_fetches()), "custom")
+            .iter()
+            .any(|e| e["name"] == "kept-1"),
+        "retried on the next load"
+    );
     assert_eq!(stored_batches(), "[]", "delivered batch removed");
-    // A 400 is final too (retrying cannot fix it); a 503 is kept.
-    set_beacon_result(false);
+    // A 400 is final (retrying cannot fix it) and counted; nothing is kept.
+    fresh(|_| {});
+    set_fetch_status(400);
+    browser::track("refused", vec![]);
+    browser::flush();
+    sleep(20).await;
+    assert_eq!(
+        events_in(&take_fetches()).len(),
+        2,
+        "page view and event, once"
+    );
+    assert_eq!(stored_batches(), "[]");
+    let st = browser::stats().unwrap();
+    assert_eq!((st.rejected_batches, st.rejected_events), (1, 2));
+    // A 503 is kept.
     set_fetch_status(503);
     browser::track("kept-2", vec![]);
     browser::flush();
     sleep(20).await;
-    assert_eq!(
-        serde_json::from_str::<Vec<String>>(&stored_batches())
-            .unwrap()
-            .len(),
-        1
-    );
+    let stored: Vec<String> = serde_json::from_str(&stored_batches()).unwrap();
+    assert!(stored.len() == 1 && stored[0].contains("kept-2"));
     clear_stored();
+}
+
+#[wasm_bindgen_test]
+async fn retry_after_is_honoured_and_hidden_page_persists_instead_of_beaconing() {
+    fresh(|_| {});
+    set_fetch_status(429);
+    set_retry_after(Some("2".into()));
+    browser::track("limited", vec![]);
+    browser::flush();
+    sleep(20).await;
+    assert_eq!(take_fetches().matches("limited").count(), 1);
+    set_fetch_status(204);
+    set_retry_after(None);
+    browser::track("while-limited", vec![]);
+    browser::flush();
+    sleep(1_500).await;
+    assert_eq!(take_fetches(), "[]", "nothing sent while Retry-After runs");
+    // Hidden while the ingest is refusing: persisted, not beaconed into the void.
+    hide();
+    assert_eq!(take_beacons(), "[]");
+    let stored = stored_batches();
+    assert!(
+        stored.contains("limited") && stored.contains("while-limited"),
+        "{stored}"
+    );
+    show();
+    sleep(2_000).await;
+    let evs = events_in(&take_fetches());
+    let names: Vec<&str> = of_type(&evs, "custom")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"limited") && names.contains(&"while-limited"),
+        "{names:?}"
+    );
+    sleep(20).await;
+    assert_eq!(stored_batches(), "[]", "removed once delivered");
 }
 
 #[wasm_bindgen_test]
 async fn full_or_disabled_storage_loses_nothing_else() {
     fresh(|_| {});
-    clear_stored();
     let filled = fill_storage();
     assert!(filled > 0);
-    set_beacon_result(false);
     set_fetch_status(0);
     browser::track("while-full", vec![]);
     browser::flush();
     sleep(20).await;
     clear_filler();
-    // Still delivered by fetch and kept (in storage after eviction, or in memory).
     assert_eq!(
         of_type(&events_in(&take_fetches()), "custom")[0]["name"],
         "while-full"
     );
-    set_beacon_result(true);
-    browser::track("after", vec![]);
-    let evs = flushed();
-    assert_eq!(of_type(&evs, "custom")[0]["name"], "after");
+    // Not persisted (storage refused it), but still held and retried after the backoff.
+    set_fetch_status(204);
+    sleep(6_500).await;
+    assert!(
+        of_type(&events_in(&take_fetches()), "custom")
+            .iter()
+            .any(|e| e["name"] == "while-full"),
+        "retried from memory"
+    );
     clear_stored();
+}
+
+#[wasm_bindgen_test]
+async fn back_forward_cache_restore_starts_a_new_view_and_rearms_vitals() {
+    fresh(|_| {});
+    flushed();
+    bfcache_restore();
+    sleep(100).await; // two animation frames
+    hide();
+    let mut evs = events_in(&take_beacons());
+    evs.extend(events_in(&take_fetches()));
+    let views = of_type(&evs, "page_view");
+    assert_eq!(views.len(), 1, "{evs:?}");
+    assert_eq!(views[0]["cause"], "restore");
+    let vitals = of_type(&evs, "web_vital");
+    let restored: Vec<_> = vitals
+        .iter()
+        .filter(|v| v["navigation_type"] == "back-forward-cache")
+        .collect();
+    assert!(
+        restored.iter().any(|v| v["name"] == "TTFB") && restored.iter().any(|v| v["name"] == "FCP"),
+        "vitals re-armed for the restored page: {vitals:?}"
+    );
+    let ids: std::collections::HashSet<_> = restored.iter().map(|v| &v["metric_id"]).collect();
+    assert!(vitals
+        .iter()
+        .filter(|v| v["navigation_type"] != "back-forward-cache")
+        .all(|v| !ids.contains(&v["metric_id"])));
+    show();
 }
 
 #[wasm_bindgen_test]
@@ -435,9 +533,17 @@ fn consent_gate_holds_then_sends_or_discards() {
     fresh(|c| c.require_consent = true);
     browser::track("before-consent", vec![]);
     browser::flush();
+    pagehide();
     assert_eq!(take_beacons(), "[]", "nothing leaves before consent");
+    assert_eq!(take_fetches(), "[]", "nothing leaves before consent");
+    assert_eq!(
+        stored_batches(),
+        "[]",
+        "nothing is persisted before consent"
+    );
+    show();
     browser::set_consent(true);
-    let evs = events_in(&take_beacons());
+    let evs = events_in(&take_fetches());
     assert!(of_type(&evs, "custom")
         .iter()
         .any(|e| e["name"] == "before-consent"));
@@ -447,11 +553,26 @@ fn consent_gate_holds_then_sends_or_discards() {
     );
 
     fresh(|c| c.require_consent = true);
+    web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .set_item("ferrotel:queue", "00000000000000aa|1|0|{}")
+        .unwrap();
     browser::track("refused", vec![]);
     browser::set_consent(false);
+    assert_eq!(
+        stored_batches(),
+        "[]",
+        "withdrawing consent clears what is persisted"
+    );
     browser::track("after-refusal", vec![]);
     browser::flush();
+    pagehide();
     assert_eq!(take_beacons(), "[]");
+    assert_eq!(take_fetches(), "[]");
+    show();
 }
 
 #[wasm_bindgen_test]
@@ -528,12 +649,12 @@ async fn batches_split_by_count_and_stay_valid() {
         );
     }
     assert_eq!(
-        take_beacons(),
+        take_fetches(),
         "[]",
         "nothing is encoded or sent on the recording call itself"
     );
     sleep(20).await;
-    let sent: Vec<Value> = serde_json::from_str(&take_beacons()).unwrap();
+    let sent: Vec<Value> = serde_json::from_str(&take_fetches()).unwrap();
     assert_eq!(
         sent.len(),
         3,
@@ -554,8 +675,8 @@ async fn batches_split_by_count_and_stay_valid() {
 }
 
 #[wasm_bindgen_test]
-fn long_session_memory_stays_flat() {
-    // Thousands of events through record → batch → beacon must not grow the heap: the shipped
+async fn long_session_memory_stays_flat() {
+    // Thousands of events through record → batch → fetch must not grow the heap: the shipped
     // build uses a small free-list allocator, and this is the proof that it reuses memory.
     fresh(|c| {
         c.max_batch_events = 50;
@@ -570,28 +691,36 @@ fn long_session_memory_stays_flat() {
             .unchecked_into::<js_sys::ArrayBuffer>()
             .byte_length()
     };
-    let round = || {
-        for i in 0..2_000 {
-            click_on("#t-long button");
-            if i % 10 == 0 {
-                browser::track(
-                    "tick",
-                    vec![("i".into(), ferrotel::browser::AttrValue::Num(i as f64))],
-                );
-                dispatch_error("repeated");
+    async fn round() {
+        for chunk in 0..20 {
+            for i in 0..100 {
+                click_on("#t-long button");
+                if i % 10 == 0 {
+                    browser::track(
+                        "tick",
+                        vec![(
+                            "i".into(),
+                            ferrotel::browser::AttrValue::Num((chunk * 100 + i) as f64),
+                        )],
+                    );
+                    dispatch_error("repeated");
+                }
             }
+            browser::flush();
+            sleep(0).await; // the ingest answers
         }
-        browser::flush();
-        take_beacons();
-    };
-    round(); // warm up: first batches, error table, beacon strings
+        take_fetches();
+    }
+    round().await; // warm up: first batches, error table, request strings
     let after_warmup = memory();
     for _ in 0..5 {
-        round();
+        round().await;
     }
     let after = memory();
     assert!(
         after <= after_warmup + 64 * 1024,
         "heap grew from {after_warmup} to {after} bytes over 11,000 events"
     );
+    let st = browser::stats().unwrap();
+    assert_eq!(st.dropped_batches, 0, "{st:?}");
 }

@@ -1,44 +1,43 @@
-// The Worker's entry. Everything runs in the Rust Worker built by worker-build (build/index.js)
-// except the hot path's plumbing: for POST /v1/batch with a Queue binding it reads the body as
-// an ArrayBuffer, lets Rust decide (`ingest_prepare`: decode, validate, sample, enrich, OTLP),
-// then calls the rate limiters and the Queue and answers. Measured cheaper than routing the
-// request through the `worker` crate's Request/Response wrappers (bench/worker/).
+// The Worker's entry: an executor, no rules. For every request it hands the method, URL and
+// headers to Rust (`ingest_decide`, over core::ingest::decide), which decides everything: the
+// route, every refusal, decoding, sampling, enrichment, OTLP, which rate limiters to call with
+// which keys, where the documents go, and the exact answer (status, headers, body) for every
+// outcome. This module reads the body when asked, calls the limiters named, sends the documents
+// to the Queue named (or, without one, stores them with `ingest_store` under waitUntil) and
+// returns the answer described. Preflight, /healthz and GET /v1/events go to the Rust router.
+// Calling the export directly is measured cheaper than the `worker` crate's Request/Response
+// wrappers (bench/worker/).
 import RustWorker from "./build/index.js";
 
-const prepare = RustWorker.prototype.ingest_prepare;
-const RATE_LIMITED = '{"error":"rate_limited","reason":"too many batches; retry after the period"}';
-const UNAVAILABLE = '{"error":"unavailable","reason":"could not queue the batch; retry"}';
+const decide = RustWorker.prototype.ingest_decide;
+const store = RustWorker.prototype.ingest_store;
 
-function respond(status, body, cors, retryAfter) {
-  const headers = {};
-  if (body) headers["content-type"] = "application/json";
-  if (cors) { headers["access-control-allow-origin"] = cors; headers.vary = "Origin"; }
-  if (retryAfter) headers["retry-after"] = retryAfter;
-  return new Response(body ?? null, { status, headers });
-}
+const respond = (r) => new Response(r.body ?? null, { status: r.status, headers: r.headers });
 
 export default class Ingest extends RustWorker {
   async fetch(request) {
     const env = this.env;
     const h = request.headers;
-    // Everything else (other routes, no Queue, bodies over the cap) takes the Rust path.
-    if (request.method !== "POST" || !env.EVENTS || !request.url.endsWith("/v1/batch") || Number(h.get("content-length")) > 65536) {
-      return super.fetch(request);
+    const ask = (body) => decide(env, request.method, request.url, h.get("content-type"), h.get("content-length"),
+      h.get("origin"), h.get("user-agent"), h.get("cf-connecting-ip"), request.cf?.country, Date.now(), body);
+    let d = ask(undefined);
+    if (d.route) return super.fetch(request);
+    if (d.read) d = ask(new Uint8Array(await request.arrayBuffer()));
+    if (d.limits) {
+      for (const [binding, key] of d.limits) {
+        if (!(await env[binding].limit({ key })).success) return respond(d.limited);
+      }
+      if (d.queue) {
+        try {
+          for (const doc of d.docs) await env[d.queue].send(doc, { contentType: "json" });
+        } catch (e) {
+          console.error("ferrotel: queue send failed", e);
+          return respond(d.unavailable);
+        }
+      } else if (d.direct) {
+        this.ctx.waitUntil(store(env, d.docs));
+      }
     }
-    const body = new Uint8Array(await request.arrayBuffer());
-    const r = prepare(env, body, h.get("content-type") ?? "", h.get("origin") ?? undefined, h.get("user-agent") ?? "",
-      h.get("cf-connecting-ip") ?? "", request.cf?.country, Date.now());
-    if (r.status !== 204) return respond(r.status, r.body, r.cors);
-    for (const [binding, key] of [["RL_KEY", r.key], ["RL_CLIENT", r.clientKey]]) {
-      const limiter = env[binding];
-      if (limiter && !(await limiter.limit({ key })).success) return respond(429, RATE_LIMITED, r.cors, "60");
-    }
-    try {
-      for (const d of r.docs) await env.EVENTS.send(d, { contentType: "json" });
-    } catch (e) {
-      console.error("ferrotel: queue send failed", e);
-      return respond(503, UNAVAILABLE, r.cors, "5");
-    }
-    return respond(204, null, r.cors);
+    return respond(d.reply);
   }
 }

@@ -161,3 +161,20 @@ pub fn set_consent(granted: bool) {
 pub fn session_id() -> Option<String> {
     super::session_id()
 }
+
+/// Delivery and capture counters, in the order of the fields of
+/// [`crate::core::sdk::Stats`]; undefined when not running. The npm entry names them.
+#[wasm_bindgen]
+pub fn stats() -> Option<Vec<u32>> {
+    let s = super::stats()?;
+    Some(vec![
+        s.beacons,
+        s.fetches,
+        s.delivered_batches,
+        s.rejected_batches,
+        s.rejected_events,
+        s.dropped_batches,
+        s.dropped_events,
+        s.errors_over_cap,
+    ])
+}

@@ -104,13 +104,14 @@ export function describe(v) {
 export function beacon(url, body) {
   try { return navigator.sendBeacon(url, body); } catch (_) { return false; }
 }
-export function post(url, body, code, token, keepalive) {
-  const done = (s) => call(code, token * 1000 + s);
+export function post(url, body, code, t, keepalive) {
+  const done = (s, r) => call(code, { t, s, r });
   try {
-    fetch(url, { method: "POST", body, keepalive: keepalive && body.length < 65000, credentials: "omit", mode: "cors" })
-      .then((r) => done(r.status), () => done(0));
+    fetch(url, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
+      .then((r) => done(r.status, r.headers.get("retry-after") ?? undefined), () => done(0));
   } catch (_) { done(0); }
 }
+export function frames(code) { try { requestAnimationFrame(() => requestAnimationFrame(() => call(code))); } catch (_) { } }
 export function stack() { try { return new Error().stack || ""; } catch (_) { return ""; } }
 export function randomSeed() {
   const a = new Uint32Array(4);
@@ -168,8 +169,10 @@ extern "C" {
     /// CORS preflight); false when refused or unavailable.
     pub fn beacon(url: &str, body: &str) -> bool;
     /// `fetch(url, {method: "POST", keepalive})`, then dispatches `code` with
-    /// `token * 1000 + status` (status 0 for a network error).
+    /// `{t: token, s: status, r: retryAfter}` (status 0 for a network error).
     pub fn post(url: &str, body: &str, code: u32, token: u32, keepalive: bool);
+    /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
+    pub fn frames(code: u32);
     /// The current JavaScript stack (for panics, which carry none of their own).
     pub fn stack() -> String;
     /// 16 random bytes as four u32s (crypto when available).

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
 use super::ids::{is_hex, parse_hex64};
@@ -121,6 +122,17 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// An event left out of an otherwise valid batch: where it was and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Its index in `events`.
+    pub index: usize,
+    /// The field at fault, as a JSON path (`events[3].type`, or `events[3]` for the whole event).
+    pub field: String,
+    /// What rule was broken, in words.
+    pub reason: Cow<'static, str>,
+}
+
 impl Envelope {
     /// Encodes the whole envelope (the browser does this incrementally with [`Header`]).
     pub fn encode(&self) -> String {
@@ -128,9 +140,24 @@ impl Envelope {
         Header::new(&self.key, &self.session).encode_batch(self.sent_at, &events)
     }
 
-    /// Decodes and validates a request body. Over-long strings are truncated to the shared
-    /// [`limits`] (the data is kept); structural problems are refused with the field and rule.
+    /// Decodes and validates a request body, all or nothing: an event that
+    /// [`decode_partial`](Self::decode_partial) would drop refuses the whole body, naming that
+    /// event's field.
     pub fn decode(body: &[u8]) -> Result<Envelope, DecodeError> {
+        let (env, dropped) = Envelope::decode_partial(body)?;
+        match dropped.into_iter().next() {
+            None => Ok(env),
+            Some(d) => Err(DecodeError::new(d.field, d.reason)),
+        }
+    }
+
+    /// Decodes and validates a request body, event by event. Over-long strings are truncated to
+    /// the shared [`limits`] (the data is kept). A broken envelope (not JSON, its shape or
+    /// depth, `v`, `key`, `sdk`, `session`, `sent_at`, the `events` list itself) is refused with
+    /// the field and rule; an event that is not valid (unknown `type`, a field of the wrong JSON
+    /// type or out of range) is left out and listed in the returned drops, in order, and the
+    /// other events are kept.
+    pub fn decode_partial(body: &[u8]) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
         if body.is_empty() {
             return Err(DecodeError::new(
                 "body",
@@ -234,8 +261,9 @@ struct RawEnvelope<'a> {
     #[serde(borrow)]
     session: Option<Cow<'a, str>>,
     sent_at: Option<u64>,
+    /// Each event is parsed on its own (see [`decode_event`]), so one bad event is one drop.
     #[serde(borrow)]
-    events: Option<Vec<RawEvent<'a>>>,
+    events: Option<Vec<&'a RawValue>>,
 }
 
 /// Every field any event type may carry; which are required depends on `type`.
@@ -377,7 +405,7 @@ fn valid_key(k: &str) -> bool {
 }
 
 impl<'a> RawEnvelope<'a> {
-    fn validate(self) -> Result<Envelope, DecodeError> {
+    fn validate(self) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
         match self.v {
             None => return Err(DecodeError::new("v", "is missing; expected 1")),
             Some(VERSION) => {}
@@ -428,20 +456,110 @@ impl<'a> RawEnvelope<'a> {
             return Err(DecodeError::new("events", "has more than 200 events"));
         }
         let mut events = Vec::with_capacity(raw_events.len());
-        for (i, e) in raw_events.into_iter().enumerate() {
-            events.push(e.validate().map_err(|(field, reason)| {
-                DecodeError::new(format!("events[{i}].{field}"), reason)
-            })?);
+        let mut dropped = Vec::new();
+        for (index, raw) in raw_events.into_iter().enumerate() {
+            match decode_event(raw.get()) {
+                Ok(e) => events.push(e),
+                Err((field, reason)) => dropped.push(Dropped {
+                    index,
+                    field: match field {
+                        Some(f) => format!("events[{index}].{f}"),
+                        None => format!("events[{index}]"),
+                    },
+                    reason,
+                }),
+            }
         }
-        Ok(Envelope {
+        let env = Envelope {
             key: key.into_owned(),
             sdk_name: truncated(&sdk.name, limits::NAME),
             sdk_version: truncated(&sdk.version, limits::NAME),
             session: session.into_owned(),
             sent_at,
             events,
-        })
+        };
+        Ok((env, dropped))
     }
+}
+
+/// Parses and validates one event from its JSON text. The error names the event's field (as it
+/// is spelled on the wire; `None` for the event as a whole) and the rule.
+fn decode_event(raw: &str) -> Result<Event, (Option<&str>, Cow<'static, str>)> {
+    if !raw.trim_start().starts_with('{') {
+        return Err((None, "must be a JSON object (one event)".into()));
+    }
+    let ev: RawEvent<'_> = serde_json::from_str(raw).map_err(|e| {
+        // serde_json says what is wrong and where, not in which field: the field is the key
+        // whose value (or whose own name, for a duplicate) holds the error's position.
+        let field = key_at(raw, offset_of(raw, e.line(), e.column()));
+        let mut reason = e.to_string();
+        if let Some(at) = reason.rfind(" at line ") {
+            reason.truncate(at); // positions within one event would only confuse
+        }
+        (field, Cow::Owned(reason))
+    })?;
+    ev.validate()
+        .map_err(|(field, reason)| (Some(field), reason))
+}
+
+/// The byte offset of serde_json's 1-based `line` and column (bytes before the position).
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line {
+        match memchr::memchr(b'\n', &text.as_bytes()[start..]) {
+            Some(k) => start += k + 1,
+            None => break,
+        }
+    }
+    (start + column).min(text.len())
+}
+
+/// The top-level key of the JSON object `obj` whose member (from the key's opening quote to
+/// the comma or brace after its value) contains byte `at`; keys are returned as written.
+fn key_at(obj: &str, at: usize) -> Option<&str> {
+    let b = obj.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    // The current top-level member: where its key starts and the key itself.
+    let mut member: Option<(usize, &str)> = None;
+    let mut expect_key = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 && expect_key {
+                    expect_key = false;
+                    member = Some((start, obj.get(start + 1..i.min(b.len()))?));
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == 1 {
+                    expect_key = true;
+                }
+            }
+            c @ (b'}' | b']' | b',') => {
+                if depth == 1 {
+                    if let Some((start, key)) = member.take() {
+                        if (start..=i).contains(&at) {
+                            return Some(key);
+                        }
+                    }
+                    expect_key = c == b',';
+                }
+                if c != b',' {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // The error may be at the end of a truncated member.
+    member.filter(|(start, _)| at >= *start).map(|(_, k)| k)
 }
 
 type FieldError = (&'static str, Cow<'static, str>);
@@ -488,7 +606,7 @@ impl<'a> RawEvent<'a> {
                 cause: match self.cause {
                     None => ViewCause::Load,
                     Some(c) => ViewCause::parse(&c)
-                        .ok_or(("cause", "must be load, route or popstate".into()))?,
+                        .ok_or(("cause", "must be load, route, popstate or restore".into()))?,
                 },
             },
             "screen_time" => EventKind::ScreenTime {
@@ -581,4 +699,87 @@ fn non_negative(v: f64, field: &'static str) -> Result<f64, FieldError> {
 
 fn opt_duration(v: Option<f64>, field: &'static str) -> Result<f64, FieldError> {
     non_negative(v.unwrap_or(0.0), field)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod partial_tests {
+    use super::*;
+
+    const GOOD: &str =
+        r##"{"id":"00000000000000aa","t":1764000000000,"type":"click","selector":"#a"}"##;
+
+    fn body(events: &[&str]) -> String {
+        format!(
+            r#"{{"v":1,"key":"pk_demo","sdk":{{"name":"ferrotel","version":"0.1.0"}},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{}]}}"#,
+            events.join(",")
+        )
+    }
+
+    fn drops(b: &str) -> (usize, Vec<(usize, String, String)>) {
+        let (env, d) = Envelope::decode_partial(b.as_bytes()).expect("the envelope is valid");
+        let d = d
+            .into_iter()
+            .map(|d| (d.index, d.field, d.reason.into_owned()))
+            .collect();
+        (env.events.len(), d)
+    }
+
+    #[test]
+    fn a_type_error_names_its_field_wherever_it_is() {
+        let spaced = "{ \"id\" : \"00000000000000ab\" ,\n  \"t\":1764000000000,\n  \"type\" : \"click\",\n  \"y\" :\n \"2\"\n}";
+        let escaped = r##"{"id":"00000000000000ac","t":1764000000000,"type":"click","text":"a \"quoted\", {x}","x":true}"##;
+        let nested = r#"{"id":"00000000000000ad","t":1764000000000,"type":"custom","name":"n","attrs":{"a":1,"b":null}}"#;
+        let (kept, d) = drops(&body(&[GOOD, spaced, escaped, GOOD, nested]));
+        assert_eq!(kept, 2);
+        assert_eq!(
+            d.iter()
+                .map(|(i, f, _)| (*i, f.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (1, "events[1].y"),
+                (2, "events[2].x"),
+                (4, "events[4].attrs")
+            ]
+        );
+        assert!(
+            d[0].2
+                .starts_with("invalid type: string \"2\", expected i32"),
+            "{d:?}"
+        );
+        assert!(
+            !d[0].2.contains("line"),
+            "no position inside the event: {d:?}"
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_event_object_is_dropped_whole() {
+        let (kept, d) = drops(&body(&[GOOD, "null", "\"click\"", "7", "true"]));
+        assert_eq!(kept, 1);
+        assert!(d.iter().all(|(_, f, r)| f.starts_with("events[")
+            && f.ends_with(']')
+            && r.contains("must be a JSON object")));
+        // The shape check still refuses an array for an event, and serde any broken JSON.
+        assert!(Envelope::decode_partial(body(&[GOOD, "[1]"]).as_bytes()).is_err());
+        assert!(Envelope::decode_partial(body(&[GOOD, "{\"t\":}"]).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn strict_decode_refuses_the_first_dropped_event() {
+        let b = body(&[GOOD, r#"{"id":"00000000000000ab","t":1,"type":"nope"}"#]);
+        let e = Envelope::decode(b.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "events[1].type");
+        assert!(Envelope::decode(body(&[GOOD, GOOD]).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn key_at_finds_the_member() {
+        let o = r#"{"a":1,"bb":{"c":[1,2]},"d":"x,y"}"#;
+        assert_eq!(key_at(o, 2), Some("a"));
+        assert_eq!(key_at(o, 6), Some("a"));
+        assert_eq!(key_at(o, 15), Some("bb"));
+        assert_eq!(key_at(o, o.len() - 3), Some("d"));
+        assert_eq!(key_at(o, 0), None);
+        assert_eq!(offset_of("ab\ncd\nef", 3, 1), 7);
+    }
 }

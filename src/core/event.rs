@@ -52,6 +52,8 @@ pub enum ViewCause {
     Route,
     /// Back/forward (`popstate`).
     Pop,
+    /// The page came back from the back/forward cache (`pageshow` with `persisted`).
+    Restore,
 }
 
 impl ViewCause {
@@ -61,6 +63,7 @@ impl ViewCause {
             ViewCause::Load => "load",
             ViewCause::Route => "route",
             ViewCause::Pop => "popstate",
+            ViewCause::Restore => "restore",
         }
     }
     /// Parses the wire name.
@@ -69,6 +72,7 @@ impl ViewCause {
             "load" => ViewCause::Load,
             "route" => ViewCause::Route,
             "popstate" => ViewCause::Pop,
+            "restore" => ViewCause::Restore,
             _ => return None,
         })
     }

@@ -11,6 +11,7 @@ pub mod otlp;
 pub mod queue;
 pub mod sample;
 pub mod scrub;
+pub mod sdk;
 pub mod stack;
 pub mod ua;
 pub mod vitals;

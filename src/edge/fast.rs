@@ -1,89 +1,137 @@
-//! The request path's thin entry: `worker/entry.mjs` reads the body as an `ArrayBuffer` and
-//! calls this export directly, skipping the `worker` crate's per-request Request/Response
-//! wrapping and its async glue (the costs that made a naive Rust Worker slower than plain JS;
-//! see ARCHITECTURE.md, "The Worker's hot path"). The decisions are the same `prepare` the
-//! crate path uses; the entry does only the binding calls (rate limits, queue) and the response.
+//! The request path's entry. `worker/entry.mjs` calls [`ingest_decide`] for every request, with
+//! the method, URL and headers, and again with the body if asked to; `core::ingest::decide`
+//! makes every decision (route, size, media type, decoding, key and origin, sampling,
+//! enrichment, OTLP, which rate limiters with which keys, where the documents go, and every
+//! answer with its headers). The entry only executes the plan: it calls the limiters named,
+//! sends the documents to the Queue named (or hands them to [`ingest_store`] under `waitUntil`
+//! when there is no Queue) and returns the answer described.
+//!
+//! This skips the `worker` crate's per-request Request/Response wrapping and its async glue
+//! (the costs that made a naive Rust Worker slower than plain JS; bench/worker/).
 
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::config_from;
-use super::ingest::client_hash;
-use crate::core::ingest::{error_body, prepare, BatchRequest};
+use crate::core::ingest::{decide, Bindings, Decision, Incoming, Reply, QUEUE, RL_CLIENT, RL_KEY};
 
 fn set(o: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(k), v);
 }
 
-/// Decides one `POST /v1/batch`. Returns `{status, body?, cors?, key?, clientKey?, docs?}`:
-/// status 204 with the rate-limit keys and the OTLP documents to queue, or the refusal's
-/// status and JSON body (500 `misconfigured` when the Worker's config is wrong).
+fn has(env: &JsValue, binding: &str) -> bool {
+    Reflect::get(env, &JsValue::from_str(binding)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// `{status, headers: {name: value}, body?}`: what `new Response(body, {status, headers})` takes.
+fn reply(r: &Reply) -> JsValue {
+    let o = Object::new();
+    set(&o, "status", &JsValue::from(r.status));
+    let h = Object::new();
+    for (k, v) in &r.headers {
+        set(&h, k, &JsValue::from_str(v));
+    }
+    set(&o, "headers", &h);
+    if let Some(b) = &r.body {
+        set(&o, "body", &JsValue::from_str(b));
+    }
+    o.into()
+}
+
+/// Decides one request. Returns one of:
+/// - `{route: true}`: not the ingest's; the `worker` crate's router answers (preflight,
+///   `/healthz`, `GET /v1/events`);
+/// - `{read: true}`: call again with the body;
+/// - `{reply}`: answer this and do nothing else (every refusal, 404, 405, 500 misconfigured);
+/// - `{limits: [[binding, key], …], docs: [string], queue?: binding, direct: bool, reply,
+///   limited, unavailable}`: consult the limiters in order (the first refusal answers
+///   `limited`), send `docs` to `queue` (a failed send answers `unavailable`) or, when `direct`,
+///   pass them to `ingest_store` under `waitUntil`; then answer `reply`.
+///
+/// Each reply is `{status, headers, body?}`.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
-pub fn ingest_prepare(
+pub fn ingest_decide(
     env: JsValue,
-    body: &[u8],
-    content_type: String,
+    method: String,
+    url: String,
+    content_type: Option<String>,
+    content_length: Option<String>,
     origin: Option<String>,
-    user_agent: String,
-    ip: String,
+    user_agent: Option<String>,
+    ip: Option<String>,
     country: Option<String>,
     now_ms: f64,
+    body: Option<Box<[u8]>>,
 ) -> JsValue {
-    let out = Object::new();
-    let cfg = match config_from(|name| {
+    let cfg = config_from(|name| {
         Reflect::get(&env, &JsValue::from_str(name))
             .ok()
             .and_then(|v| v.as_string())
-    }) {
-        Ok(c) => c,
-        Err(p) => {
-            web_sys_log(&p.to_string());
-            set(&out, "status", &JsValue::from(500));
-            set(
-                &out,
-                "body",
-                &JsValue::from_str(&error_body("misconfigured", Some(p.name), &p.problem)),
-            );
-            return out.into();
-        }
-    };
-    let now = now_ms as u64;
-    let hash = client_hash(&cfg.ip_salt, &ip, now);
-    let req = BatchRequest {
-        body,
-        content_type: &content_type,
+    });
+    let req = Incoming {
+        method: &method,
+        url: &url,
+        content_type: content_type.as_deref(),
+        content_length: content_length.as_deref(),
         origin: origin.as_deref(),
-        user_agent: &user_agent,
+        user_agent: user_agent.as_deref(),
+        ip: ip.as_deref(),
         country: country.as_deref(),
-        client_hash: &hash,
-        now_ms: now,
+        now_ms: now_ms as u64,
+        body: body.as_deref(),
     };
-    match prepare(&cfg, &req) {
-        Ok(a) => {
-            set(&out, "status", &JsValue::from(204));
-            set(&out, "key", &JsValue::from_str(&a.key));
-            set(&out, "clientKey", &JsValue::from_str(&a.client_key));
-            let docs = Array::new_with_length(a.docs.len() as u32);
-            for (i, d) in a.docs.iter().enumerate() {
+    let bindings = Bindings {
+        rl_key: has(&env, RL_KEY),
+        rl_client: has(&env, RL_CLIENT),
+        queue: has(&env, QUEUE),
+    };
+    let out = Object::new();
+    match decide(cfg.as_deref(), &req, bindings) {
+        Decision::Route => set(&out, "route", &JsValue::TRUE),
+        Decision::ReadBody => set(&out, "read", &JsValue::TRUE),
+        Decision::Answer(r) => {
+            if let Err(p) = &cfg {
+                worker::console_error!("ferrotel: misconfigured: {p}");
+            }
+            set(&out, "reply", &reply(&r));
+        }
+        Decision::Accept(p) => {
+            let limits = Array::new_with_length(p.limits.len() as u32);
+            for (i, (binding, key)) in p.limits.iter().enumerate() {
+                let pair = Array::of2(&JsValue::from_str(binding), &JsValue::from_str(key));
+                limits.set(i as u32, pair.into());
+            }
+            set(&out, "limits", &limits);
+            let docs = Array::new_with_length(p.docs.len() as u32);
+            for (i, d) in p.docs.iter().enumerate() {
                 docs.set(i as u32, JsValue::from_str(d));
             }
             set(&out, "docs", &docs);
-            if let Some(c) = &a.cors {
-                set(&out, "cors", &JsValue::from_str(c));
+            if let Some(q) = p.queue {
+                set(&out, "queue", &JsValue::from_str(q));
             }
-        }
-        Err(r) => {
-            set(&out, "status", &JsValue::from(r.status));
-            set(&out, "body", &JsValue::from_str(&r.body()));
-            if let Some(c) = &r.cors {
-                set(&out, "cors", &JsValue::from_str(c));
-            }
+            set(&out, "direct", &JsValue::from_bool(p.direct));
+            set(&out, "reply", &reply(&p.reply));
+            set(&out, "limited", &reply(&p.limited));
+            set(&out, "unavailable", &reply(&p.unavailable));
         }
     }
     out.into()
 }
 
-fn web_sys_log(msg: &str) {
-    worker::console_error!("ferrotel: misconfigured: {msg}");
+/// Without a Queue: stores (and forwards) the documents of a plan directly, with the queue
+/// consumer's idempotent `consume::process`. The entry passes the promise to `waitUntil`.
+#[wasm_bindgen]
+pub fn ingest_store(env: JsValue, docs: Array) -> Promise {
+    let env: worker::Env = env.unchecked_into();
+    worker::wasm_bindgen_futures::future_to_promise(async move {
+        for d in docs.iter().filter_map(|d| d.as_string()) {
+            if let Err(e) = super::consume::process(&env, &d).await {
+                worker::console_error!("ferrotel: direct write failed: {e:?}");
+            }
+        }
+        Ok(JsValue::UNDEFINED)
+    })
 }

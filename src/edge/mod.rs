@@ -1,13 +1,14 @@
-//! The ingest Worker (feature `edge`): `worker` crate glue only. Every decision (decoding,
-//! validation, sampling, enrichment, OTLP encoding, row projection) is in `core`.
+//! The ingest Worker (feature `edge`): `worker` crate glue only. Every decision (routing,
+//! decoding, validation, sampling, enrichment, OTLP encoding, rate-limit keys, answers, row
+//! projection) is in `core`.
 //!
-//! Routes: `POST /v1/batch` (ingest), `OPTIONS *` (CORS preflight), `GET /healthz`,
-//! `GET /v1/events` (token-guarded read of the embedded store). The queue consumer writes to D1
-//! and forwards OTLP; see `consume`.
+//! Routes (`core::ingest::route`): `POST /v1/batch` (ingest: worker/entry.mjs over
+//! `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight), `GET /healthz`,
+//! `GET /v1/events` (token-guarded read of the embedded store); the last three through the
+//! `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
 
 mod consume;
 mod fast;
-mod ingest;
 mod read;
 
 use std::cell::RefCell;
@@ -15,7 +16,10 @@ use std::rc::Rc;
 
 use worker::*;
 
-use crate::core::ingest::{ConfigProblem, IngestConfig};
+use crate::core::ingest::{
+    decide, preflight, route, Bindings, ConfigProblem, Decision, Incoming, IngestConfig, Reply,
+    Route,
+};
 
 thread_local! {
     /// Parsed once per isolate: vars and secrets do not change under a running isolate.
@@ -43,83 +47,82 @@ fn config(env: &Env) -> std::result::Result<Rc<IngestConfig>, ConfigProblem> {
     })
 }
 
+/// The answer `core` described, as a `worker` crate response.
+fn respond(r: Reply) -> Result<Response> {
+    let mut resp = match r.body {
+        Some(b) => Response::ok(b)?,
+        None => Response::empty()?,
+    }
+    .with_status(r.status);
+    let h = resp.headers_mut();
+    for (k, v) in &r.headers {
+        h.set(k, v)?;
+    }
+    Ok(resp)
+}
+
 /// A JSON error body `{error, field?, reason}` with a status.
 fn json_error(status: u16, error: &str, field: Option<&str>, reason: &str) -> Result<Response> {
-    let body = crate::core::ingest::error_body(error, field, reason);
-    let mut r = Response::ok(body)?.with_status(status);
-    r.headers_mut().set("content-type", "application/json")?;
-    Ok(r)
+    respond(Reply::error(status, error, field, reason))
 }
 
 /// The one 5xx the Worker gives on purpose: its own configuration is wrong.
 fn misconfigured(p: &ConfigProblem) -> Result<Response> {
     console_error!("ferrotel: misconfigured: {p}");
-    json_error(500, "misconfigured", Some(p.name), &p.problem)
+    respond(crate::core::ingest::misconfigured(p))
 }
 
-/// Adds CORS headers for an allowed origin.
-fn with_cors(mut r: Response, origin: Option<&str>) -> Result<Response> {
-    if let Some(o) = origin {
-        let h = r.headers_mut();
-        h.set("access-control-allow-origin", o)?;
-        h.set("vary", "Origin")?;
-    }
-    Ok(r)
-}
-
+/// The router for what worker/entry.mjs hands over (`Decision::Route`), routing with the same
+/// `core::ingest::route`; when this module is the Worker's main itself, it also answers what
+/// needs no bindings (404, 405, refusals made from the headers).
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let path = req.path();
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method();
-    match (method, path.as_str()) {
-        (Method::Get, "/healthz") => {
+    let url = req.url()?;
+    match route(method.as_ref(), url.as_str()) {
+        Route::Health => {
             let ok = config(&env).is_ok();
-            let mut r = Response::ok(if ok {
+            let body = if ok {
                 "{\"ok\":true}"
             } else {
                 "{\"ok\":false,\"error\":\"misconfigured\"}"
-            })?
-            .with_status(if ok { 200 } else { 500 });
-            r.headers_mut().set("content-type", "application/json")?;
-            Ok(r)
-        }
-        (Method::Options, _) => {
-            let cfg = match config(&env) {
-                Ok(c) => c,
-                Err(p) => return misconfigured(&p),
             };
+            respond(Reply::json(if ok { 200 } else { 500 }, body.to_owned()))
+        }
+        Route::Preflight => match config(&env) {
+            Ok(cfg) => respond(preflight(&cfg, req.headers().get("origin")?.as_deref())),
+            Err(p) => misconfigured(&p),
+        },
+        Route::Events => read::handle(&req, &env).await,
+        Route::Batch | Route::WrongMethod | Route::NotFound => {
+            let cfg = config(&env);
             let origin = req.headers().get("origin")?;
-            match origin.filter(|o| cfg.any_key_allows(o)) {
-                Some(o) => {
-                    let mut r = Response::empty()?.with_status(204);
-                    let h = r.headers_mut();
-                    h.set("access-control-allow-origin", &o)?;
-                    h.set("access-control-allow-methods", "POST, GET, OPTIONS")?;
-                    h.set(
-                        "access-control-allow-headers",
-                        "content-type, authorization",
-                    )?;
-                    h.set("access-control-max-age", "86400")?;
-                    h.set("vary", "Origin")?;
-                    Ok(r)
-                }
-                None => json_error(
-                    403,
-                    "origin_not_allowed",
-                    Some("origin"),
-                    "no write key accepts this origin",
+            let content_type = req.headers().get("content-type")?;
+            let content_length = req.headers().get("content-length")?;
+            let incoming = Incoming {
+                method: method.as_ref(),
+                url: url.as_str(),
+                origin: origin.as_deref(),
+                content_type: content_type.as_deref(),
+                content_length: content_length.as_deref(),
+                ..Incoming::default()
+            };
+            let none = Bindings {
+                rl_key: false,
+                rl_client: false,
+                queue: false,
+            };
+            match decide(cfg.as_deref(), &incoming, none) {
+                Decision::Answer(r) => respond(r),
+                // Batches are served by worker/entry.mjs only (one ingest path).
+                _ => json_error(
+                    500,
+                    "misconfigured",
+                    Some("main"),
+                    "POST /v1/batch is served by worker/entry.mjs: make it the Worker's main module",
                 ),
             }
         }
-        (Method::Post, "/v1/batch") => ingest::handle(&mut req, &env, &ctx).await,
-        (Method::Get, "/v1/events") => read::handle(&req, &env).await,
-        (_, "/v1/batch") => json_error(405, "method_not_allowed", None, "use POST"),
-        _ => json_error(
-            404,
-            "not_found",
-            None,
-            "routes: POST /v1/batch, GET /v1/events, GET /healthz",
-        ),
     }
 }
 

@@ -10,13 +10,16 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 /** Serves `routes` (url prefix -> directory) and records POST /v1/batch bodies. */
 export async function startServer(routes, pages = {}) {
   const batches = [];
+  // How the ingest answers the n-th batch: `{status, headers}` (default 204). Tests replace it.
+  const api = { reply: () => null };
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://x");
     if (req.method === "POST" && url.pathname === "/v1/batch") {
       const chunks = [];
       for await (const c of req) chunks.push(c);
-      batches.push({ contentType: req.headers["content-type"], body: Buffer.concat(chunks).toString("utf8") });
-      res.writeHead(204, { "access-control-allow-origin": "*" });
+      const { status = 204, headers = {} } = api.reply(batches.length) || {};
+      batches.push({ contentType: req.headers["content-type"], body: Buffer.concat(chunks).toString("utf8"), status, at: Date.now() });
+      res.writeHead(status, { "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", ...headers });
       return res.end();
     }
     if (pages[url.pathname] !== undefined) {
@@ -39,9 +42,15 @@ export async function startServer(routes, pages = {}) {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const origin = `http://127.0.0.1:${server.address().port}`;
-  return {
+  return Object.assign(api, {
     origin,
     batches,
+    /** Events in batches answered 2xx (what the ingest accepted), counted per event id. */
+    accepted() {
+      const n = new Map();
+      for (const b of batches.filter((b) => b.status < 300)) for (const e of JSON.parse(b.body).events) n.set(e.id, { ...e, _n: (n.get(e.id)?._n || 0) + 1 });
+      return [...n.values()];
+    },
     /** Every event received so far, each body checked to be a v1 envelope. */
     events() {
       return batches.flatMap((b) => {
@@ -51,7 +60,7 @@ export async function startServer(routes, pages = {}) {
       });
     },
     close: () => new Promise((r) => server.close(r)),
-  };
+  });
 }
 
 export async function launch() {

@@ -1,7 +1,9 @@
 // Replays the bad-input corpus (tests/corpus/manifest.json) against the running Worker over HTTP:
-// every case gets the manifest's status (400 with the decoder's field and reason, 413 for bodies
-// over 64 KiB, 415 for a content type the Worker does not take), never a 5xx, and the Worker is
-// still healthy afterwards. tests/corpus.rs replays the same files through Envelope::decode.
+// every case gets the manifest's status (400 with the decoder's field and reason for a broken
+// envelope, 200 with the bad event dropped and reported for a valid envelope holding it, 413 for
+// bodies over 64 KiB, 415 for a content type the Worker does not take), with CORS headers a page
+// can read, never a 5xx, and the Worker is still healthy afterwards. tests/corpus.rs replays the
+// same files through Envelope::decode_partial.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -25,7 +27,7 @@ function post(url, headers, body) {
       answered = true;
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
     req.on("error", (e) => {
@@ -56,6 +58,15 @@ for (const c of cases) {
     const res = await post(`${w.url}/v1/batch`, { "content-type": c.content_type, origin: "http://127.0.0.1" }, body);
     assert.ok(res.status < 500, `${c.file}: server error ${res.status}: ${res.text.slice(0, 300)}`);
     assert.equal(res.status, c.status, `${c.file}: status ${res.status}: ${res.text.slice(0, 300)}`);
+    assert.equal(res.headers["access-control-allow-origin"], "http://127.0.0.1", `${c.file}: no CORS headers`);
+    assert.match(res.headers["access-control-expose-headers"] ?? "", /Retry-After/i, `${c.file}: Retry-After not exposed`);
+    if (c.status === 200) {
+      const json = JSON.parse(res.text);
+      assert.equal(json.accepted, c.accepted, `${c.file}: ${res.text}`);
+      assert.ok(json.dropped >= 1, `${c.file}: ${res.text}`);
+      assert.equal(json.errors[0].field, c.field, `${c.file}: ${res.text}`);
+      assert.ok(json.errors[0].reason.includes(c.reason_contains), `${c.file}: reason ${JSON.stringify(json.errors[0].reason)} lacks ${JSON.stringify(c.reason_contains)}`);
+    }
     if (c.status === 400) {
       let json;
       try {

@@ -17,21 +17,25 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
  * @param {boolean} [o.queue]                   keep the Queue bindings (default true)
  * @param {number} [o.keyLimit]                 RL_KEY limit per 60 s
  * @param {number} [o.maxRetries]               queue max_retries
+ * @param {string} [o.main]                     "entry" (worker/entry.mjs, as deployed) or "rust"
+ *                                              (build/index.js alone: the `worker` crate router)
+ * @param {Record<string,any>} [o.bindings]     extra raw bindings (replace real ones of that name)
  */
-export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3 } = {}) {
+export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "worker/wrangler.toml"));
   const bindings = { ...workerOptions.bindings };
   for (const [k, v] of Object.entries(vars)) {
     if (v === null) delete bindings[k];
     else bindings[k] = v;
   }
+  Object.assign(bindings, extra);
   const ratelimits = structuredClone(workerOptions.ratelimits);
   ratelimits.RL_KEY.simple.limit = keyLimit;
   const opts = {
     ...workerOptions,
     name: "ferrotel-ingest",
     modules: true,
-    scriptPath: path.join(root, "worker/entry.mjs"),
+    scriptPath: path.join(root, main === "rust" ? "worker/build/index.js" : "worker/entry.mjs"),
     modulesRules: [{ type: "ESModule", include: ["**/*.js", "**/*.mjs"] }, { type: "CompiledWasm", include: ["**/*.wasm"] }],
     bindings,
     ratelimits,
@@ -39,7 +43,7 @@ export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, ma
     host: "127.0.0.1",
     port: 0,
     d1Persist: false,
-    queueProducers: queue ? workerOptions.queueProducers : {},
+    queueProducers: queue ? Object.fromEntries(Object.entries(workerOptions.queueProducers).filter(([b]) => !(b in extra))) : {},
     queueConsumers: queue
       ? {
           "ferrotel-events": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries, retryDelay: 0, deadLetterQueue: "ferrotel-dlq" },

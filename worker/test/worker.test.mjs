@@ -6,6 +6,24 @@ import { startWorker, startReceiver, batch, post, until } from "./harness.mjs";
 
 const sessions = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 1).toString(16).padStart(32, "a"));
 
+/** The CORS headers every ingest answer carries for an origin some key accepts. */
+function assertCors(res, origin) {
+  assert.equal(res.headers.get("access-control-allow-origin"), origin, `${res.status}: allow-origin`);
+  assert.match(res.headers.get("vary") ?? "", /Origin/, `${res.status}: vary`);
+  assert.match(res.headers.get("access-control-expose-headers") ?? "", /Retry-After/i, `${res.status}: expose-headers`);
+}
+
+/** Rows stored for these event ids, once `n` are there (or what is there after the wait). */
+async function storedIds(w, ids, n) {
+  const q = `SELECT id FROM events WHERE id IN ('${ids.join("','")}') ORDER BY id`;
+  const rows = await until(async () => {
+    const r = await w.rows(q);
+    return r.length >= n ? r : null;
+  });
+  await new Promise((r) => setTimeout(r, 300)); // anything else queued has been consumed by now
+  return (await w.rows(q)).map((r) => r.id);
+}
+
 describe("ingest with the default config", () => {
   let w;
   before(async () => { w = await startWorker(); });
@@ -36,13 +54,13 @@ describe("ingest with the default config", () => {
     const cases = [
       [await post(w.url, "{", {}), 400, "body"],
       [await post(w.url, batch().replace('"v":1', '"v":9')), 400, "v"],
-      [await post(w.url, batch().replace('"type":"click"', '"type":"klick"')), 400, "events[1].type"],
       [await post(w.url, batch({ key: "pk_nobody" })), 401, "key"],
       [await post(w.url, batch(), { "content-type": "application/xml" }), 415, "content-type"],
       [await post(w.url, "x".repeat(70000)), 413, "body"],
     ];
     for (const [res, status, field] of cases) {
       assert.equal(res.status, status);
+      assertCors(res, "http://127.0.0.1"); // readable by the page: it must not retry these
       const j = await res.json();
       assert.equal(j.field, field, JSON.stringify(j));
       assert.ok(j.reason.length > 5, JSON.stringify(j));
@@ -52,6 +70,69 @@ describe("ingest with the default config", () => {
     assert.equal((await fetch(w.url + "/v1/batch")).status, 405);
     assert.equal((await fetch(w.url + "/nope")).status, 404);
     assert.equal((await fetch(w.url + "/healthz")).status, 200);
+  });
+
+  test("a batch with an unknown event type stores the others and reports the drop", async () => {
+    const body = batch({ events: [
+      { type: "page_view", url: "https://shop.test/", referrer: "", cause: "load" },
+      { type: "klick", url: "https://shop.test/", selector: "#buy" },
+      { type: "click", url: "https://shop.test/", selector: "#buy", tag: "button", text: "Buy", x: 1, y: 2 },
+    ] });
+    const ids = JSON.parse(body).events.map((e) => e.id);
+    const res = await post(w.url, body);
+    assert.equal(res.status, 200);
+    assertCors(res, "http://127.0.0.1");
+    const j = await res.json();
+    assert.equal(j.accepted, 2, JSON.stringify(j));
+    assert.equal(j.dropped, 1, JSON.stringify(j));
+    assert.equal(j.errors.length, 1);
+    assert.equal(j.errors[0].index, 1);
+    assert.equal(j.errors[0].field, "events[1].type");
+    assert.match(j.errors[0].reason, /not a known event type/);
+    assert.deepEqual(await storedIds(w, ids, 2), [ids[0], ids[2]].sort(), "the good events are stored, the bad one is not");
+  });
+
+  test("a batch with one field of the wrong JSON type stores the others and reports the drop", async () => {
+    const body = batch({ events: [
+      { type: "click", url: "https://shop.test/", selector: "#a", tag: "a", text: "", x: "abc", y: 2 },
+      { type: "custom", url: "https://shop.test/", name: "signup", attrs: { plan: "pro" } },
+      { type: "long_task", url: "https://shop.test/", start: 1, duration: -5 },
+    ] });
+    const ids = JSON.parse(body).events.map((e) => e.id);
+    const res = await post(w.url, body, { "content-type": "application/json" });
+    assert.equal(res.status, 200);
+    const j = await res.json();
+    assert.deepEqual([j.accepted, j.dropped], [1, 2], JSON.stringify(j));
+    assert.deepEqual(j.errors.map((e) => [e.index, e.field]), [[0, "events[0].x"], [2, "events[2].duration"]]);
+    assert.match(j.errors[0].reason, /invalid type: string "abc"/);
+    assert.match(j.errors[1].reason, /negative/);
+    assert.deepEqual(await storedIds(w, ids, 1), [ids[1]]);
+  });
+
+  test("a batch of only bad events is still a 200 (nothing to retry) and stores nothing", async () => {
+    const body = batch({ events: Array.from({ length: 12 }, () => ({ type: "nope", url: "https://shop.test/" })) });
+    const ids = JSON.parse(body).events.map((e) => e.id);
+    const res = await post(w.url, body);
+    assert.equal(res.status, 200);
+    const j = await res.json();
+    assert.deepEqual([j.accepted, j.dropped, j.errors.length], [0, 12, 10], "the list is bounded; the count is not");
+    assert.deepEqual(await storedIds(w, ids, 0), []);
+  });
+
+  test("routing is by exact path, whatever the entry: /x/v1/batch is a 404 and stores nothing", async () => {
+    const body = batch();
+    const ids = JSON.parse(body).events.map((e) => e.id);
+    const res = await fetch(w.url + "/x/v1/batch", { method: "POST", body, headers: { "content-type": "text/plain", origin: "http://127.0.0.1" } });
+    assert.equal(res.status, 404);
+    assertCors(res, "http://127.0.0.1");
+    assert.equal((await res.json()).error, "not_found");
+    const put = await fetch(w.url + "/v1/batch", { method: "PUT", body, headers: { origin: "http://127.0.0.1" } });
+    assert.equal(put.status, 405);
+    assert.match(put.headers.get("allow"), /POST/);
+    assertCors(put, "http://127.0.0.1");
+    await put.arrayBuffer();
+    assert.deepEqual(await storedIds(w, ids, 0), [], "nothing from /x/v1/batch was ingested");
+    assert.equal((await fetch(w.url + "/v1/batch?from=query", { method: "POST", body: batch(), headers: { "content-type": "text/plain" } })).status, 204);
   });
 
   test("CORS preflight", async () => {
@@ -90,29 +171,97 @@ describe("ingest with the default config", () => {
 describe("key, origin and rate limits", () => {
   let w;
   before(async () => {
-    w = await startWorker({ vars: { WRITE_KEYS: '{"pk_shop":["https://shop.test"]}' }, keyLimit: 5 });
+    w = await startWorker({ vars: { WRITE_KEYS: '{"pk_shop":["https://shop.test"],"pk_blog":["https://blog.test"]}' }, keyLimit: 5 });
   });
   after(async () => { await w?.stop(); });
 
-  test("an origin outside the key's allowlist gets 403", async () => {
+  test("an origin outside the key's allowlist gets 403, readable by an origin another key accepts", async () => {
     const r = await post(w.url, batch({ key: "pk_shop" }), { origin: "https://evil.test" });
     assert.equal(r.status, 403);
+    assert.equal(r.headers.get("access-control-allow-origin"), null, "no key accepts evil.test");
     assert.equal((await r.json()).error, "origin_not_allowed");
     const pre = await fetch(w.url + "/v1/batch", { method: "OPTIONS", headers: { origin: "https://evil.test" } });
     assert.equal(pre.status, 403);
+    const blog = await post(w.url, batch({ key: "pk_shop" }), { origin: "https://blog.test" });
+    assert.equal(blog.status, 403);
+    assertCors(blog, "https://blog.test");
+    assert.equal((await blog.json()).field, "origin");
   });
 
-  test("the per-key rate limit trips with 429 and Retry-After", async () => {
+  test("refusals before the key is known carry CORS headers for an accepted origin", async () => {
+    const o = { origin: "https://shop.test" };
+    const cases = [
+      [await post(w.url, batch({ key: "pk_nobody" }), o), 401],
+      [await post(w.url, "{", o), 400],
+      [await post(w.url, batch({ key: "pk_shop" }), { ...o, "content-type": "application/xml" }), 415],
+      [await post(w.url, "x".repeat(70000), o), 413],
+    ];
+    for (const [res, status] of cases) {
+      assert.equal(res.status, status);
+      assertCors(res, "https://shop.test");
+      assert.ok((await res.json()).reason);
+    }
+    const evil = await post(w.url, "{", { origin: "https://evil.test" });
+    assert.equal(evil.status, 400);
+    assert.equal(evil.headers.get("access-control-allow-origin"), null);
+    await evil.arrayBuffer();
+  });
+
+  test("the per-key rate limit trips with 429 and a Retry-After the page can read", async () => {
     const statuses = [];
-    let retryAfter = null;
+    let limited = null;
     for (let i = 0; i < 12; i++) {
       const r = await post(w.url, batch({ key: "pk_shop" }), { origin: "https://shop.test" });
       statuses.push(r.status);
-      if (r.status === 429) retryAfter = r.headers.get("retry-after");
+      if (r.status === 429) limited = { r, body: await r.json() };
+      else await r.arrayBuffer();
     }
     assert.ok(statuses.includes(204), statuses.join());
     assert.ok(statuses.includes(429), statuses.join());
-    assert.equal(retryAfter, "60");
+    assert.equal(limited.r.headers.get("retry-after"), "60");
+    assertCors(limited.r, "https://shop.test");
+    assert.equal(limited.body.error, "rate_limited");
+  });
+});
+
+describe("a Queue whose send fails", () => {
+  let w;
+  // EVENTS bound to a value without send(): the entry's send throws, as a refusing Queue's does.
+  before(async () => { w = await startWorker({ bindings: { EVENTS: "not a queue" } }); });
+  after(async () => { await w?.stop(); });
+
+  test("is a 503 with Retry-After and CORS headers, and the client retries", async () => {
+    const r = await post(w.url, batch());
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get("retry-after"), "5");
+    assertCors(r, "http://127.0.0.1");
+    assert.equal((await r.json()).error, "unavailable");
+  });
+});
+
+describe("the Rust router as the main module routes the same way", () => {
+  let w;
+  before(async () => { w = await startWorker({ main: "rust" }); });
+  after(async () => { await w?.stop(); });
+
+  test("404, 405, preflight and /healthz as through the entry; batches only through the entry", async () => {
+    const o = { origin: "http://127.0.0.1" };
+    const nf = await fetch(w.url + "/x/v1/batch", { method: "POST", body: batch(), headers: { "content-type": "text/plain", ...o } });
+    assert.equal(nf.status, 404);
+    assertCors(nf, "http://127.0.0.1");
+    await nf.arrayBuffer();
+    const put = await fetch(w.url + "/v1/batch", { method: "PUT", body: "x", headers: o });
+    assert.equal(put.status, 405);
+    await put.arrayBuffer();
+    const xml = await post(w.url, batch(), { "content-type": "application/xml" });
+    assert.equal(xml.status, 415);
+    assertCors(xml, "http://127.0.0.1");
+    await xml.arrayBuffer();
+    assert.equal((await fetch(w.url + "/healthz")).status, 200);
+    assert.equal((await fetch(w.url + "/v1/batch", { method: "OPTIONS", headers: o })).status, 204);
+    const b = await post(w.url, batch());
+    assert.equal(b.status, 500);
+    assert.equal((await b.json()).field, "main");
   });
 });
 
@@ -188,12 +337,23 @@ describe("OTLP forwarding", () => {
 });
 
 describe("configuration", () => {
-  test("without a Queue binding events are written directly", async () => {
+  test("without a Queue binding events are written directly, with the same decisions", async () => {
     const w = await startWorker({ queue: false });
     try {
       const body = batch();
       assert.equal((await post(w.url, body)).status, 204);
       assert.ok(await until(async () => (await w.rows()).length === 2));
+      const partial = batch({ events: [
+        { type: "custom", url: "https://x.test/", name: "kept" },
+        { type: "custom", url: "https://x.test/", name: 7 },
+      ] });
+      const ids = JSON.parse(partial).events.map((e) => e.id);
+      const res = await post(w.url, partial);
+      assert.equal(res.status, 200);
+      assertCors(res, "http://127.0.0.1");
+      const j = await res.json();
+      assert.deepEqual([j.accepted, j.dropped, j.errors[0].field], [1, 1, "events[1].name"]);
+      assert.deepEqual(await storedIds(w, ids, 1), [ids[0]]);
     } finally {
       await w.stop();
     }
