@@ -9,15 +9,18 @@
 //! escapes (lone surrogates included), events repeat; then bytes flip, appear, vanish, repeat or
 //! are cut off. For every body:
 //!
-//! - `Envelope::decode` and `ingest::prepare` never panic;
-//! - a refusal is a 4xx with a non-empty reason (and, from the decoder, a field) and a JSON body;
-//! - an acceptance (2xx) carries at least one event, and what the decoder accepted re-encodes to a
-//!   body that decodes again and encodes the same (the encoder's output is a fixed point);
-//! - the decoder and the request path agree: a body the decoder refuses is never accepted.
+//! - `Envelope::decode`, `Envelope::decode_partial` and `ingest::decide` never panic;
+//! - the two decoders agree (`decode` refuses with the first event `decode_partial` drops), and
+//!   every refusal and every dropped event names a field and a reason;
+//! - what is kept re-encodes to a batch that decodes whole, and that encoding is a fixed point;
+//! - the request path answers a 4xx with a reason (never a 5xx), or accepts with 204 (every event
+//!   kept) or 200 naming each dropped event; it refuses exactly what the decoder refuses, and
+//!   every kept event becomes a log record;
+//! - an unmutated batch is accepted and round-trips byte for byte.
 //!
-//! These hold whether the decoder refuses a batch for one bad event or drops that event and keeps
-//! the rest. Cases: `PROPTEST_CASES` (default 5000, under 10 s in a debug build). The run prints
-//! to stderr what the mutants met: how many were accepted, and every refusal by status and field.
+//! Cases: `PROPTEST_CASES` (default 5000, about 10 s in a debug build). The run prints to stderr
+//! what the mutants met: how many were accepted whole or in part, and every refusal by status and
+//! field.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -27,7 +30,9 @@ use std::sync::Mutex;
 
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
-use ferrotel::core::ingest::{prepare, BatchRequest, IngestConfig};
+use ferrotel::core::ingest::{
+    decide, Bindings, Decision, Incoming, IngestConfig, MAX_LISTED_DROPS,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -819,6 +824,10 @@ struct Tally {
     accepted_mutated: u64,
     refused: BTreeMap<String, u64>,
     refused_inside_events: u64,
+    /// Accepted with some events dropped (200), the events dropped, and 200s that kept none.
+    partial: u64,
+    dropped_events: u64,
+    accepted_nothing: u64,
     /// Refusals of the whole body, by reason (numbers and quoted text elided).
     body_reasons: BTreeMap<String, u64>,
     largest_body: usize,
@@ -866,7 +875,10 @@ fn reason_class(reason: &str) -> String {
         .take_while(|c| !matches!(c, '"' | '0'..='9'))
         .take(70)
         .collect();
-    let head = head.trim_end_matches([',', '`', ' ', '-']);
+    let mut head = head.trim_end_matches([',', ' ', '-']);
+    if head.matches('`').count() % 2 == 1 {
+        head = head.trim_end_matches(['`', ' ']);
+    }
     match r.rsplit_once(", expected ") {
         Some((_, exp)) if !head.contains(", expected ") => {
             format!(
@@ -918,36 +930,52 @@ fn no_panic<T>(what: &str, body: &[u8], f: impl FnOnce() -> T) -> Result<T, Test
     })
 }
 
+const BINDINGS: Bindings = Bindings {
+    rl_key: true,
+    rl_client: true,
+    queue: true,
+};
+
 fn check(
     cfg: &IngestConfig,
     body: &[u8],
-    content_type: &str,
+    content_type: Option<&str>,
     origin: Option<&str>,
     mutated: bool,
     tally: &Mutex<Tally>,
 ) -> Result<(), TestCaseError> {
     let show = || String::from_utf8_lossy(&body[..body.len().min(600)]).into_owned();
+    let fail = |what: String| TestCaseError::fail(format!("{what}\nbody: {}", show()));
 
-    // The decoder.
-    let decoded = no_panic("Envelope::decode", body, || Envelope::decode(body))?;
-    match &decoded {
-        Ok(env) => {
+    // The decoders: `decode_partial` drops bad events, `decode` refuses the batch for the first.
+    let strict = no_panic("Envelope::decode", body, || Envelope::decode(body))?;
+    let partial = no_panic("Envelope::decode_partial", body, || {
+        Envelope::decode_partial(body)
+    })?;
+    match (&strict, &partial) {
+        (Ok(a), Ok((b, drops))) => {
             prop_assert!(
-                !env.events.is_empty(),
-                "accepted with no events: {}",
-                show()
+                drops.is_empty(),
+                "decode took whole what decode_partial cut"
             );
-            let again = env.encode();
-            let env2 = Envelope::decode(again.as_bytes()).map_err(|e| {
-                TestCaseError::fail(format!(
-                    "accepted, but its re-encoding is refused ({e})\nbody: {}\nre-encoded: {}",
-                    show(),
-                    &again[..again.len().min(600)]
+            prop_assert_eq!(a, b);
+        }
+        (Err(e), Ok((_, drops))) => {
+            let first = drops.first().ok_or_else(|| {
+                fail(format!(
+                    "decode refused ({e}) what decode_partial took whole"
                 ))
             })?;
-            prop_assert_eq!(env2.events.len(), env.events.len());
-            prop_assert_eq!(env2.encode(), again, "re-encoding is not a fixed point");
+            prop_assert_eq!(&e.field, &first.field);
         }
+        (Err(a), Err(b)) => prop_assert_eq!(a, b),
+        (Ok(_), Err(e)) => {
+            return Err(fail(format!(
+                "decode took what decode_partial refused: {e}"
+            )))
+        }
+    }
+    match &partial {
         Err(e) => {
             prop_assert!(!e.field.is_empty(), "refused without a field: {}", show());
             prop_assert!(
@@ -956,92 +984,153 @@ fn check(
                 show()
             );
         }
+        Ok((env, drops)) => {
+            let total = env.events.len() + drops.len();
+            for (i, d) in drops.iter().enumerate() {
+                prop_assert!(d.index < total, "drop index {} of {total} events", d.index);
+                prop_assert!(i == 0 || drops[i - 1].index < d.index, "drops out of order");
+                prop_assert!(
+                    d.field.starts_with(&format!("events[{}]", d.index)),
+                    "drop {} names {}",
+                    d.index,
+                    d.field
+                );
+                prop_assert!(
+                    !d.reason.trim().is_empty(),
+                    "a drop without a reason: {}",
+                    show()
+                );
+            }
+            if !env.events.is_empty() {
+                // What was kept re-encodes to a valid batch, and that encoding is a fixed point.
+                let again = env.encode();
+                let env2 = Envelope::decode(again.as_bytes()).map_err(|e| {
+                    fail(format!(
+                        "kept, but its re-encoding is refused ({e})\nre-encoded: {}",
+                        &again[..again.len().min(600)]
+                    ))
+                })?;
+                prop_assert_eq!(env2.events.len(), env.events.len());
+                prop_assert_eq!(env2.encode(), again, "re-encoding is not a fixed point");
+            }
+        }
     }
     if !mutated {
-        let env = decoded
+        let env = strict
             .as_ref()
-            .map_err(|e| TestCaseError::fail(format!("an unmutated batch is refused: {e}")))?;
+            .map_err(|e| fail(format!("an unmutated batch is refused: {e}")))?;
         let again = env.encode();
         prop_assert_eq!(again.as_bytes(), body, "unmutated batch did not round-trip");
     }
 
     // The request path.
-    let req = BatchRequest {
-        body,
+    let len = body.len().to_string();
+    let req = Incoming {
+        method: "POST",
+        url: "https://ingest.test/v1/batch",
         content_type,
+        content_length: Some(&len),
         origin,
-        user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/153.0",
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0"),
+        ip: Some("192.0.2.1"),
         country: Some("FR"),
-        client_hash: "abcd",
         now_ms: 1_764_000_001_000,
+        body: Some(body),
     };
+    let decision = no_panic("ingest::decide", body, || decide(Ok(cfg), &req, BINDINGS))?;
     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
     t.cases += 1;
     t.unmutated += u64::from(!mutated);
     t.largest_body = t.largest_body.max(body.len());
-    let prepared = no_panic("ingest::prepare", body, || prepare(cfg, &req))?;
-    match prepared {
-        Ok(acc) => {
-            // Accepted: 2xx, with events.
-            let mut records = 0;
-            for d in &acc.docs {
-                records += log_records(d)?;
-            }
-            prop_assert!(records > 0, "accepted with no log records: {}", show());
-            let env = decoded.as_ref().map_err(|e| {
-                TestCaseError::fail(format!(
-                    "the request path accepted what the decoder refused ({e}): {}",
-                    show()
+    let good_media = content_type != Some("application/xml");
+    match decision {
+        Decision::Accept(plan) => {
+            // 2xx: 204 when every event was kept, 200 naming every dropped one.
+            let (env, drops) = partial.as_ref().map_err(|e| {
+                fail(format!(
+                    "the request path accepted what the decoder refused: {e}"
                 ))
             })?;
-            prop_assert!(records <= env.events.len());
+            let mut records = 0;
+            for d in &plan.docs {
+                records += log_records(d)?;
+            }
+            // SAMPLE_RATES keeps everything: every kept event is a log record.
+            prop_assert_eq!(records, env.events.len());
+            match plan.reply.status {
+                204 => prop_assert!(drops.is_empty() && records > 0, "204 for {records} events"),
+                200 => {
+                    let j: serde_json::Value =
+                        serde_json::from_str(plan.reply.body.as_deref().unwrap_or(""))
+                            .map_err(|e| fail(format!("a 200 body that is not JSON: {e}")))?;
+                    prop_assert_eq!(j["accepted"].as_u64(), Some(records as u64));
+                    prop_assert_eq!(j["dropped"].as_u64(), Some(drops.len() as u64));
+                    prop_assert!(!drops.is_empty(), "200 with nothing dropped");
+                    let errors = j["errors"].as_array().map_or(&[][..], Vec::as_slice);
+                    prop_assert_eq!(errors.len(), drops.len().min(MAX_LISTED_DROPS));
+                    for e in errors {
+                        prop_assert!(e["field"].as_str().is_some_and(|f| !f.is_empty()));
+                        prop_assert!(e["reason"].as_str().is_some_and(|r| !r.trim().is_empty()));
+                    }
+                    t.partial += 1;
+                    t.dropped_events += drops.len() as u64;
+                    t.accepted_nothing += u64::from(records == 0);
+                }
+                other => return Err(fail(format!("accepted with status {other}"))),
+            }
             t.accepted += 1;
             t.accepted_mutated += u64::from(mutated);
         }
-        Err(rej) => {
+        Decision::Answer(reply) => {
             prop_assert!(
-                (400..500).contains(&rej.status),
-                "refused with status {}: {}",
-                rej.status,
+                (400..500).contains(&reply.status),
+                "answered {}: {}",
+                reply.status,
                 show()
             );
-            prop_assert!(
-                !rej.reason.trim().is_empty(),
-                "status {} without a reason",
-                rej.status
-            );
-            let j: serde_json::Value = serde_json::from_str(&rej.body())
-                .map_err(|e| TestCaseError::fail(format!("the refusal body is not JSON: {e}")))?;
+            let j: serde_json::Value = serde_json::from_str(reply.body.as_deref().unwrap_or(""))
+                .map_err(|e| fail(format!("a {} body that is not JSON: {e}", reply.status)))?;
             prop_assert!(j["error"].as_str().is_some_and(|s| !s.is_empty()));
-            let good_request = content_type != "application/xml";
-            if decoded.is_ok() && good_request {
-                // Only the key or origin may refuse what the decoder took.
+            let reason = j["reason"].as_str().unwrap_or("");
+            prop_assert!(
+                !reason.trim().is_empty(),
+                "{} without a reason",
+                reply.status
+            );
+            if good_media {
+                // The decoder's verdict decides: only the key or origin may refuse what it took,
+                // and what it refused is a 400 (a 413 past the size limit).
+                let expected: &[u16] = if partial.is_ok() {
+                    &[401, 403]
+                } else {
+                    &[400, 413]
+                };
                 prop_assert!(
-                    matches!(rej.status, 401 | 403),
-                    "decoder accepted, request path said {} {}: {}",
-                    rej.status,
-                    rej.reason,
-                    show()
+                    expected.contains(&reply.status),
+                    "decoder said {:?}, request path {} {reason}",
+                    partial.as_ref().err(),
+                    reply.status
                 );
             }
-            let field = rej.field.clone().unwrap_or_default();
+            let field = j["field"].as_str().unwrap_or("");
             // Past the envelope's own fields: the decoder names a field of an event, or the
             // parser stopped inside the events array.
             let events_at = memchr_find(body, b"\"events\":[");
             let inside = field.starts_with("events[")
                 || (field == "body"
-                    && matches!((error_offset(&rej.reason, body), events_at),
+                    && matches!((error_offset(reason, body), events_at),
                                 (Some(at), Some(ev)) if at > ev + 10));
             if inside {
                 t.refused_inside_events += 1;
             }
-            if rej.status == 400 && field == "body" {
-                *t.body_reasons.entry(reason_class(&rej.reason)).or_default() += 1;
+            if reply.status == 400 && field == "body" {
+                *t.body_reasons.entry(reason_class(reason)).or_default() += 1;
             }
             *t.refused
-                .entry(format!("{} {}", rej.status, field_class(&field)))
+                .entry(format!("{} {}", reply.status, field_class(field)))
                 .or_default() += 1;
         }
+        other => return Err(fail(format!("a POST with its body was answered {other:?}"))),
     }
     Ok(())
 }
@@ -1109,6 +1198,7 @@ fn structurally_mutated_batches_are_refused_cleanly_or_round_trip() {
             apply_bytes(&mut body, m);
         }
         let mutated = body != valid.as_bytes();
+        let ct = Some(ct).filter(|c| !c.is_empty());
         check(&cfg, &body, ct, origin, mutated, &tally)
     });
     std::panic::set_hook(default_hook);
@@ -1125,8 +1215,14 @@ fn structurally_mutated_batches_are_refused_cleanly_or_round_trip() {
     let refused: u64 = t.refused.values().sum();
     let _ = writeln!(
         report,
-        "mutate: accepted {} ({} of them mutated); refused {refused}, {} inside the events array",
-        t.accepted, t.accepted_mutated, t.refused_inside_events
+        "mutate: accepted {} ({} of them mutated; {} with events dropped: {} events, {} batches \
+         keeping none); refused {refused}, {} inside the events array",
+        t.accepted,
+        t.accepted_mutated,
+        t.partial,
+        t.dropped_events,
+        t.accepted_nothing,
+        t.refused_inside_events
     );
     let mut by_count: Vec<_> = t.refused.iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
