@@ -355,10 +355,14 @@ impl Sdk {
             url: self.url.clone(),
             kind,
         });
+        // The click path: a wake-up is only needed for the first pending event (the flush
+        // interval starts) or when a batch's worth is pending.
         if self.pending.len() >= self.cfg.max_batch_events as usize {
             self.flush_soon = true;
+            self.arm(now);
+        } else if self.pending.len() == 1 {
+            self.arm(now);
         }
-        self.arm(now);
         id
     }
 
