@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `=` pin in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7
+GECKODRIVER_VERSION=0.37.1     # WebDriver for Debian's firefox-esr (scripts/test-browsers.sh)
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== setup: %s\n' "$*"; }
@@ -15,11 +16,33 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+for c in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$c"; then
+    log "rustup component add $c"
+    rustup component add "$c"
+  fi
+done
+
+apt_updated=
+apt_update() { [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }; }
+export DEBIAN_FRONTEND=noninteractive
+
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   log "apt-get install chromium chromium-driver"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt_update
   apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+# The other two engines of the browser tests: Firefox ESR, and WebKitGTK (WebKitWebDriver drives
+# its MiniBrowser, from libwebkit2gtk-4.1-0) under Xvfb.
+missing=()
+for pair in firefox-esr:firefox-esr WebKitWebDriver:webkit2gtk-driver xvfb-run:xvfb xauth:xauth; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  apt_update
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # `X --version` prints "name 1.2.3" for some tools and "1.2.3" for others: compare the last word.
@@ -29,6 +52,11 @@ if [ "$(version_of wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   # Not --locked: the registry mirror lacks one of its locked dependencies.
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if [ "$(geckodriver --version 2>/dev/null | head -n1 | awk '{print $2}')" != "$GECKODRIVER_VERSION" ]; then
+  log "cargo install geckodriver $GECKODRIVER_VERSION"
+  cargo install -q --locked geckodriver --version "$GECKODRIVER_VERSION" --force
 fi
 
 if ! command -v wasm-pack >/dev/null; then

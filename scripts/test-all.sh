@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: the native core, the browser SDK in headless Chromium, the npm package build
-# (with its size report), the Worker build, the end-to-end tests and the Worker's tests in workerd. Expects scripts/setup.sh to have run.
+# Runs every test: static checks (rustfmt, clippy on the native, browser and edge builds), the
+# native core, the browser SDK in headless Chromium, Firefox and WebKit, the npm package build
+# (with its size report), the Worker build, the end-to-end tests and the Worker's tests in workerd.
+# Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -8,11 +10,18 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 
 step() { printf '\n==== %s\n' "$*"; }
 
+step "static checks: cargo fmt --check; cargo clippy -D warnings (native, browser, browser tests, edge)"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc --tests -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown --features edge -- -D warnings
+
 step "core (native): cargo test"
 cargo test --quiet
 
-step "browser SDK in headless Chromium (the shipped allocator included)"
-wasm-pack test --headless --chrome -- --features browser,small-alloc --test web
+step "browser SDK (tests/web.rs, the shipped allocator included) in headless Chromium, Firefox and WebKit"
+bash scripts/test-browsers.sh all
 
 step "npm package build and size"
 bash scripts/build-pkg.sh

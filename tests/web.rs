@@ -13,6 +13,9 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "support/engine.rs"]
+mod engine;
+
 #[wasm_bindgen(inline_js = r#"
 export function installRecorders() {
   if (window.__ft) return;
