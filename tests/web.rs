@@ -1,4 +1,5 @@
-//! The browser SDK in real headless Chromium (`wasm-pack test --headless --chrome`).
+//! The browser SDK in real browsers: headless Chromium, Firefox and WebKit
+//! (`scripts/test-browsers.sh all`).
 //!
 //! `navigator.sendBeacon` and `fetch` are replaced by recorders in the page, so every assertion
 //! is about a request body the SDK really handed to the browser.
