@@ -96,13 +96,21 @@ test("a bad option rejects init with one error naming it", async () => {
   await p.close();
 });
 
-test("Global Privacy Control means nothing is sent", async () => {
+test("Global Privacy Control means nothing is sent, and what earlier pages persisted is cleared", async () => {
   const before = server.batches.length;
   const ctx = await browser.newContext();
+  // An earlier page (before the visitor turned GPC on) left a batch for retry.
+  await ctx.addInitScript(() => {
+    if (!sessionStorage.getItem("seeded")) {
+      sessionStorage.setItem("seeded", "1");
+      localStorage.setItem("ferrotel:queue", '00000000000000aa|1|0|{"v":1}');
+    }
+  });
   await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
   const p = await ctx.newPage();
   await p.goto(server.origin + "/gpc");
   assert.equal(await until(() => p.evaluate(() => window.__done)), true);
+  assert.equal(await p.evaluate(() => localStorage.getItem("ferrotel:queue")), null, "persisted batches cleared under GPC");
   await p.click("#buy");
   await p.goto(server.origin + "/leave");
   await new Promise((r) => setTimeout(r, 500));
