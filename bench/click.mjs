@@ -112,7 +112,7 @@ await withServerAndBrowser({ "/pkg/": pkgDir, ...(baseDir ? { "/base/": baseDir 
   const out = [];
   out.push("== ferrotel click cost (headless Chromium " + browser.version() + ") ==");
   out.push(`package: ${pkgDir}`);
-  out.push(`${ROUNDS} rounds x 3 variants, fresh page each, ${WARMUP} warm-up + ${CLICKS} timed button.click() per page,`);
+  out.push(`${ROUNDS} rounds x ${VARIANTS.length} variants, fresh page each, ${WARMUP} warm-up + ${CLICKS} timed button.click() per page,`);
   out.push("target <button> 8 levels deep (main > section.list > ul.items > li[10 of 20] > div.card > div.body > p > button.buy)");
   out.push("");
   for (const v of VARIANTS) {
@@ -133,7 +133,7 @@ await withServerAndBrowser({ "/pkg/": pkgDir, ...(baseDir ? { "/base/": baseDir 
   out.push("  Sentry click breadcrumbs         32 us/click");
   out.push("  PostHog autocapture          ~1,070 us/click");
   out.push("");
-  out.push(`note: maxBatchEvents=200, so the ferrotel loop includes real batching + a sendBeacon every 200 clicks (kept on purpose: it is real work).`);
+  out.push(`note: maxBatchEvents=200: every 200 clicks a flush is scheduled (the next task, after the synchronous loop; the visible page sends by fetch).`);
   out.push(`check: ferrotel sessions ${sdk.sessions.size}/${ROUNDS}; collector got ${c.batches} batches, ${c.events} events, ${c.clicks} click events` +
     ` (${sentClicks} clicks made in ferrotel pages, ${f(c.bytes / 1024, 0)} KiB)` + (c.badBodies ? `, ${c.badBodies} unparsable bodies` : "") +
     (sdk.pageErrors.length ? `; page errors: ${sdk.pageErrors.slice(0, 3).join(" | ")}` : "; no page errors"));
