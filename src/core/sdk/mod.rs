@@ -193,8 +193,10 @@ impl Vitals {
 /// The SDK of one page.
 pub struct Sdk {
     cfg: Config,
-    /// Nothing is captured or sent (Do-Not-Track / GPC at start, or stopped).
+    /// Nothing is captured or sent (Do-Not-Track / GPC at start).
     off: bool,
+    /// Stopped: nothing more is recorded.
+    stopped: bool,
     wall_origin: u64,
     ids: IdGen,
     session: String,
@@ -245,6 +247,7 @@ impl Sdk {
         let load_id = ids.next_u64();
         let mut sdk = Sdk {
             off,
+            stopped: false,
             wall_origin: page.wall_origin,
             ids,
             session: String::new(),
@@ -302,7 +305,7 @@ impl Sdk {
 
     /// Whether the SDK captures at all (false under Do-Not-Track / GPC, or after a stop).
     pub fn is_on(&self) -> bool {
-        !self.off
+        !self.off && !self.stopped
     }
 
     /// The running configuration.
@@ -345,7 +348,11 @@ impl Sdk {
     /// Records one event (if consent, sampling and the SDK's state allow it); returns its id,
     /// or 0 when it was not recorded. Encoding and batching happen at the next flush.
     fn record(&mut self, kind: EventKind, now: f64) -> u64 {
-        if self.off || self.consent == Consent::Denied || (!self.sampled && !kind.is_error()) {
+        if self.off
+            || self.stopped
+            || self.consent == Consent::Denied
+            || (!self.sampled && !kind.is_error())
+        {
             return 0;
         }
         let id = self.ids.next_u64();
@@ -912,8 +919,12 @@ impl Sdk {
 
     /// Stops: flushes as if the page were hidden, then captures nothing more.
     pub fn stop(&mut self, now: f64) {
+        // No storage read on the way out (the answer would reach a stopped SDK): beacon or
+        // persist by what this page knows.
+        self.queue_read = true;
         self.hide(0, now);
-        self.off = true;
+        // Records nothing more; what is pending still goes out (the session may be read first).
+        self.stopped = true;
     }
 
     /// A finished batch: into the outbox (sent at the next pump), or held until consent.

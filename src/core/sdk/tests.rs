@@ -362,6 +362,16 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
 }
 
 #[test]
+fn stop_delivers_what_is_pending() {
+    let mut w = World::new(config());
+    let a = w.track("a");
+    w.sdk.stop(w.now);
+    w.run();
+    assert_eq!(w.delivered.get(&a), Some(&1), "beaconed on stop");
+    assert_eq!(w.track("b"), 0, "nothing recorded after stop");
+}
+
+#[test]
 fn refused_beacon_falls_back_to_keepalive_fetch_persisted_first() {
     let mut w = World::new(config());
     w.beacon_ok = false;
