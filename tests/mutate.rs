@@ -33,6 +33,7 @@ use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming,
 use ferrotel::core::ingest::{
     decide, Bindings, Decision, Incoming, IngestConfig, MAX_LISTED_DROPS,
 };
+use ferrotel::core::schema::{Metric, Rating};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -84,11 +85,17 @@ fn kind() -> impl Strategy<Value = EventKind> {
         ),
         (0..5usize, num(), -1e6..1e6f64, "v5-[0-9]{1,12}").prop_map(|(n, value, delta, id)| {
             EventKind::WebVital {
-                name: ["LCP", "INP", "CLS", "FCP", "TTFB"][n].into(),
+                name: [
+                    Metric::Lcp,
+                    Metric::Inp,
+                    Metric::Cls,
+                    Metric::Fcp,
+                    Metric::Ttfb,
+                ][n],
                 value,
                 delta,
                 metric_id: id,
-                rating: "good".into(),
+                rating: Rating::Good,
                 navigation_type: "navigate".into(),
             }
         }),
