@@ -11,9 +11,10 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r##"
-let F = null, C = null;
+let F = null, C = null, U = "";
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
 export function setHandlers(f, c) { F = f; C = c; }
+export function setEndpoint(u) { U = u; }
 export function listen(onDocument, type, code, capture) {
   try { (onDocument ? document : window).addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
 }
@@ -101,13 +102,13 @@ export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
-export function beacon(url, body) {
-  try { return navigator.sendBeacon(url, body); } catch (_) { return false; }
+export function beacon(body) {
+  try { return navigator.sendBeacon(U, body); } catch (_) { return false; }
 }
-export function post(url, body, code, t, keepalive) {
+export function post(body, code, t, keepalive) {
   const done = (s, r) => call(code, { t, s, r });
   try {
-    fetch(url, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
+    fetch(U, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
       .then((r) => done(r.status, r.headers.get("retry-after") ?? undefined), () => done(0));
   } catch (_) { done(0); }
 }
@@ -126,6 +127,9 @@ extern "C" {
     /// Installs the Rust entry points: `f(code, arg)` for everything, `c(...)` for clicks.
     #[wasm_bindgen(js_name = setHandlers)]
     pub fn set_handlers(f: &JsValue, c: &JsValue);
+    /// Where `beacon` and `post` send.
+    #[wasm_bindgen(js_name = setEndpoint)]
+    pub fn set_endpoint(url: &str);
     /// `(document or window).addEventListener(type, e => dispatch(code, e), {capture, passive})`.
     pub fn listen(on_document: bool, ty: &str, code: u32, capture: bool);
     /// `performance.now()`.
@@ -165,12 +169,12 @@ extern "C" {
     pub fn get(o: &JsValue, k: &str) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
     pub fn describe(v: &JsValue) -> String;
-    /// `navigator.sendBeacon(url, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
+    /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
     /// CORS preflight); false when refused or unavailable.
-    pub fn beacon(url: &str, body: &str) -> bool;
-    /// `fetch(url, {method: "POST", keepalive})`, then dispatches `code` with
+    pub fn beacon(body: &str) -> bool;
+    /// `fetch(endpoint, {method: "POST", keepalive})`, then dispatches `code` with
     /// `{t: token, s: status, r: retryAfter}` (status 0 for a network error).
-    pub fn post(url: &str, body: &str, code: u32, token: u32, keepalive: bool);
+    pub fn post(body: &str, code: u32, token: u32, keepalive: bool);
     /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
     pub fn frames(code: u32);
     /// The current JavaScript stack (for panics, which carry none of their own).
