@@ -1,9 +1,7 @@
 //! The JavaScript API (wasm-bindgen exports). The npm package's `index.js` wraps these so that
 //! `init` loads the module first and the others never throw.
 
-use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::js;
 use crate::core::config::{Config, ConfigError};
@@ -11,7 +9,7 @@ use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
 fn js_error(e: &ConfigError) -> JsValue {
-    js_sys::Error::new(&e.message()).into()
+    js::Error::new(&e.message()).into()
 }
 
 /// One option's value, read with a type check; a wrong type becomes an error naming the option.
@@ -41,10 +39,10 @@ impl FromJs for u32 {
 }
 impl FromJs for Vec<String> {
     fn from_js(v: &JsValue) -> Option<Self> {
-        if !Array::is_array(v) {
+        if !js::is_array(v) {
             return None;
         }
-        Array::from(v).iter().map(|s| s.as_string()).collect()
+        (0..js::len(v)).map(|i| js::at(v, i).as_string()).collect()
     }
 }
 
@@ -61,9 +59,10 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
         ));
     }
     let mut c = Config::new("", "");
-    for k in Object::keys(o.unchecked_ref::<Object>()).iter() {
-        let name = k.as_string().unwrap_or_default();
-        let v = Reflect::get(o, &k).unwrap_or(JsValue::UNDEFINED);
+    let keys = js::keys(o);
+    for i in 0..js::len(&keys) {
+        let name = js::at(&keys, i).as_string().unwrap_or_default();
+        let v = js::get(o, &name);
         if v.is_undefined() {
             continue;
         }
@@ -122,13 +121,11 @@ pub fn track(name: JsValue, attrs: JsValue) {
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
     if attrs.is_object() {
-        for pair in Object::entries(attrs.unchecked_ref::<Object>())
-            .iter()
-            .take(limits::ATTRS)
-        {
-            let pair: Array = pair.unchecked_into();
-            let k = pair.get(0).as_string().unwrap_or_default();
-            let v = pair.get(1);
+        let entries = js::entries(&attrs);
+        for i in 0..js::len(&entries).min(limits::ATTRS as u32) {
+            let pair = js::at(&entries, i);
+            let k = js::at(&pair, 0).as_string().unwrap_or_default();
+            let v = js::at(&pair, 1);
             let v = if let Some(s) = v.as_string() {
                 AttrValue::Str(s)
             } else if let Some(n) = v.as_f64() {

@@ -113,7 +113,8 @@ fn dispatch(code: u32, arg: JsValue) {
                 if !s.config().capture_performance {
                     return;
                 }
-                for e in js_sys::Array::from(&arg).iter() {
+                for i in 0..js::len(&arg) {
+                    let e = js::at(&arg, i);
                     let start = js::num(&e, "startTime");
                     match code {
                         code::PAINT => {

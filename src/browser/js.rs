@@ -99,6 +99,7 @@ export function observe(type, code, threshold) {
 }
 export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch (_) { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (_) { return undefined; } }
+export function at(a, i) { return a[i]; }
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
@@ -167,6 +168,8 @@ extern "C" {
     pub fn later(ms: u32, code: u32);
     /// `o[k]`, never throwing (getters on hostile objects can).
     pub fn get(o: &JsValue, k: &str) -> JsValue;
+    /// `a[i]` of an array.
+    pub fn at(a: &JsValue, i: u32) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
     pub fn describe(v: &JsValue) -> String;
     /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
@@ -185,6 +188,33 @@ extern "C" {
     /// Do-Not-Track or Global Privacy Control is on.
     #[wasm_bindgen(js_name = privacySignal)]
     pub fn privacy_signal() -> bool;
+}
+
+// JavaScript built-ins (declared here rather than linking js-sys: see Cargo.toml).
+#[wasm_bindgen]
+extern "C" {
+    /// `Date.now()`.
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    pub fn date_now() -> f64;
+    /// `Object.keys(o)`.
+    #[wasm_bindgen(js_namespace = Object)]
+    pub fn keys(o: &JsValue) -> JsValue;
+    /// `Object.entries(o)`.
+    #[wasm_bindgen(js_namespace = Object)]
+    pub fn entries(o: &JsValue) -> JsValue;
+    /// `Array.isArray(v)`.
+    #[wasm_bindgen(js_namespace = Array, js_name = isArray)]
+    pub fn is_array(v: &JsValue) -> bool;
+    /// A JavaScript `Error`.
+    pub type Error;
+    /// `new Error(message)`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(message: &str) -> Error;
+}
+
+/// The length of an array.
+pub fn len(a: &JsValue) -> u32 {
+    num(a, "length") as u32
 }
 
 /// `o[k]` as a number, or 0.

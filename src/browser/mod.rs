@@ -136,7 +136,7 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         referrer: js::page_url(true),
         visible: js::visible(),
         privacy_signal: js::privacy_signal(),
-        wall_origin: (js_sys::Date::now() - now).max(0.0) as u64,
+        wall_origin: (js::date_now() - now).max(0.0) as u64,
         seed: ((word(0) << 32) | word(1)) ^ ((word(2) << 32) | word(3)).rotate_left(17),
     };
     js::set_endpoint(&cfg.endpoint);
