@@ -1,7 +1,7 @@
 // ferrotel: the npm entry. Loads the wasm module on `init`, queues calls made before it is
 // ready, and makes sure nothing but a bad `init` option ever throws into the host page.
 // Named imports (not a namespace): the bundler drops the glue's unused exports (initSync).
-import load, { start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stats as wStats } from "./ferrotel.js";
+import load, { start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
 
 let ready = null;
 let running = false;
@@ -58,7 +58,7 @@ const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rej
 export function stats() {
   if (!running) return undefined;
   try {
-    const v = wStats();
-    return v && Object.fromEntries(STATS.map((k, i) => [k, v[i]]));
+    const v = STATS.map((k, i) => [k, wStat(i)]);
+    return v[0][1] === undefined ? undefined : Object.fromEntries(v);
   } catch (_) { return undefined; }
 }

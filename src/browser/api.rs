@@ -159,12 +159,13 @@ pub fn session_id() -> Option<String> {
     super::session_id()
 }
 
-/// Delivery and capture counters, in the order of the fields of
+/// Delivery and capture counter `i`, in the order of the fields of
 /// [`crate::core::sdk::Stats`]; undefined when not running. The npm entry names them.
 #[wasm_bindgen]
-pub fn stats() -> Option<Vec<u32>> {
+pub fn stat(i: u32) -> Option<u32> {
     let s = super::stats()?;
-    Some(vec![
+    [
+
         s.beacons,
         s.fetches,
         s.delivered_batches,
@@ -173,5 +174,7 @@ pub fn stats() -> Option<Vec<u32>> {
         s.dropped_batches,
         s.dropped_events,
         s.errors_over_cap,
-    ])
+    ]
+    .get(i as usize)
+    .copied()
 }

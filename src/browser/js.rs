@@ -115,10 +115,8 @@ export function post(body, code, t, keepalive) {
 }
 export function frames(code) { try { requestAnimationFrame(() => requestAnimationFrame(() => call(code))); } catch (_) { } }
 export function stack() { try { return new Error().stack || ""; } catch (_) { return ""; } }
-export function randomSeed() {
-  const a = new Uint32Array(4);
-  try { crypto.getRandomValues(a); } catch (_) { for (let i = 0; i < 4; i++) a[i] = Math.random() * 4294967296; }
-  return a;
+export function random32() {
+  try { return crypto.getRandomValues(new Uint32Array(1))[0]; } catch (_) { return Math.random() * 4294967296; }
 }
 export function privacySignal() {
   try { return navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1"; } catch (_) { return false; }
@@ -182,9 +180,8 @@ extern "C" {
     pub fn frames(code: u32);
     /// The current JavaScript stack (for panics, which carry none of their own).
     pub fn stack() -> String;
-    /// 16 random bytes as four u32s (crypto when available).
-    #[wasm_bindgen(js_name = randomSeed)]
-    pub fn random_seed() -> Vec<u32>;
+    /// 32 random bits (crypto when available).
+    pub fn random32() -> u32;
     /// Do-Not-Track or Global Privacy Control is on.
     #[wasm_bindgen(js_name = privacySignal)]
     pub fn privacy_signal() -> bool;

@@ -128,8 +128,7 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
-    let seed = js::random_seed();
-    let word = |i: usize| seed.get(i).copied().unwrap_or(0) as u64;
+    let word = || js::random32() as u64;
     let now = js::perf_now();
     let page = Page {
         url: js::page_url(false),
@@ -137,7 +136,7 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         visible: js::visible(),
         privacy_signal: js::privacy_signal(),
         wall_origin: (js::date_now() - now).max(0.0) as u64,
-        seed: ((word(0) << 32) | word(1)) ^ ((word(2) << 32) | word(3)).rotate_left(17),
+        seed: ((word() << 32) | word()) ^ ((word() << 32) | word()).rotate_left(17),
     };
     js::set_endpoint(&cfg.endpoint);
     let sdk = Sdk::new(cfg, &page, &capture::navigation_type(), now);
