@@ -136,7 +136,7 @@ extern "C" {
     pub fn perf_now() -> f64;
     /// `location.href`, or `document.referrer`.
     #[wasm_bindgen(js_name = pageUrl)]
-    pub fn page_url(referrer: bool) -> String;
+    fn page_url_js(referrer: bool) -> JsValue;
     /// The document is not hidden.
     pub fn visible() -> bool;
     /// `document.readyState == "complete"`.
@@ -149,10 +149,10 @@ extern "C" {
     pub fn interaction_count() -> f64;
     /// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
     #[wasm_bindgen(js_name = storeGet)]
-    pub fn store_get(session: bool, key: &str) -> Option<String>;
+    fn store_get_js(session: bool, key: &str) -> JsValue;
     /// `setItem` (or `removeItem` for `None`); false when storage refuses (off, or full).
     #[wasm_bindgen(js_name = storeSet)]
-    pub fn store_set(session: bool, key: &str, value: Option<String>) -> bool;
+    pub fn store_set(session: bool, key: &str, value: Option<&str>) -> bool;
     /// The capture-phase click listener on `document`.
     #[wasm_bindgen(js_name = listenClicks)]
     pub fn listen_clicks();
@@ -169,7 +169,8 @@ extern "C" {
     /// `a[i]` of an array.
     pub fn at(a: &JsValue, i: u32) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
-    pub fn describe(v: &JsValue) -> String;
+    #[wasm_bindgen(js_name = describe)]
+    fn describe_js(v: &JsValue) -> JsValue;
     /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
     /// CORS preflight); false when refused or unavailable.
     pub fn beacon(body: &str) -> bool;
@@ -179,7 +180,8 @@ extern "C" {
     /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
     pub fn frames(code: u32);
     /// The current JavaScript stack (for panics, which carry none of their own).
-    pub fn stack() -> String;
+    #[wasm_bindgen(js_name = stack)]
+    fn stack_js() -> JsValue;
     /// 32 random bits (crypto when available).
     pub fn random32() -> u32;
     /// Do-Not-Track or Global Privacy Control is on.
@@ -221,5 +223,31 @@ pub fn num(o: &JsValue, k: &str) -> f64 {
 
 /// `o[k]` as a string, or empty.
 pub fn string(o: &JsValue, k: &str) -> String {
-    get(o, k).as_string().unwrap_or_default()
+    text(get(o, k))
+}
+
+// Strings come back from JavaScript as values, read with `as_string`: one conversion in the
+// glue for all of them instead of one per import.
+fn text(v: JsValue) -> String {
+    v.as_string().unwrap_or_default()
+}
+
+/// `location.href`, or `document.referrer`.
+pub fn page_url(referrer: bool) -> String {
+    text(page_url_js(referrer))
+}
+
+/// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
+pub fn store_get(session: bool, key: &str) -> Option<String> {
+    store_get_js(session, key).as_string()
+}
+
+/// A string for any thrown value (rejections need not be Errors).
+pub fn describe(v: &JsValue) -> String {
+    text(describe_js(v))
+}
+
+/// The current JavaScript stack (for panics, which carry none of their own).
+pub fn stack() -> String {
+    text(stack_js())
 }

@@ -90,7 +90,7 @@ fn perform() {
             Action::Store(op) => {
                 // Read just before writing: the origin's other tabs share the item.
                 let text = op.apply(&js::store_get(false, QUEUE_KEY).unwrap_or_default());
-                js::store_set(false, QUEUE_KEY, (!text.is_empty()).then_some(text));
+                js::store_set(false, QUEUE_KEY, (!text.is_empty()).then_some(&text));
             }
             Action::ReadSession => {
                 let v = js::store_get(true, SESSION_KEY);
@@ -100,7 +100,7 @@ fn perform() {
                 perform();
             }
             Action::SaveSession(v) => {
-                js::store_set(true, SESSION_KEY, Some(v));
+                js::store_set(true, SESSION_KEY, Some(&v));
             }
             Action::ReadQueue => {
                 let text = js::store_get(false, QUEUE_KEY).unwrap_or_default();
