@@ -58,7 +58,8 @@ impl<'a> StoredBatch<'a> {
     fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
         let mut it = line.splitn(4, '|');
         let id = parse_hex64(it.next()?)?;
-        let attempts = it.next()?.parse().ok()?;
+        // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
+        let attempts = u32::try_from(it.next()?.parse::<u64>().ok()?).ok()?;
         let next_at = it.next()?.parse().ok()?;
         let body = it.next()?;
         if !body.starts_with('{') {
