@@ -14,7 +14,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 pub(super) use code::{FETCH_DONE, TIMER};
 
-/// What a dispatch from JavaScript is about.
+/// What a dispatch from JavaScript is about (`install` in js.rs uses these numbers).
 mod code {
     pub const KEYDOWN: u32 = 1;
     pub const ERROR: u32 = 2;
@@ -212,27 +212,12 @@ pub fn install() {
     }
     let complete = js::loaded();
     super::install_panic_hook();
-    js::set_handlers(
+    js::install(
         &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
         &Closure::<dyn FnMut(String, i32, i32)>::new(on_click).into_js_value(),
     );
-    js::listen_clicks();
-    js::listen(true, "keydown", code::KEYDOWN, true);
-    js::listen(false, "error", code::ERROR, true);
-    js::listen(false, "unhandledrejection", code::REJECTION, false);
-    js::listen(true, "visibilitychange", code::VISIBILITY, true);
-    js::listen(false, "pagehide", code::PAGEHIDE, true);
-    js::listen(false, "pageshow", code::PAGESHOW, true);
-    js::listen(false, "popstate", code::POPSTATE, false);
-    js::listen(false, "load", code::LOAD, false);
-    js::hook_history(code::ROUTE);
+    // After the observers are attached: their first (buffered) entries arrive in a later task.
     if complete {
         report_navigation();
     }
-    js::observe("paint", code::PAINT, 0);
-    js::observe("largest-contentful-paint", code::LCP, 0);
-    js::observe("layout-shift", code::LAYOUT_SHIFT, 0);
-    js::observe("event", code::EVENT_TIMING, 40);
-    js::observe("first-input", code::EVENT_TIMING, 0);
-    js::observe("longtask", code::LONG_TASK, 0);
 }

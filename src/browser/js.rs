@@ -13,9 +13,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(inline_js = r##"
 let F = null, C = null, U = "";
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
-export function setHandlers(f, c) { F = f; C = c; }
 export function setEndpoint(u) { U = u; }
-export function listen(onDocument, type, code, capture) {
+function listen(onDocument, type, code, capture) {
   try { (onDocument ? document : window).addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
 }
 export function perfNow() { try { return performance.now(); } catch (_) { return 0; } }
@@ -73,10 +72,7 @@ function onClick(e) {
     C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0);
   } catch (_) { }
 }
-export function listenClicks() {
-  try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
-}
-export function hookHistory(code) {
+function hookHistory(code) {
   try {
     for (const m of ["pushState", "replaceState"]) {
       const orig = history[m];
@@ -87,7 +83,7 @@ export function hookHistory(code) {
     }
   } catch (_) { }
 }
-export function observe(type, code, threshold) {
+function observe(type, code, threshold) {
   try {
     const s = PerformanceObserver.supportedEntryTypes;
     if (!s || !s.includes(type)) return false;
@@ -96,6 +92,26 @@ export function observe(type, code, threshold) {
     new PerformanceObserver((l) => call(code, l.getEntries())).observe(opts);
     return true;
   } catch (_) { return false; }
+}
+// Every listener and observer, once per page, dispatching the codes of `capture::code`.
+export function install(f, c) {
+  F = f; C = c;
+  try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
+  listen(true, "keydown", 1, true);
+  listen(false, "error", 2, true);
+  listen(false, "unhandledrejection", 3, false);
+  listen(true, "visibilitychange", 4, true);
+  listen(false, "pagehide", 5, true);
+  listen(false, "pageshow", 6, true);
+  listen(false, "popstate", 7, false);
+  listen(false, "load", 9, false);
+  hookHistory(8);
+  observe("paint", 11);
+  observe("largest-contentful-paint", 12);
+  observe("layout-shift", 13);
+  observe("event", 14, 40);
+  observe("first-input", 14);
+  observe("longtask", 15);
 }
 export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch (_) { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (_) { return undefined; } }
@@ -123,14 +139,15 @@ export function privacySignal() {
 }
 "##)]
 extern "C" {
-    /// Installs the Rust entry points: `f(code, arg)` for everything, `c(...)` for clicks.
-    #[wasm_bindgen(js_name = setHandlers)]
-    pub fn set_handlers(f: &JsValue, c: &JsValue);
+    /// Installs the Rust entry points (`f(code, arg)` for everything, `c(...)` for clicks) and
+    /// attaches every listener and observer: `addEventListener(type, e => f(code, e),
+    /// {capture, passive})`, a capture-phase click listener on `document`, the history hook
+    /// (`code::ROUTE` after every `pushState` / `replaceState`), PerformanceObservers with
+    /// `buffered: true` where the browser supports the type (`f(code, entries)`).
+    pub fn install(f: &JsValue, c: &JsValue);
     /// Where `beacon` and `post` send.
     #[wasm_bindgen(js_name = setEndpoint)]
     pub fn set_endpoint(url: &str);
-    /// `(document or window).addEventListener(type, e => dispatch(code, e), {capture, passive})`.
-    pub fn listen(on_document: bool, ty: &str, code: u32, capture: bool);
     /// `performance.now()`.
     #[wasm_bindgen(js_name = perfNow)]
     pub fn perf_now() -> f64;
@@ -153,15 +170,6 @@ extern "C" {
     /// `setItem` (or `removeItem` for `None`); false when storage refuses (off, or full).
     #[wasm_bindgen(js_name = storeSet)]
     pub fn store_set(session: bool, key: &str, value: Option<&str>) -> bool;
-    /// The capture-phase click listener on `document`.
-    #[wasm_bindgen(js_name = listenClicks)]
-    pub fn listen_clicks();
-    /// Dispatches `code` after every `history.pushState` / `replaceState` (idempotent).
-    #[wasm_bindgen(js_name = hookHistory)]
-    pub fn hook_history(code: u32);
-    /// Observes a performance entry type with `buffered: true` if the browser supports it;
-    /// dispatches `code` with an array of entries. Returns whether it is observed.
-    pub fn observe(ty: &str, code: u32, duration_threshold: u32) -> bool;
     /// Dispatches `code` after `ms`.
     pub fn later(ms: u32, code: u32);
     /// `o[k]`, never throwing (getters on hostile objects can).
