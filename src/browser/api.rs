@@ -42,7 +42,12 @@ impl FromJs for Vec<String> {
         if !js::is_array(v) {
             return None;
         }
-        (0..js::len(v)).map(|i| js::at(v, i).as_string()).collect()
+        // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
+        let mut out = Vec::new();
+        for i in 0..js::len(v) {
+            out.push(js::at(v, i).as_string()?);
+        }
+        Some(out)
     }
 }
 
