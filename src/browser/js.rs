@@ -23,15 +23,16 @@ export function visible() { try { return document.visibilityState != "hidden"; }
 export function loaded() { try { return document.readyState == "complete"; } catch (_) { return false; } }
 export function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch (_) { return undefined; } }
 export function interactionCount() { try { return performance.interactionCount || 0; } catch (_) { return 0; } }
-export function storeGet(session, key) {
-  try { return (session ? sessionStorage : localStorage).getItem(key) ?? undefined; } catch (_) { return undefined; }
+// The session record (sessionStorage) or the persisted retry queue (localStorage).
+const KEY = ["ferrotel:queue", "ferrotel:session"];
+export function storeGet(session) {
+  try { return (session ? sessionStorage : localStorage).getItem(KEY[session]) ?? undefined; } catch (_) { return undefined; }
 }
-export function storeSet(session, key, value) {
+export function storeSet(session, value) {
   try {
     const s = session ? sessionStorage : localStorage;
-    if (value === undefined) s.removeItem(key); else s.setItem(key, value);
-    return true;
-  } catch (_) { return false; }
+    if (value === undefined) s.removeItem(KEY[session]); else s.setItem(KEY[session], value);
+  } catch (_) { }
 }
 function part(el) {
   const tag = el.localName;
@@ -116,6 +117,10 @@ export function install(f, c) {
 export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch (_) { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (_) { return undefined; } }
 export function at(a, i) { return a[i]; }
+export function keys(o) { return Object.keys(o); }
+export function entries(o) { return Object.entries(o); }
+export function isArray(v) { return Array.isArray(v); }
+export function dateNow() { return Date.now(); }
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
@@ -153,7 +158,7 @@ extern "C" {
     pub fn perf_now() -> f64;
     /// `location.href`, or `document.referrer`.
     #[wasm_bindgen(js_name = pageUrl)]
-    fn page_url_js(referrer: bool) -> JsValue;
+    fn page_url_js(referrer: i32) -> JsValue;
     /// The document is not hidden.
     pub fn visible() -> bool;
     /// `document.readyState == "complete"`.
@@ -166,16 +171,19 @@ extern "C" {
     pub fn interaction_count() -> f64;
     /// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
     #[wasm_bindgen(js_name = storeGet)]
-    fn store_get_js(session: bool, key: &str) -> JsValue;
-    /// `setItem` (or `removeItem` for `None`); false when storage refuses (off, or full).
+    fn store_get_js(session: i32) -> JsValue;
+    /// `setItem` (or `removeItem` for `None`) of the session record (1) or the retry queue (0);
+    /// nothing when storage refuses (off, or full).
     #[wasm_bindgen(js_name = storeSet)]
-    pub fn store_set(session: bool, key: &str, value: Option<&str>) -> bool;
+    fn store_set_js(session: i32, value: Option<&str>);
     /// Dispatches `code` after `ms`.
-    pub fn later(ms: u32, code: u32);
+    #[wasm_bindgen(js_name = later)]
+    fn later_js(ms: i32, code: i32);
     /// `o[k]`, never throwing (getters on hostile objects can).
     pub fn get(o: &JsValue, k: &str) -> JsValue;
     /// `a[i]` of an array.
-    pub fn at(a: &JsValue, i: u32) -> JsValue;
+    #[wasm_bindgen(js_name = at)]
+    fn at_js(a: &JsValue, i: i32) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
     #[wasm_bindgen(js_name = describe)]
     fn describe_js(v: &JsValue) -> JsValue;
@@ -186,7 +194,8 @@ extern "C" {
     /// `{t: token, s: status, r: retryAfter}` (status 0 for a network error).
     pub fn post(body: &str, code: u32, token: u32, keepalive: bool);
     /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
-    pub fn frames(code: u32);
+    #[wasm_bindgen(js_name = frames)]
+    fn frames_js(code: i32);
     /// The current JavaScript stack (for panics, which carry none of their own).
     #[wasm_bindgen(js_name = stack)]
     fn stack_js() -> JsValue;
@@ -195,23 +204,21 @@ extern "C" {
     /// Do-Not-Track or Global Privacy Control is on.
     #[wasm_bindgen(js_name = privacySignal)]
     pub fn privacy_signal() -> bool;
-}
-
-// JavaScript built-ins (declared here rather than linking js-sys: see Cargo.toml).
-#[wasm_bindgen]
-extern "C" {
     /// `Date.now()`.
-    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    #[wasm_bindgen(js_name = dateNow)]
     pub fn date_now() -> f64;
     /// `Object.keys(o)`.
-    #[wasm_bindgen(js_namespace = Object)]
     pub fn keys(o: &JsValue) -> JsValue;
     /// `Object.entries(o)`.
-    #[wasm_bindgen(js_namespace = Object)]
     pub fn entries(o: &JsValue) -> JsValue;
     /// `Array.isArray(v)`.
-    #[wasm_bindgen(js_namespace = Array, js_name = isArray)]
+    #[wasm_bindgen(js_name = isArray)]
     pub fn is_array(v: &JsValue) -> bool;
+}
+
+// A JavaScript built-in (declared here rather than linking js-sys: see Cargo.toml).
+#[wasm_bindgen]
+extern "C" {
     /// A JavaScript `Error`.
     pub type Error;
     /// `new Error(message)`.
@@ -240,14 +247,39 @@ fn text(v: JsValue) -> String {
     v.as_string().unwrap_or_default()
 }
 
+// Numbers and values cross without glue (imported straight from the snippet); a `bool` or
+// `u32` argument would need a conversion wrapper each, so those are passed as `i32`.
+
 /// `location.href`, or `document.referrer`.
 pub fn page_url(referrer: bool) -> String {
-    text(page_url_js(referrer))
+    text(page_url_js(referrer as i32))
 }
 
-/// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
-pub fn store_get(session: bool, key: &str) -> Option<String> {
-    store_get_js(session, key).as_string()
+/// `getItem` of the session record (`sessionStorage`, "ferrotel:session") or the persisted
+/// retry queue (`localStorage`, "ferrotel:queue"); `None` when absent or storage is off.
+pub fn store_get(session: bool) -> Option<String> {
+    store_get_js(session as i32).as_string()
+}
+
+/// `setItem` (or `removeItem` for `None`) of the same items; nothing when storage refuses
+/// (off, or full).
+pub fn store_set(session: bool, value: Option<&str>) {
+    store_set_js(session as i32, value)
+}
+
+/// Dispatches `code` after `ms`.
+pub fn later(ms: u32, code: u32) {
+    later_js(ms as i32, code as i32)
+}
+
+/// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
+pub fn frames(code: u32) {
+    frames_js(code as i32)
+}
+
+/// `a[i]` of an array.
+pub fn at(a: &JsValue, i: u32) -> JsValue {
+    at_js(a, i as i32)
 }
 
 /// A string for any thrown value (rejections need not be Errors).

@@ -31,9 +31,10 @@ use crate::core::event::ErrorSource;
 pub use crate::core::sdk::Stats;
 use crate::core::sdk::{Action, Page, Sdk};
 
-/// The persisted retry queue (`localStorage`) and the session record (`sessionStorage`).
-const QUEUE_KEY: &str = "ferrotel:queue";
-const SESSION_KEY: &str = "ferrotel:session";
+/// The persisted retry queue (`localStorage` "ferrotel:queue") and the session record
+/// (`sessionStorage` "ferrotel:session"), as [`js::store_get`] selects them.
+const QUEUE: bool = false;
+const SESSION: bool = true;
 
 /// The one SDK instance. wasm32 in the browser is single-threaded, so a plain static (cheaper
 /// than `thread_local!`) is sound; `try_borrow_mut` (no panicking path) guards re-entrancy.
@@ -89,21 +90,21 @@ fn perform() {
             }
             Action::Store(op) => {
                 // Read just before writing: the origin's other tabs share the item.
-                let text = op.apply(&js::store_get(false, QUEUE_KEY).unwrap_or_default());
-                js::store_set(false, QUEUE_KEY, (!text.is_empty()).then_some(&text));
+                let text = op.apply(&js::store_get(QUEUE).unwrap_or_default());
+                js::store_set(QUEUE, (!text.is_empty()).then_some(&text));
             }
             Action::ReadSession => {
-                let v = js::store_get(true, SESSION_KEY);
+                let v = js::store_get(SESSION);
                 if let Some(mut s) = enter() {
                     s.session_read(v.as_deref(), js::perf_now());
                 }
                 perform();
             }
             Action::SaveSession(v) => {
-                js::store_set(true, SESSION_KEY, Some(&v));
+                js::store_set(SESSION, Some(&v));
             }
             Action::ReadQueue => {
-                let text = js::store_get(false, QUEUE_KEY).unwrap_or_default();
+                let text = js::store_get(QUEUE).unwrap_or_default();
                 if let Some(mut s) = enter() {
                     s.queue_read(&text, js::perf_now());
                 }
@@ -174,7 +175,7 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running. Resolves it now if it was not yet.
 pub fn session_id() -> Option<String> {
-    let stored = js::store_get(true, SESSION_KEY);
+    let stored = js::store_get(SESSION);
     with(|s, now| {
         s.session_read(stored.as_deref(), now); // a no-op once known
         s.session_id().map(str::to_owned)
