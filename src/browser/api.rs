@@ -170,7 +170,6 @@ pub fn session_id() -> Option<String> {
 pub fn stat(i: u32) -> Option<u32> {
     let s = super::stats()?;
     [
-
         s.beacons,
         s.fetches,
         s.delivered_batches,
