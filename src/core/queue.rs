@@ -4,7 +4,7 @@
 //! The text is one line per batch: `<id hex16>|<attempts>|<next_at ms>|<body>`. A body is
 //! JSON from our encoder, which escapes every control character, so it never holds a newline.
 
-use super::ids::{parse_hex64, push_hex64};
+use super::ids::{parse_hex64, parse_u64, push_hex64};
 use super::json::push_u64;
 
 /// Delivery attempts before a batch is given up.
@@ -59,8 +59,8 @@ impl<'a> StoredBatch<'a> {
         let mut it = line.splitn(4, '|');
         let id = parse_hex64(it.next()?)?;
         // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
-        let attempts = u32::try_from(it.next()?.parse::<u64>().ok()?).ok()?;
-        let next_at = it.next()?.parse().ok()?;
+        let attempts = u32::try_from(parse_u64(it.next()?)?).ok()?;
+        let next_at = parse_u64(it.next()?)?;
         let body = it.next()?;
         if !body.starts_with('{') {
             return None;

@@ -14,6 +14,7 @@
 //! [`StoreOp::apply`] on its current text (see `core::queue` for the format and its bounds).
 
 use super::{Action, Consent, Sdk, Stats};
+use crate::core::ids::parse_u64;
 use crate::core::queue::{self, retry_delay_ms, StoredBatch, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES};
 
 /// The longest wait before a retry (also caps a persisted retry time after the clock went
@@ -249,12 +250,7 @@ pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(
-        s.parse::<u64>()
-            .ok()?
-            .saturating_mul(1000)
-            .min(MAX_DELAY_MS),
-    )
+    Some(parse_u64(s)?.saturating_mul(1000).min(MAX_DELAY_MS))
 }
 
 impl Sdk {
