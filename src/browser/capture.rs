@@ -196,12 +196,8 @@ fn on_rejection(e: &JsValue) {
 /// The click path's entry: plain values from the JavaScript DOM walk.
 fn on_click(parts: String, x: i32, y: i32) {
     // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
-    let mut it = parts.splitn(3, '\0');
-    let (selector, tag, text) = (
-        it.next().unwrap_or(""),
-        it.next().unwrap_or(""),
-        it.next().unwrap_or(""),
-    );
+    let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
+    let (tag, text) = rest.split_once('\0').unwrap_or((rest, ""));
     with(|s, now| s.click(selector, tag, text, x, y, now));
 }
 

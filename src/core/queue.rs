@@ -56,12 +56,14 @@ impl<'a> StoredBatch<'a> {
 
     /// Parses one line; `None` for anything else (foreign or corrupted text).
     fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
-        let mut it = line.splitn(4, '|');
-        let id = parse_hex64(it.next()?)?;
+        // `split_once` three times is `splitn(4, '|')` (the body keeps any further '|').
+        let (id, rest) = line.split_once('|')?;
+        let (attempts, rest) = rest.split_once('|')?;
+        let (next_at, body) = rest.split_once('|')?;
+        let id = parse_hex64(id)?;
         // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
-        let attempts = u32::try_from(parse_u64(it.next()?)?).ok()?;
-        let next_at = parse_u64(it.next()?)?;
-        let body = it.next()?;
+        let attempts = u32::try_from(parse_u64(attempts)?).ok()?;
+        let next_at = parse_u64(next_at)?;
         if !body.starts_with('{') {
             return None;
         }
