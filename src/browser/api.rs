@@ -57,7 +57,7 @@ fn opt<T: FromJs>(name: &str, v: JsValue, problem: &'static str) -> Result<T, Co
 
 /// Converts the `init` options object; unknown names and wrong types are errors.
 fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
-    if !o.is_object() {
+    if !js::is_object(o) {
         return Err(ConfigError::new(
             "options",
             "must be an object such as { endpoint, key }",
@@ -68,7 +68,7 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
     for i in 0..js::len(&keys) {
         let name = js::at(&keys, i).as_string().unwrap_or_default();
         let v = js::get(o, &name);
-        if v.is_undefined() {
+        if js::is_undefined(&v) {
             continue;
         }
         const BOOL: &str = "must be true or false";
@@ -125,7 +125,7 @@ pub fn track(name: JsValue, attrs: JsValue) {
     let mut name = js::describe(&name);
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
-    if attrs.is_object() {
+    if js::is_object(&attrs) {
         let entries = js::entries(&attrs);
         for i in 0..js::len(&entries).min(limits::ATTRS as u32) {
             let pair = js::at(&entries, i);

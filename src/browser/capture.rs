@@ -49,7 +49,7 @@ pub fn navigation_type() -> String {
 /// Reads the navigation timing entry (if the browser has one) into the core.
 pub fn report_navigation() {
     let e = js::nav_entry();
-    if e.is_undefined() {
+    if js::is_undefined(&e) {
         return;
     }
     let n = |k: &str| js::num(&e, k);
@@ -159,7 +159,7 @@ fn dispatch(code: u32, arg: JsValue) {
 fn on_error(e: &JsValue) {
     let mut message = js::string(e, "message");
     let err = js::get(e, "error");
-    if message.is_empty() && err.is_undefined() {
+    if message.is_empty() && js::is_undefined(&err) {
         return;
     }
     let kind = js::string(&err, "name");
@@ -180,12 +180,12 @@ fn on_error(e: &JsValue) {
 }
 
 fn on_rejection(e: &JsValue) {
-    if js::get(e, "promise").is_undefined() {
+    if js::is_undefined(&js::get(e, "promise")) {
         return;
     }
     let reason = js::get(e, "reason");
     let stack = js::string(&reason, "stack");
-    let (kind, message) = if stack.is_empty() && js::get(&reason, "message").is_undefined() {
+    let (kind, message) = if stack.is_empty() && js::is_undefined(&js::get(&reason, "message")) {
         ("UnhandledRejection".into(), js::describe(&reason))
     } else {
         (js::string(&reason, "name"), js::string(&reason, "message"))

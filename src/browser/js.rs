@@ -121,6 +121,8 @@ export function keys(o) { return Object.keys(o); }
 export function entries(o) { return Object.entries(o); }
 export function isArray(v) { return Array.isArray(v); }
 export function dateNow() { return Date.now(); }
+export function isObject(v) { return typeof v == "object" && v !== null; }
+export function isUndefined(v) { return v === undefined; }
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
@@ -214,6 +216,12 @@ extern "C" {
     /// `Array.isArray(v)`.
     #[wasm_bindgen(js_name = isArray)]
     pub fn is_array(v: &JsValue) -> bool;
+    /// `JsValue::is_object`, imported from the snippet (no glue).
+    #[wasm_bindgen(js_name = isObject)]
+    pub fn is_object(v: &JsValue) -> bool;
+    /// `JsValue::is_undefined`, imported from the snippet (no glue).
+    #[wasm_bindgen(js_name = isUndefined)]
+    pub fn is_undefined(v: &JsValue) -> bool;
 }
 
 // A JavaScript built-in (declared here rather than linking js-sys: see Cargo.toml).
