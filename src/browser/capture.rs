@@ -34,6 +34,7 @@ mod code {
     pub const FETCH_DONE: u32 = 16;
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
+    pub const CLICK: u32 = 19;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -142,6 +143,7 @@ fn dispatch(code: u32, arg: JsValue) {
         }
         code::ERROR => on_error(&arg),
         code::REJECTION => on_rejection(&arg),
+        code::CLICK => on_click(&arg),
         code::TIMER => {
             with(|s, now| s.timer(now));
         }
@@ -193,8 +195,10 @@ fn on_rejection(e: &JsValue) {
     with(|s, now| s.error(ErrorSource::Rejection, &kind, &message, &stack, now));
 }
 
-/// The click path's entry: plain values from the JavaScript DOM walk.
-fn on_click(parts: String, x: i32, y: i32) {
+/// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.
+fn on_click(arg: &JsValue) {
+    let parts = js::string(arg, "0");
+    let (x, y) = (js::num(arg, "1") as i32, js::num(arg, "2") as i32);
     // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
     let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
     let (tag, text) = rest.split_once('\0').unwrap_or((rest, ""));
@@ -208,10 +212,7 @@ pub fn install() {
     }
     let complete = js::loaded();
     super::install_panic_hook();
-    js::install(
-        &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
-        &Closure::<dyn FnMut(String, i32, i32)>::new(on_click).into_js_value(),
-    );
+    js::install(&Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value());
     // After the observers are attached: their first (buffered) entries arrive in a later task.
     if complete {
         report_navigation();

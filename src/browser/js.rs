@@ -11,7 +11,7 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r##"
-let F = null, C = null, U = "";
+let F = null, U = "";
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
 export function setEndpoint(u) { U = u; }
 function listen(onDocument, type, code, capture) {
@@ -55,7 +55,7 @@ const FIELDS = new Set(["input", "textarea", "select", "option"]);
 function onClick(e) {
   try {
     const el = e.target;
-    if (!C || !(el instanceof Element)) return;
+    if (!F || !(el instanceof Element)) return;
     let sel = "";
     for (let x = el, d = 0; x && d < 5; x = x.parentElement, d++) {
       const t = x.localName;
@@ -70,7 +70,7 @@ function onClick(e) {
       for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
     }
     // One string in (one copy into wasm instead of three), split on NUL in Rust.
-    C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0);
+    call(19, [sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0]);
   } catch (_) { }
 }
 function hookHistory(code) {
@@ -95,8 +95,8 @@ function observe(type, code, threshold) {
   } catch (_) { return false; }
 }
 // Every listener and observer, once per page, dispatching the codes of `capture::code`.
-export function install(f, c) {
-  F = f; C = c;
+export function install(f) {
+  F = f;
   try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
   listen(true, "keydown", 1, true);
   listen(false, "error", 2, true);
@@ -146,12 +146,12 @@ export function privacySignal() {
 }
 "##)]
 extern "C" {
-    /// Installs the Rust entry points (`f(code, arg)` for everything, `c(...)` for clicks) and
-    /// attaches every listener and observer: `addEventListener(type, e => f(code, e),
+    /// Installs the Rust entry point (`f(code, arg)`, clicks included) and attaches every
+    /// listener and observer: `addEventListener(type, e => f(code, e),
     /// {capture, passive})`, a capture-phase click listener on `document`, the history hook
     /// (`code::ROUTE` after every `pushState` / `replaceState`), PerformanceObservers with
     /// `buffered: true` where the browser supports the type (`f(code, entries)`).
-    pub fn install(f: &JsValue, c: &JsValue);
+    pub fn install(f: &JsValue);
     /// Where `beacon` and `post` send.
     #[wasm_bindgen(js_name = setEndpoint)]
     pub fn set_endpoint(url: &str);
