@@ -1,17 +1,18 @@
 // ferrotel: the npm entry. Loads the wasm module on `init`, queues calls made before it is
 // ready, and makes sure nothing but a bad `init` option ever throws into the host page.
-import load, * as wasm from "./ferrotel.js";
+// Named imports (not a namespace): the bundler drops the glue's unused exports (initSync).
+import load, { start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
 
 let ready = null;
 let running = false;
 let queued = [];
 const MAX_QUEUED = 100;
 
-function call(name, args) {
+function call(f, args) {
   if (running) {
-    try { wasm[name](...args); } catch (_) { /* never into the host page */ }
+    try { f(...args); } catch (_) { /* never into the host page */ }
   } else if (queued.length < MAX_QUEUED) {
-    queued.push([name, args]);
+    queued.push([f, args]);
   }
 }
 
@@ -24,11 +25,11 @@ export function init(options) {
   const { wasmUrl, ...opts } = options || {};
   ready = load(wasmUrl ? { module_or_path: wasmUrl } : undefined)
     .then(() => {
-      wasm.start(options == null ? options : opts);
+      start(options == null ? options : opts);
       running = true;
       const q = queued;
       queued = [];
-      for (const [name, args] of q) call(name, args);
+      for (const [f, args] of q) call(f, args);
     })
     .catch((e) => {
       ready = null;
@@ -38,18 +39,18 @@ export function init(options) {
 }
 
 /** Records a custom event with flat attributes (string, number, boolean). */
-export function track(name, attrs) { call("track", [name, attrs]); }
+export function track(name, attrs) { call(wTrack, [name, attrs]); }
 
 /** Sends pending events now. */
-export function flush() { call("flush", []); }
+export function flush() { call(wFlush, []); }
 
 /** Grants or refuses consent when `requireConsent` is set. */
-export function setConsent(granted) { call("setConsent", [!!granted]); }
+export function setConsent(granted) { call(wSetConsent, [!!granted]); }
 
 /** The current session id, or undefined before `init` has finished. */
 export function sessionId() {
   if (!running) return undefined;
-  try { return wasm.sessionId(); } catch (_) { return undefined; }
+  try { return wSessionId(); } catch (_) { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
@@ -57,7 +58,7 @@ const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rej
 export function stats() {
   if (!running) return undefined;
   try {
-    const v = wasm.stats();
-    return v && Object.fromEntries(STATS.map((k, i) => [k, v[i]]));
+    const v = STATS.map((k, i) => [k, wStat(i)]);
+    return v[0][1] === undefined ? undefined : Object.fromEntries(v);
   } catch (_) { return undefined; }
 }

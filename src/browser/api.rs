@@ -1,9 +1,7 @@
 //! The JavaScript API (wasm-bindgen exports). The npm package's `index.js` wraps these so that
 //! `init` loads the module first and the others never throw.
 
-use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 use super::js;
 use crate::core::config::{Config, ConfigError};
@@ -11,7 +9,7 @@ use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
 fn js_error(e: &ConfigError) -> JsValue {
-    js_sys::Error::new(&e.message()).into()
+    js::Error::new(&e.message()).into()
 }
 
 /// One option's value, read with a type check; a wrong type becomes an error naming the option.
@@ -41,10 +39,15 @@ impl FromJs for u32 {
 }
 impl FromJs for Vec<String> {
     fn from_js(v: &JsValue) -> Option<Self> {
-        if !Array::is_array(v) {
+        if !js::is_array(v) {
             return None;
         }
-        Array::from(v).iter().map(|s| s.as_string()).collect()
+        // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
+        let mut out = Vec::new();
+        for i in 0..js::len(v) {
+            out.push(js::at(v, i).as_string()?);
+        }
+        Some(out)
     }
 }
 
@@ -54,17 +57,18 @@ fn opt<T: FromJs>(name: &str, v: JsValue, problem: &'static str) -> Result<T, Co
 
 /// Converts the `init` options object; unknown names and wrong types are errors.
 fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
-    if !o.is_object() {
+    if !js::is_object(o) {
         return Err(ConfigError::new(
             "options",
             "must be an object such as { endpoint, key }",
         ));
     }
     let mut c = Config::new("", "");
-    for k in Object::keys(o.unchecked_ref::<Object>()).iter() {
-        let name = k.as_string().unwrap_or_default();
-        let v = Reflect::get(o, &k).unwrap_or(JsValue::UNDEFINED);
-        if v.is_undefined() {
+    let keys = js::keys(o);
+    for i in 0..js::len(&keys) {
+        let name = js::at(&keys, i).as_string().unwrap_or_default();
+        let v = js::get(o, &name);
+        if js::is_undefined(&v) {
             continue;
         }
         const BOOL: &str = "must be true or false";
@@ -123,14 +127,12 @@ pub fn track(name: JsValue, attrs: JsValue) {
     let mut name = js::describe(&name);
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
-    if attrs.is_object() {
-        for pair in Object::entries(attrs.unchecked_ref::<Object>())
-            .iter()
-            .take(limits::ATTRS)
-        {
-            let pair: Array = pair.unchecked_into();
-            let k = pair.get(0).as_string().unwrap_or_default();
-            let v = pair.get(1);
+    if js::is_object(&attrs) {
+        let entries = js::entries(&attrs);
+        for i in 0..js::len(&entries).min(limits::ATTRS as u32) {
+            let pair = js::at(&entries, i);
+            let k = js::at(&pair, 0).as_string().unwrap_or_default();
+            let v = js::at(&pair, 1);
             let v = if let Some(s) = v.as_string() {
                 AttrValue::Str(s)
             } else if let Some(n) = v.as_f64() {
@@ -164,12 +166,12 @@ pub fn session_id() -> Option<String> {
     super::session_id()
 }
 
-/// Delivery and capture counters, in the order of the fields of
+/// Delivery and capture counter `i`, in the order of the fields of
 /// [`crate::core::sdk::Stats`]; undefined when not running. The npm entry names them.
 #[wasm_bindgen]
-pub fn stats() -> Option<Vec<u32>> {
+pub fn stat(i: u32) -> Option<u32> {
     let s = super::stats()?;
-    Some(vec![
+    [
         s.beacons,
         s.fetches,
         s.delivered_batches,
@@ -178,5 +180,7 @@ pub fn stats() -> Option<Vec<u32>> {
         s.dropped_batches,
         s.dropped_events,
         s.errors_over_cap,
-    ])
+    ]
+    .get(i as usize)
+    .copied()
 }

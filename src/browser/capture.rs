@@ -14,7 +14,7 @@ static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 pub(super) use code::{FETCH_DONE, TIMER};
 
-/// What a dispatch from JavaScript is about.
+/// What a dispatch from JavaScript is about (`install` in js.rs uses these numbers).
 mod code {
     pub const KEYDOWN: u32 = 1;
     pub const ERROR: u32 = 2;
@@ -34,6 +34,7 @@ mod code {
     pub const FETCH_DONE: u32 = 16;
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
+    pub const CLICK: u32 = 19;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -49,7 +50,7 @@ pub fn navigation_type() -> String {
 /// Reads the navigation timing entry (if the browser has one) into the core.
 pub fn report_navigation() {
     let e = js::nav_entry();
-    if e.is_undefined() {
+    if js::is_undefined(&e) {
         return;
     }
     let n = |k: &str| js::num(&e, k);
@@ -113,7 +114,8 @@ fn dispatch(code: u32, arg: JsValue) {
                 if !s.config().capture_performance {
                     return;
                 }
-                for e in js_sys::Array::from(&arg).iter() {
+                for i in 0..js::len(&arg) {
+                    let e = js::at(&arg, i);
                     let start = js::num(&e, "startTime");
                     match code {
                         code::PAINT => {
@@ -141,6 +143,7 @@ fn dispatch(code: u32, arg: JsValue) {
         }
         code::ERROR => on_error(&arg),
         code::REJECTION => on_rejection(&arg),
+        code::CLICK => on_click(&arg),
         code::TIMER => {
             with(|s, now| s.timer(now));
         }
@@ -158,7 +161,7 @@ fn dispatch(code: u32, arg: JsValue) {
 fn on_error(e: &JsValue) {
     let mut message = js::string(e, "message");
     let err = js::get(e, "error");
-    if message.is_empty() && err.is_undefined() {
+    if message.is_empty() && js::is_undefined(&err) {
         return;
     }
     let kind = js::string(&err, "name");
@@ -179,12 +182,12 @@ fn on_error(e: &JsValue) {
 }
 
 fn on_rejection(e: &JsValue) {
-    if js::get(e, "promise").is_undefined() {
+    if js::is_undefined(&js::get(e, "promise")) {
         return;
     }
     let reason = js::get(e, "reason");
     let stack = js::string(&reason, "stack");
-    let (kind, message) = if stack.is_empty() && js::get(&reason, "message").is_undefined() {
+    let (kind, message) = if stack.is_empty() && js::is_undefined(&js::get(&reason, "message")) {
         ("UnhandledRejection".into(), js::describe(&reason))
     } else {
         (js::string(&reason, "name"), js::string(&reason, "message"))
@@ -192,15 +195,13 @@ fn on_rejection(e: &JsValue) {
     with(|s, now| s.error(ErrorSource::Rejection, &kind, &message, &stack, now));
 }
 
-/// The click path's entry: plain values from the JavaScript DOM walk.
-fn on_click(parts: String, x: i32, y: i32) {
+/// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.
+fn on_click(arg: &JsValue) {
+    let parts = js::string(arg, "0");
+    let (x, y) = (js::num(arg, "1") as i32, js::num(arg, "2") as i32);
     // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
-    let mut it = parts.splitn(3, '\0');
-    let (selector, tag, text) = (
-        it.next().unwrap_or(""),
-        it.next().unwrap_or(""),
-        it.next().unwrap_or(""),
-    );
+    let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
+    let (tag, text) = rest.split_once('\0').unwrap_or((rest, ""));
     with(|s, now| s.click(selector, tag, text, x, y, now));
 }
 
@@ -211,27 +212,9 @@ pub fn install() {
     }
     let complete = js::loaded();
     super::install_panic_hook();
-    js::set_handlers(
-        &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
-        &Closure::<dyn FnMut(String, i32, i32)>::new(on_click).into_js_value(),
-    );
-    js::listen_clicks();
-    js::listen(true, "keydown", code::KEYDOWN, true);
-    js::listen(false, "error", code::ERROR, true);
-    js::listen(false, "unhandledrejection", code::REJECTION, false);
-    js::listen(true, "visibilitychange", code::VISIBILITY, true);
-    js::listen(false, "pagehide", code::PAGEHIDE, true);
-    js::listen(false, "pageshow", code::PAGESHOW, true);
-    js::listen(false, "popstate", code::POPSTATE, false);
-    js::listen(false, "load", code::LOAD, false);
-    js::hook_history(code::ROUTE);
+    js::install(&Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value());
+    // After the observers are attached: their first (buffered) entries arrive in a later task.
     if complete {
         report_navigation();
     }
-    js::observe("paint", code::PAINT, 0);
-    js::observe("largest-contentful-paint", code::LCP, 0);
-    js::observe("layout-shift", code::LAYOUT_SHIFT, 0);
-    js::observe("event", code::EVENT_TIMING, 40);
-    js::observe("first-input", code::EVENT_TIMING, 0);
-    js::observe("longtask", code::LONG_TASK, 0);
 }

@@ -11,10 +11,10 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r##"
-let F = null, C = null;
+let F = null, U = "";
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
-export function setHandlers(f, c) { F = f; C = c; }
-export function listen(onDocument, type, code, capture) {
+export function setEndpoint(u) { U = u; }
+function listen(onDocument, type, code, capture) {
   try { (onDocument ? document : window).addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch (_) { }
 }
 export function perfNow() { try { return performance.now(); } catch (_) { return 0; } }
@@ -23,15 +23,16 @@ export function visible() { try { return document.visibilityState != "hidden"; }
 export function loaded() { try { return document.readyState == "complete"; } catch (_) { return false; } }
 export function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch (_) { return undefined; } }
 export function interactionCount() { try { return performance.interactionCount || 0; } catch (_) { return 0; } }
-export function storeGet(session, key) {
-  try { return (session ? sessionStorage : localStorage).getItem(key) ?? undefined; } catch (_) { return undefined; }
+// The session record (sessionStorage) or the persisted retry queue (localStorage).
+const KEY = ["ferrotel:queue", "ferrotel:session"];
+export function storeGet(session) {
+  try { return (session ? sessionStorage : localStorage).getItem(KEY[session]) ?? undefined; } catch (_) { return undefined; }
 }
-export function storeSet(session, key, value) {
+export function storeSet(session, value) {
   try {
     const s = session ? sessionStorage : localStorage;
-    if (value === undefined) s.removeItem(key); else s.setItem(key, value);
-    return true;
-  } catch (_) { return false; }
+    if (value === undefined) s.removeItem(KEY[session]); else s.setItem(KEY[session], value);
+  } catch (_) { }
 }
 function part(el) {
   const tag = el.localName;
@@ -54,7 +55,7 @@ const FIELDS = new Set(["input", "textarea", "select", "option"]);
 function onClick(e) {
   try {
     const el = e.target;
-    if (!C || !(el instanceof Element)) return;
+    if (!F || !(el instanceof Element)) return;
     let sel = "";
     for (let x = el, d = 0; x && d < 5; x = x.parentElement, d++) {
       const t = x.localName;
@@ -69,13 +70,10 @@ function onClick(e) {
       for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
     }
     // One string in (one copy into wasm instead of three), split on NUL in Rust.
-    C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0);
+    call(19, [sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0]);
   } catch (_) { }
 }
-export function listenClicks() {
-  try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
-}
-export function hookHistory(code) {
+function hookHistory(code) {
   try {
     for (const m of ["pushState", "replaceState"]) {
       const orig = history[m];
@@ -86,7 +84,7 @@ export function hookHistory(code) {
     }
   } catch (_) { }
 }
-export function observe(type, code, threshold) {
+function observe(type, code, threshold) {
   try {
     const s = PerformanceObserver.supportedEntryTypes;
     if (!s || !s.includes(type)) return false;
@@ -96,44 +94,73 @@ export function observe(type, code, threshold) {
     return true;
   } catch (_) { return false; }
 }
+// Every listener and observer, once per page, dispatching the codes of `capture::code`.
+export function install(f) {
+  F = f;
+  try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
+  listen(true, "keydown", 1, true);
+  listen(false, "error", 2, true);
+  listen(false, "unhandledrejection", 3, false);
+  listen(true, "visibilitychange", 4, true);
+  listen(false, "pagehide", 5, true);
+  listen(false, "pageshow", 6, true);
+  listen(false, "popstate", 7, false);
+  listen(false, "load", 9, false);
+  hookHistory(8);
+  observe("paint", 11);
+  observe("largest-contentful-paint", 12);
+  observe("layout-shift", 13);
+  observe("event", 14, 40);
+  observe("first-input", 14);
+  observe("longtask", 15);
+}
 export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch (_) { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch (_) { return undefined; } }
+export function at(a, i) { return a[i]; }
+export function keys(o) { return Object.keys(o); }
+export function entries(o) { return Object.entries(o); }
+export function isArray(v) { return Array.isArray(v); }
+export function dateNow() { return Date.now(); }
+export function isObject(v) { return typeof v == "object" && v !== null; }
+export function isUndefined(v) { return v === undefined; }
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
-export function beacon(url, body) {
-  try { return navigator.sendBeacon(url, body); } catch (_) { return false; }
+export function beacon(body) {
+  try { return navigator.sendBeacon(U, body); } catch (_) { return false; }
 }
-export function post(url, body, code, t, keepalive) {
+export function post(body, code, t, keepalive) {
   const done = (s, r) => call(code, { t, s, r });
   try {
-    fetch(url, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
+    fetch(U, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
       .then((r) => done(r.status, r.headers.get("retry-after") ?? undefined), () => done(0));
   } catch (_) { done(0); }
 }
 export function frames(code) { try { requestAnimationFrame(() => requestAnimationFrame(() => call(code))); } catch (_) { } }
 export function stack() { try { return new Error().stack || ""; } catch (_) { return ""; } }
-export function randomSeed() {
-  const a = new Uint32Array(4);
-  try { crypto.getRandomValues(a); } catch (_) { for (let i = 0; i < 4; i++) a[i] = Math.random() * 4294967296; }
-  return a;
+export function random32() {
+  try { return crypto.getRandomValues(new Uint32Array(1))[0]; } catch (_) { return Math.random() * 4294967296; }
 }
 export function privacySignal() {
   try { return navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1"; } catch (_) { return false; }
 }
 "##)]
 extern "C" {
-    /// Installs the Rust entry points: `f(code, arg)` for everything, `c(...)` for clicks.
-    #[wasm_bindgen(js_name = setHandlers)]
-    pub fn set_handlers(f: &JsValue, c: &JsValue);
-    /// `(document or window).addEventListener(type, e => dispatch(code, e), {capture, passive})`.
-    pub fn listen(on_document: bool, ty: &str, code: u32, capture: bool);
+    /// Installs the Rust entry point (`f(code, arg)`, clicks included) and attaches every
+    /// listener and observer: `addEventListener(type, e => f(code, e),
+    /// {capture, passive})`, a capture-phase click listener on `document`, the history hook
+    /// (`code::ROUTE` after every `pushState` / `replaceState`), PerformanceObservers with
+    /// `buffered: true` where the browser supports the type (`f(code, entries)`).
+    pub fn install(f: &JsValue);
+    /// Where `beacon` and `post` send.
+    #[wasm_bindgen(js_name = setEndpoint)]
+    pub fn set_endpoint(url: &str);
     /// `performance.now()`.
     #[wasm_bindgen(js_name = perfNow)]
     pub fn perf_now() -> f64;
     /// `location.href`, or `document.referrer`.
     #[wasm_bindgen(js_name = pageUrl)]
-    pub fn page_url(referrer: bool) -> String;
+    fn page_url_js(referrer: i32) -> JsValue;
     /// The document is not hidden.
     pub fn visible() -> bool;
     /// `document.readyState == "complete"`.
@@ -146,41 +173,70 @@ extern "C" {
     pub fn interaction_count() -> f64;
     /// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
     #[wasm_bindgen(js_name = storeGet)]
-    pub fn store_get(session: bool, key: &str) -> Option<String>;
-    /// `setItem` (or `removeItem` for `None`); false when storage refuses (off, or full).
+    fn store_get_js(session: i32) -> JsValue;
+    /// `setItem` (or `removeItem` for `None`) of the session record (1) or the retry queue (0);
+    /// nothing when storage refuses (off, or full).
     #[wasm_bindgen(js_name = storeSet)]
-    pub fn store_set(session: bool, key: &str, value: Option<String>) -> bool;
-    /// The capture-phase click listener on `document`.
-    #[wasm_bindgen(js_name = listenClicks)]
-    pub fn listen_clicks();
-    /// Dispatches `code` after every `history.pushState` / `replaceState` (idempotent).
-    #[wasm_bindgen(js_name = hookHistory)]
-    pub fn hook_history(code: u32);
-    /// Observes a performance entry type with `buffered: true` if the browser supports it;
-    /// dispatches `code` with an array of entries. Returns whether it is observed.
-    pub fn observe(ty: &str, code: u32, duration_threshold: u32) -> bool;
+    fn store_set_js(session: i32, value: Option<&str>);
     /// Dispatches `code` after `ms`.
-    pub fn later(ms: u32, code: u32);
+    #[wasm_bindgen(js_name = later)]
+    fn later_js(ms: i32, code: i32);
     /// `o[k]`, never throwing (getters on hostile objects can).
     pub fn get(o: &JsValue, k: &str) -> JsValue;
+    /// `a[i]` of an array.
+    #[wasm_bindgen(js_name = at)]
+    fn at_js(a: &JsValue, i: i32) -> JsValue;
     /// A string for any thrown value (rejections need not be Errors).
-    pub fn describe(v: &JsValue) -> String;
-    /// `navigator.sendBeacon(url, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
+    #[wasm_bindgen(js_name = describe)]
+    fn describe_js(v: &JsValue) -> JsValue;
+    /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
     /// CORS preflight); false when refused or unavailable.
-    pub fn beacon(url: &str, body: &str) -> bool;
-    /// `fetch(url, {method: "POST", keepalive})`, then dispatches `code` with
+    pub fn beacon(body: &str) -> bool;
+    /// `fetch(endpoint, {method: "POST", keepalive})`, then dispatches `code` with
     /// `{t: token, s: status, r: retryAfter}` (status 0 for a network error).
-    pub fn post(url: &str, body: &str, code: u32, token: u32, keepalive: bool);
+    pub fn post(body: &str, code: u32, token: u32, keepalive: bool);
     /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
-    pub fn frames(code: u32);
+    #[wasm_bindgen(js_name = frames)]
+    fn frames_js(code: i32);
     /// The current JavaScript stack (for panics, which carry none of their own).
-    pub fn stack() -> String;
-    /// 16 random bytes as four u32s (crypto when available).
-    #[wasm_bindgen(js_name = randomSeed)]
-    pub fn random_seed() -> Vec<u32>;
+    #[wasm_bindgen(js_name = stack)]
+    fn stack_js() -> JsValue;
+    /// 32 random bits (crypto when available).
+    pub fn random32() -> u32;
     /// Do-Not-Track or Global Privacy Control is on.
     #[wasm_bindgen(js_name = privacySignal)]
     pub fn privacy_signal() -> bool;
+    /// `Date.now()`.
+    #[wasm_bindgen(js_name = dateNow)]
+    pub fn date_now() -> f64;
+    /// `Object.keys(o)`.
+    pub fn keys(o: &JsValue) -> JsValue;
+    /// `Object.entries(o)`.
+    pub fn entries(o: &JsValue) -> JsValue;
+    /// `Array.isArray(v)`.
+    #[wasm_bindgen(js_name = isArray)]
+    pub fn is_array(v: &JsValue) -> bool;
+    /// `JsValue::is_object`, imported from the snippet (no glue).
+    #[wasm_bindgen(js_name = isObject)]
+    pub fn is_object(v: &JsValue) -> bool;
+    /// `JsValue::is_undefined`, imported from the snippet (no glue).
+    #[wasm_bindgen(js_name = isUndefined)]
+    pub fn is_undefined(v: &JsValue) -> bool;
+}
+
+// A JavaScript built-in (declared here rather than linking js-sys: see Cargo.toml).
+#[wasm_bindgen]
+extern "C" {
+    /// A JavaScript `Error`.
+    pub type Error;
+    /// `new Error(message)`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(message: &str) -> Error;
+}
+
+/// The length of an array.
+pub fn len(a: &JsValue) -> u32 {
+    num(a, "length") as u32
 }
 
 /// `o[k]` as a number, or 0.
@@ -190,5 +246,56 @@ pub fn num(o: &JsValue, k: &str) -> f64 {
 
 /// `o[k]` as a string, or empty.
 pub fn string(o: &JsValue, k: &str) -> String {
-    get(o, k).as_string().unwrap_or_default()
+    text(get(o, k))
+}
+
+// Strings come back from JavaScript as values, read with `as_string`: one conversion in the
+// glue for all of them instead of one per import.
+fn text(v: JsValue) -> String {
+    v.as_string().unwrap_or_default()
+}
+
+// Numbers and values cross without glue (imported straight from the snippet); a `bool` or
+// `u32` argument would need a conversion wrapper each, so those are passed as `i32`.
+
+/// `location.href`, or `document.referrer`.
+pub fn page_url(referrer: bool) -> String {
+    text(page_url_js(referrer as i32))
+}
+
+/// `getItem` of the session record (`sessionStorage`, "ferrotel:session") or the persisted
+/// retry queue (`localStorage`, "ferrotel:queue"); `None` when absent or storage is off.
+pub fn store_get(session: bool) -> Option<String> {
+    store_get_js(session as i32).as_string()
+}
+
+/// `setItem` (or `removeItem` for `None`) of the same items; nothing when storage refuses
+/// (off, or full).
+pub fn store_set(session: bool, value: Option<&str>) {
+    store_set_js(session as i32, value)
+}
+
+/// Dispatches `code` after `ms`.
+pub fn later(ms: u32, code: u32) {
+    later_js(ms as i32, code as i32)
+}
+
+/// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
+pub fn frames(code: u32) {
+    frames_js(code as i32)
+}
+
+/// `a[i]` of an array.
+pub fn at(a: &JsValue, i: u32) -> JsValue {
+    at_js(a, i as i32)
+}
+
+/// A string for any thrown value (rejections need not be Errors).
+pub fn describe(v: &JsValue) -> String {
+    text(describe_js(v))
+}
+
+/// The current JavaScript stack (for panics, which carry none of their own).
+pub fn stack() -> String {
+    text(stack_js())
 }

@@ -22,7 +22,7 @@ pub mod api;
 mod capture;
 mod js;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use crate::core::config::{Config, ConfigError};
@@ -31,18 +31,15 @@ use crate::core::event::ErrorSource;
 pub use crate::core::sdk::Stats;
 use crate::core::sdk::{Action, Page, Sdk};
 
-/// The persisted retry queue (`localStorage`) and the session record (`sessionStorage`).
-const QUEUE_KEY: &str = "ferrotel:queue";
-const SESSION_KEY: &str = "ferrotel:session";
+/// The persisted retry queue (`localStorage` "ferrotel:queue") and the session record
+/// (`sessionStorage` "ferrotel:session"), as [`js::store_get`] selects them.
+const QUEUE: bool = false;
+const SESSION: bool = true;
 
-/// The one SDK instance and where it sends. wasm32 in the browser is single-threaded, so a
-/// plain static (cheaper than `thread_local!`) is sound; `try_borrow_mut` (no panicking path)
-/// guards re-entrancy.
-struct Runtime {
-    sdk: Sdk,
-    endpoint: String,
-}
-struct Global(RefCell<Option<Runtime>>);
+/// The one SDK instance. wasm32 in the browser is single-threaded, so a plain static (cheaper
+/// than `thread_local!`) is sound; `try_borrow_mut` (no panicking path) guards re-entrancy.
+/// Where it sends is kept on the JavaScript side ([`js::set_endpoint`]).
+struct Global(RefCell<Option<Sdk>>);
 // SAFETY: the browser build runs on one thread; nothing here is shared across threads.
 unsafe impl Sync for Global {}
 static SDK: Global = Global(RefCell::new(None));
@@ -51,55 +48,67 @@ static SDK: Global = Global(RefCell::new(None));
 /// point becomes a no-op.
 static POISONED: AtomicBool = AtomicBool::new(false);
 
-/// Hands a fact to the core (if running, and not re-entered or poisoned), then performs the
-/// actions it decided.
-fn with<R>(f: impl FnOnce(&mut Sdk, f64) -> R) -> Option<R> {
+/// The running SDK, if any (and not re-entered or poisoned). Not generic: one copy for every
+/// entry point.
+#[inline(never)]
+fn enter() -> Option<RefMut<'static, Sdk>> {
     if POISONED.load(Ordering::Relaxed) {
         return None;
     }
+    RefMut::filter_map(SDK.0.try_borrow_mut().ok()?, Option::as_mut).ok()
+}
+
+/// Hands a fact to the core (if running, and not re-entered or poisoned), then performs the
+/// actions it decided.
+fn with<R>(f: impl FnOnce(&mut Sdk, f64) -> R) -> Option<R> {
     let now = js::perf_now();
-    let (r, actions, endpoint) = {
-        let mut guard = SDK.0.try_borrow_mut().ok()?;
-        let rt = guard.as_mut()?;
-        let r = f(&mut rt.sdk, now);
-        let actions = rt.sdk.take_actions();
-        if actions.is_empty() {
-            return Some(r);
-        }
-        (r, actions, rt.endpoint.clone())
-    };
-    perform(&endpoint, actions);
+    let r = f(&mut *enter()?, now);
+    perform();
     Some(r)
 }
 
-/// Performs the core's actions; results re-enter the core as facts.
-fn perform(endpoint: &str, actions: Vec<Action>) {
+/// Performs the core's pending actions; results re-enter the core as facts (whose own actions
+/// are performed before the rest, in order).
+#[inline(never)]
+fn perform() {
+    let Some(actions) = enter().map(|mut s| s.take_actions()) else {
+        return;
+    };
     for a in actions {
         match a {
             Action::Fetch {
                 token,
                 body,
                 keepalive,
-            } => js::post(endpoint, &body, capture::FETCH_DONE, token, keepalive),
+            } => js::post(&body, capture::FETCH_DONE, token, keepalive),
             Action::Beacon { token, body } => {
-                let taken = js::beacon(endpoint, &body);
-                with(|s, now| s.beacon_result(token, taken, now));
+                let taken = js::beacon(&body);
+                if let Some(mut s) = enter() {
+                    s.beacon_result(token, taken, js::perf_now());
+                }
+                perform();
             }
             Action::Store(op) => {
                 // Read just before writing: the origin's other tabs share the item.
-                let text = op.apply(&js::store_get(false, QUEUE_KEY).unwrap_or_default());
-                js::store_set(false, QUEUE_KEY, (!text.is_empty()).then_some(text));
+                let text = op.apply(&js::store_get(QUEUE).unwrap_or_default());
+                js::store_set(QUEUE, (!text.is_empty()).then_some(&text));
             }
             Action::ReadSession => {
-                let v = js::store_get(true, SESSION_KEY);
-                with(|s, now| s.session_read(v.as_deref(), now));
+                let v = js::store_get(SESSION);
+                if let Some(mut s) = enter() {
+                    s.session_read(v.as_deref(), js::perf_now());
+                }
+                perform();
             }
             Action::SaveSession(v) => {
-                js::store_set(true, SESSION_KEY, Some(v));
+                js::store_set(SESSION, Some(&v));
             }
             Action::ReadQueue => {
-                let text = js::store_get(false, QUEUE_KEY).unwrap_or_default();
-                with(|s, now| s.queue_read(&text, now));
+                let text = js::store_get(QUEUE).unwrap_or_default();
+                if let Some(mut s) = enter() {
+                    s.queue_read(&text, js::perf_now());
+                }
+                perform();
             }
             Action::ReadNavigation => capture::report_navigation(),
             Action::Wake(at) => {
@@ -120,25 +129,23 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
-    let seed = js::random_seed();
-    let word = |i: usize| seed.get(i).copied().unwrap_or(0) as u64;
+    let word = || js::random32() as u64;
     let now = js::perf_now();
     let page = Page {
         url: js::page_url(false),
         referrer: js::page_url(true),
         visible: js::visible(),
         privacy_signal: js::privacy_signal(),
-        wall_origin: (js_sys::Date::now() - now).max(0.0) as u64,
-        seed: ((word(0) << 32) | word(1)) ^ ((word(2) << 32) | word(3)).rotate_left(17),
+        wall_origin: (js::date_now() - now).max(0.0) as u64,
+        seed: ((word() << 32) | word()) ^ ((word() << 32) | word()).rotate_left(17),
     };
-    let endpoint = cfg.endpoint.clone();
+    js::set_endpoint(&cfg.endpoint);
     let sdk = Sdk::new(cfg, &page, &capture::navigation_type(), now);
     let on = sdk.is_on();
     *SDK.0
         .try_borrow_mut()
-        .map_err(|_| ConfigError::new("init", "was called re-entrantly"))? =
-        Some(Runtime { sdk, endpoint });
-    with(|_, _| ());
+        .map_err(|_| ConfigError::new("init", "was called re-entrantly"))? = Some(sdk);
+    perform();
     if !on {
         if let Ok(mut g) = SDK.0.try_borrow_mut() {
             *g = None;
@@ -168,7 +175,7 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running. Resolves it now if it was not yet.
 pub fn session_id() -> Option<String> {
-    let stored = js::store_get(true, SESSION_KEY);
+    let stored = js::store_get(SESSION);
     with(|s, now| {
         s.session_read(stored.as_deref(), now); // a no-op once known
         s.session_id().map(str::to_owned)

@@ -126,76 +126,54 @@ impl Config {
 
     /// Checks every option; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.endpoint.is_empty() {
-            return Err(ConfigError::new("endpoint", "is required: the URL of your ferrotel ingest, e.g. \"https://ingest.example.com/v1/batch\""));
-        }
-        if !valid_endpoint(&self.endpoint) {
-            return Err(ConfigError::new("endpoint", "must be an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\""));
-        }
-        if self.key.is_empty() {
-            return Err(ConfigError::new(
-                "key",
-                "is required: the public write key of your project",
-            ));
-        }
-        if self.key.len() > 64
+        // One `ConfigError::new` for all the checks (one call site in the wasm, not ten).
+        let (option, problem) = if self.endpoint.is_empty() {
+            ("endpoint", "is required: the URL of your ferrotel ingest, e.g. \"https://ingest.example.com/v1/batch\"")
+        } else if !valid_endpoint(&self.endpoint) {
+            ("endpoint", "must be an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"")
+        } else if self.key.is_empty() {
+            ("key", "is required: the public write key of your project")
+        } else if self.key.len() > 64
             || !self
                 .key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(ConfigError::new(
-                "key",
-                "must be 1-64 characters of A-Z a-z 0-9 _ -",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.sample_rate) {
-            return Err(ConfigError::new(
-                "sampleRate",
-                "must be a number from 0 to 1",
-            ));
-        }
-        if !(100..=600_000).contains(&self.flush_interval_ms) {
-            return Err(ConfigError::new(
-                "flushIntervalMs",
-                "must be from 100 to 600000",
-            ));
-        }
-        if !(20_000..=65_536).contains(&self.max_batch_bytes) {
-            return Err(ConfigError::new(
+            ("key", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+        } else if !(0.0..=1.0).contains(&self.sample_rate) {
+            ("sampleRate", "must be a number from 0 to 1")
+        } else if !(100..=600_000).contains(&self.flush_interval_ms) {
+            ("flushIntervalMs", "must be from 100 to 600000")
+        } else if !(20_000..=65_536).contains(&self.max_batch_bytes) {
+            (
                 "maxBatchBytes",
                 "must be from 20000 to 65536 (browsers refuse larger beacons)",
-            ));
-        }
-        if !(1..=200).contains(&self.max_batch_events) {
-            return Err(ConfigError::new("maxBatchEvents", "must be from 1 to 200"));
-        }
-        if !(1..=1000).contains(&self.max_errors_per_session) {
-            return Err(ConfigError::new(
-                "maxErrorsPerSession",
-                "must be from 1 to 1000",
-            ));
-        }
-        if self
+            )
+        } else if !(1..=200).contains(&self.max_batch_events) {
+            ("maxBatchEvents", "must be from 1 to 200")
+        } else if !(1..=1000).contains(&self.max_errors_per_session) {
+            ("maxErrorsPerSession", "must be from 1 to 1000")
+        } else if self
             .allow_query
             .iter()
             .any(|q| q.is_empty() || q.len() > 128)
         {
-            return Err(ConfigError::new(
+            (
                 "allowQuery",
                 "must list query parameter names of 1-128 characters",
-            ));
-        }
-        const LABEL_RULE: &str = "must be at most 64 printable ASCII characters, without quotes";
-        if !valid_label(&self.release) {
-            return Err(ConfigError::new("release", LABEL_RULE));
-        }
-        if !valid_label(&self.environment) {
-            return Err(ConfigError::new("environment", LABEL_RULE));
-        }
-        Ok(())
+            )
+        } else if !valid_label(&self.release) {
+            ("release", LABEL_RULE)
+        } else if !valid_label(&self.environment) {
+            ("environment", LABEL_RULE)
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::new(option, problem))
     }
 }
+
+const LABEL_RULE: &str = "must be at most 64 printable ASCII characters, without quotes";
 
 /// A release or environment name: empty (not sent) or up to 64 printable ASCII characters
 /// without quotes.

@@ -49,7 +49,31 @@ pub fn parse_hex64(s: &str) -> Option<u64> {
     if s.len() != 16 || !is_hex(s) {
         return None;
     }
-    u64::from_str_radix(s, 16).ok()
+    // Checked above: 16 digits of 0-9, a-f, A-F (`| 0x20` lower-cases the letters).
+    Some(s.bytes().fold(0, |n, b| {
+        n << 4
+            | if b <= b'9' {
+                b - b'0'
+            } else {
+                (b | 0x20) - b'a' + 10
+            } as u64
+    }))
+}
+
+/// `str::parse::<u64>` (an optional `+`, then decimal digits; `None` when there are none, for
+/// any other byte and on overflow), without core's generic radix parser in the wasm.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u64, |n, b| {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(d as u64)
+    })
 }
 
 /// True if `s` is non-empty and only hex digits.
@@ -94,6 +118,43 @@ mod tests {
         assert_eq!(hex64(0xab), "00000000000000ab");
         assert_eq!(parse_hex64("xyz"), None);
         assert_eq!(parse_hex64("+000000000000001"), None);
+    }
+
+    #[test]
+    fn decimal_parsing_is_std_parsing() {
+        for s in [
+            "",
+            "+",
+            "-",
+            "0",
+            "+0",
+            "-0",
+            "007",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "1 ",
+            " 1",
+            "1a",
+            "++1",
+            "+-1",
+            "\u{0661}",
+        ] {
+            assert_eq!(parse_u64(s), s.parse::<u64>().ok(), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_parsing_matches_std(s in "[+-]?[0-9]{0,22}|\\PC{0,8}") {
+            proptest::prop_assert_eq!(parse_u64(&s), s.parse::<u64>().ok());
+        }
+
+        #[test]
+        fn hex_parsing_matches_std(s in "[0-9a-fA-F]{16}|[0-9a-zA-Z+]{14,17}|\\PC{0,17}") {
+            let want = if s.len() == 16 && is_hex(&s) { u64::from_str_radix(&s, 16).ok() } else { None };
+            proptest::prop_assert_eq!(parse_hex64(&s), want);
+        }
     }
 
     #[test]

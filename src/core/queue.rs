@@ -4,7 +4,7 @@
 //! The text is one line per batch: `<id hex16>|<attempts>|<next_at ms>|<body>`. A body is
 //! JSON from our encoder, which escapes every control character, so it never holds a newline.
 
-use super::ids::{parse_hex64, push_hex64};
+use super::ids::{parse_hex64, parse_u64, push_hex64};
 use super::json::push_u64;
 
 /// Delivery attempts before a batch is given up.
@@ -56,11 +56,14 @@ impl<'a> StoredBatch<'a> {
 
     /// Parses one line; `None` for anything else (foreign or corrupted text).
     fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
-        let mut it = line.splitn(4, '|');
-        let id = parse_hex64(it.next()?)?;
-        let attempts = it.next()?.parse().ok()?;
-        let next_at = it.next()?.parse().ok()?;
-        let body = it.next()?;
+        // `split_once` three times is `splitn(4, '|')` (the body keeps any further '|').
+        let (id, rest) = line.split_once('|')?;
+        let (attempts, rest) = rest.split_once('|')?;
+        let (next_at, body) = rest.split_once('|')?;
+        let id = parse_hex64(id)?;
+        // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
+        let attempts = u32::try_from(parse_u64(attempts)?).ok()?;
+        let next_at = parse_u64(next_at)?;
         if !body.starts_with('{') {
             return None;
         }
@@ -86,28 +89,36 @@ fn join<'a>(entries: impl Iterator<Item = StoredBatch<'a>>) -> String {
     out
 }
 
+/// Whether [`put`] stores `body`: a batch (JSON object text on one line), not larger than the
+/// whole budget.
+pub fn storable(body: &str) -> bool {
+    !body.contains('\n') && body.starts_with('{') && body.len() + 64 <= MAX_BYTES
+}
+
 /// Adds a batch; the oldest are dropped to stay within [`MAX_BATCHES`] and [`MAX_BYTES`].
 /// Returns the new text and how many batches were dropped. A body that is not a batch (or a
 /// batch larger than the whole budget) is not stored and counts as dropped.
 pub fn put(text: &str, entry: StoredBatch<'_>) -> (String, u32) {
-    if entry.body.contains('\n')
-        || !entry.body.starts_with('{')
-        || entry.body.len() + 64 > MAX_BYTES
-    {
+    if !storable(entry.body) {
         return (join(entries(text)), 1);
     }
     let mut all: Vec<StoredBatch<'_>> = entries(text).collect();
     all.push(entry);
-    let mut dropped = 0;
+    let (text, dropped) = join_within_bounds(all, true);
+    (text, dropped as u32)
+}
+
+/// The text of `all`; with `trim`, the oldest are dropped first to stay within
+/// [`MAX_BATCHES`] and [`MAX_BYTES`] (the longest suffix that fits). Also how many were dropped.
+pub fn join_within_bounds(all: Vec<StoredBatch<'_>>, trim: bool) -> (String, usize) {
     let line_len = |e: &StoredBatch<'_>| e.body.len() + 48;
     let mut bytes: usize = all.iter().map(line_len).sum();
     let mut skip = 0;
-    while all.len() - skip > MAX_BATCHES || bytes > MAX_BYTES {
+    while trim && (all.len() - skip > MAX_BATCHES || bytes > MAX_BYTES) {
         bytes -= line_len(&all[skip]);
         skip += 1;
-        dropped += 1;
     }
-    (join(all.into_iter().skip(skip)), dropped)
+    (join(all.into_iter().skip(skip)), skip)
 }
 
 /// Removes the batch `id` (delivered, or refused for good).

@@ -258,8 +258,11 @@ fn hash_run(h: &mut Fnv, run: &[u8]) {
 fn first_location<'a>(message: &str, stack: &'a str) -> &'a str {
     let mut gecko = None;
     let mut other = None;
-    let mut message_lines = message.lines();
-    for (i, line) in stack.lines().enumerate() {
+    // `split('\n')` rather than `lines()`: every line is trimmed below (so a '\r' before the
+    // '\n' goes either way) and a trailing empty line is skipped, and the wasm already has
+    // the `split` iterator (the retry queue's).
+    let mut message_lines = message.split('\n');
+    for (i, line) in stack.split('\n').enumerate() {
         let message_line = message_lines.next();
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("at ") {
@@ -680,7 +683,54 @@ mod tests {
             .collect()
     }
 
+    /// `first_location` as it was with `lines()`: the reference for the `split('\n')` version.
+    fn first_location_by_lines<'a>(message: &str, stack: &'a str) -> &'a str {
+        let mut gecko = None;
+        let mut other = None;
+        let mut message_lines = message.lines();
+        for (i, line) in stack.lines().enumerate() {
+            let message_line = message_lines.next();
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("at ") {
+                let loc = match rest.strip_suffix(')').and_then(|r| r.rsplit_once('(')) {
+                    Some((_, inner)) => inner.split(')').next().unwrap_or(inner),
+                    None => rest,
+                };
+                if loc.contains(':') {
+                    return loc;
+                }
+                continue;
+            }
+            let in_message = i > 0 && message_line.is_some_and(|m| m.trim().starts_with(t));
+            if gecko.is_some() || t.is_empty() || in_message {
+                continue;
+            }
+            match t.split_once('@') {
+                Some((name, loc)) if !has_colon_space(name) && loc.contains(':') => {
+                    gecko = Some(loc)
+                }
+                _ if i > 0 && other.is_none() && t.contains(':') => other = Some(t),
+                _ => {}
+            }
+        }
+        gecko.or(other).unwrap_or("")
+    }
+
     proptest! {
+        #[test]
+        fn first_location_is_the_same_as_by_lines(
+            message in "[a-z@:() 0-9\r\n]{0,40}",
+            stack in "([a-z@:()/. 0-9]{0,12}|    at |\r|\n|\r\n|f@https://x/a.js:1:2){0,12}",
+        ) {
+            prop_assert_eq!(first_location(&message, &stack), first_location_by_lines(&message, &stack));
+            prop_assert_eq!(first_location(&stack, &stack), first_location_by_lines(&stack, &stack));
+        }
+
+        #[test]
+        fn first_location_is_the_same_as_by_lines_on_any_text(message in any::<String>(), stack in any::<String>()) {
+            prop_assert_eq!(first_location(&message, &stack), first_location_by_lines(&message, &stack));
+        }
+
         #[test]
         fn parse_never_panics(s in any::<String>()) {
             let (_, frames) = parse(&s);

@@ -14,6 +14,7 @@
 //! [`StoreOp::apply`] on its current text (see `core::queue` for the format and its bounds).
 
 use super::{Action, Consent, Sdk, Stats};
+use crate::core::ids::parse_u64;
 use crate::core::queue::{self, retry_delay_ms, StoredBatch, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES};
 
 /// The longest wait before a retry (also caps a persisted retry time after the clock went
@@ -61,23 +62,32 @@ impl StoreOp {
         if self.clear {
             return String::new();
         }
-        let mut t = text.to_owned();
-        for id in self.remove.iter().chain(self.put.iter().map(|e| &e.id)) {
-            t = queue::remove(&t, *id);
+        // In one pass, what `queue::remove` of every batch removed or replaced, then
+        // `queue::put` of each batch to add would leave: a sequence of puts keeps the longest
+        // suffix within the bounds, so trimming once at the end is the same.
+        if self.remove.is_empty() && self.put.is_empty() {
+            return text.to_owned();
         }
+        let mut all = Vec::new();
+        for e in queue::entries(text) {
+            if !self.remove.contains(&e.id) && !self.put.iter().any(|p| p.id == e.id) {
+                all.push(e);
+            }
+        }
+        let kept = all.len();
         for e in &self.put {
-            t = queue::put(
-                &t,
-                StoredBatch {
+            if queue::storable(&e.body) {
+                all.push(StoredBatch {
                     id: e.id,
                     attempts: e.attempts,
                     next_at: e.next_at,
                     body: &e.body,
-                },
-            )
-            .0;
+                });
+            }
         }
-        t
+        // Removals alone do not trim (only a put does).
+        let added = all.len() > kept;
+        queue::join_within_bounds(all, added).0
     }
 }
 
@@ -249,12 +259,7 @@ pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(
-        s.parse::<u64>()
-            .ok()?
-            .saturating_mul(1000)
-            .min(MAX_DELAY_MS),
-    )
+    Some(parse_u64(s)?.saturating_mul(1000).min(MAX_DELAY_MS))
 }
 
 impl Sdk {
@@ -401,5 +406,77 @@ impl Sdk {
             }
         }
         self.pump(now);
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `StoreOp::apply` as it was: every removal, then every put, one at a time.
+    fn apply_by_steps(op: &StoreOp, text: &str) -> String {
+        if op.clear {
+            return String::new();
+        }
+        let mut t = text.to_owned();
+        for id in op.remove.iter().chain(op.put.iter().map(|e| &e.id)) {
+            t = queue::remove(&t, *id);
+        }
+        for e in &op.put {
+            t = queue::put(
+                &t,
+                StoredBatch {
+                    id: e.id,
+                    attempts: e.attempts,
+                    next_at: e.next_at,
+                    body: &e.body,
+                },
+            )
+            .0;
+        }
+        t
+    }
+
+    fn entry() -> impl Strategy<Value = StoredEntry> {
+        (
+            0u64..12,
+            0u32..3,
+            prop_oneof![
+                "\\{[^\\n]{0,40}",
+                Just("not json".to_owned()),
+                Just("{x\ny".to_owned()),
+                (1usize..4).prop_map(|n| format!("{{{}}}", "x".repeat(n * 150 * 1024))),
+            ],
+        )
+            .prop_map(|(id, attempts, body)| StoredEntry {
+                id,
+                attempts,
+                next_at: 9,
+                body,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn apply_is_removes_then_puts(
+            stored in proptest::collection::vec(entry(), 0..40),
+            garbage in proptest::collection::vec("[^\\n]{0,8}", 0..3),
+            clear in proptest::bool::weighted(0.1),
+            remove in proptest::collection::vec(0u64..12, 0..4),
+            put in proptest::collection::vec(entry(), 0..40),
+        ) {
+            let mut text = garbage.join("\n");
+            for e in &stored {
+                let line = StoredBatch { id: e.id, attempts: e.attempts, next_at: e.next_at, body: &e.body };
+                text = queue::join_within_bounds(queue::entries(&text).chain([line]).collect(), false).0;
+                if !garbage.is_empty() {
+                    text.push('\n');
+                    text.push_str(&garbage[0]);
+                }
+            }
+            let op = StoreOp { clear, remove, put };
+            prop_assert_eq!(op.apply(&text), apply_by_steps(&op, &text));
+        }
     }
 }

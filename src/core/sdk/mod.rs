@@ -22,7 +22,7 @@ use super::batch::Batcher;
 use super::config::Config;
 use super::envelope::Header;
 use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
-use super::ids::{is_hex, push_hex64, IdGen};
+use super::ids::{is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
 use super::scrub::{mask_text, scrub_url, scrub_urls_in_text, truncate_in_place};
@@ -759,9 +759,9 @@ impl Sdk {
         let reused = stored
             .and_then(|v| v.split_once('|'))
             .and_then(|(id, last)| {
-                let fresh = last
-                    .parse::<u64>()
-                    .is_ok_and(|l| wall.saturating_sub(l) < SESSION_IDLE_MS && l <= wall + 60_000);
+                let fresh = parse_u64(last).is_some_and(|l| {
+                    wall.saturating_sub(l) < SESSION_IDLE_MS && l <= wall + 60_000
+                });
                 (id.len() == 32 && is_hex(id) && fresh).then(|| id.to_owned())
             });
         match reused {
