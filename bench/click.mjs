@@ -21,7 +21,7 @@
 import path from "node:path";
 import { BENCH_DIR, pkgDirFromArgs, withServerAndBrowser, until, median, f } from "./common.mjs";
 
-const ROUNDS = 7;
+const ROUNDS = Number(process.env.ROUNDS) || 7;
 const WARMUP = 500;
 const CLICKS = 5000;
 const bi = process.argv.indexOf("--baseline");

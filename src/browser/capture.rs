@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasm_bindgen::prelude::*;
 
-use super::{js, with};
+use super::{js, with, with_at};
 use crate::core::event::{ErrorSource, ViewCause};
 use crate::core::json::push_u64;
 use crate::core::sdk::NavEntry;
@@ -34,7 +34,6 @@ mod code {
     pub const FETCH_DONE: u32 = 16;
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
-    pub const CLICK: u32 = 19;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -111,9 +110,6 @@ fn dispatch(code: u32, arg: JsValue) {
         }
         code::PAINT | code::LCP | code::LAYOUT_SHIFT | code::EVENT_TIMING | code::LONG_TASK => {
             with(|s, now| {
-                if !s.config().capture_performance {
-                    return;
-                }
                 for i in 0..js::len(&arg) {
                     let e = js::at(&arg, i);
                     let start = js::num(&e, "startTime");
@@ -143,7 +139,6 @@ fn dispatch(code: u32, arg: JsValue) {
         }
         code::ERROR => on_error(&arg),
         code::REJECTION => on_rejection(&arg),
-        code::CLICK => on_click(&arg),
         code::TIMER => {
             with(|s, now| s.timer(now));
         }
@@ -196,13 +191,13 @@ fn on_rejection(e: &JsValue) {
 }
 
 /// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.
-fn on_click(arg: &JsValue) {
-    let parts = js::string(arg, "0");
-    let (x, y) = (js::num(arg, "1") as i32, js::num(arg, "2") as i32);
-    // `selector \0 tag \0 text`: none of the three can hold a NUL worth keeping.
+fn on_click(parts: String, x: i32, y: i32, t: f64) {
+    // `selector \0 tag \0 text`: only the text can hold a NUL worth keeping.
     let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
     let (tag, text) = rest.split_once('\0').unwrap_or((rest, ""));
-    with(|s, now| s.click(selector, tag, text, x, y, now));
+    // `t` is the event's `timeStamp`, on the `performance.now()` clock in every engine the
+    // package supports (wasm and ES modules both came later than that change).
+    with_at(t, |s, now| s.click(selector, tag, text, x, y, now));
 }
 
 /// Attaches every listener and observer, once per page.
@@ -212,7 +207,10 @@ pub fn install() {
     }
     let complete = js::loaded();
     super::install_panic_hook();
-    js::install(&Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value());
+    js::install(
+        &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
+        &Closure::<dyn FnMut(String, i32, i32, f64)>::new(on_click).into_js_value(),
+    );
     // After the observers are attached: their first (buffered) entries arrive in a later task.
     if complete {
         report_navigation();

@@ -11,7 +11,7 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r##"
-let F = null, U = "";
+let F = null, C = null, U = "";
 const call = (code, a) => { try { F && F(code, a); } catch (_) { } };
 export function setEndpoint(u) { U = u; }
 function listen(onDocument, type, code, capture) {
@@ -69,8 +69,9 @@ function onClick(e) {
     if (el.firstChild && !FIELDS.has(tag) && !el.hasAttribute("contenteditable") && !el.closest("[data-ferrotel-mask]")) {
       for (let c = el.firstChild, n = 0; c && n < 8 && text.length <= 128; c = c.nextSibling, n++) if (c.nodeType == 3) text += c.nodeValue + " ";
     }
-    // One string in (one copy into wasm instead of three), split on NUL in Rust.
-    call(19, [sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0]);
+    // Its own entry with typed arguments (measured: ~2 us less per click than going through
+    // the dispatch closure with a JS value); one string in, split on NUL in Rust.
+    C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0, e.timeStamp);
   } catch (_) { }
 }
 function hookHistory(code) {
@@ -95,8 +96,9 @@ function observe(type, code, threshold) {
   } catch (_) { return false; }
 }
 // Every listener and observer, once per page, dispatching the codes of `capture::code`.
-export function install(f) {
+export function install(f, c) {
   F = f;
+  C = c;
   try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch (_) { }
   listen(true, "keydown", 1, true);
   listen(false, "error", 2, true);
@@ -151,7 +153,7 @@ extern "C" {
     /// {capture, passive})`, a capture-phase click listener on `document`, the history hook
     /// (`code::ROUTE` after every `pushState` / `replaceState`), PerformanceObservers with
     /// `buffered: true` where the browser supports the type (`f(code, entries)`).
-    pub fn install(f: &JsValue);
+    pub fn install(f: &JsValue, c: &JsValue);
     /// Where `beacon` and `post` send.
     #[wasm_bindgen(js_name = setEndpoint)]
     pub fn set_endpoint(url: &str);

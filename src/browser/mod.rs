@@ -61,7 +61,12 @@ fn enter() -> Option<RefMut<'static, Sdk>> {
 /// Hands a fact to the core (if running, and not re-entered or poisoned), then performs the
 /// actions it decided.
 fn with<R>(f: impl FnOnce(&mut Sdk, f64) -> R) -> Option<R> {
-    let now = js::perf_now();
+    with_at(js::perf_now(), f)
+}
+
+/// [`with`] at a time the caller already has (the click path: the event's `timeStamp`, which
+/// is on the `performance.now()` clock, saves a call out to JavaScript per click).
+fn with_at<R>(now: f64, f: impl FnOnce(&mut Sdk, f64) -> R) -> Option<R> {
     let r = f(&mut *enter()?, now);
     perform();
     Some(r)

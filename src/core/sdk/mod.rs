@@ -365,8 +365,10 @@ impl Sdk {
         // The click path: a wake-up is only needed for the first pending event (the flush
         // interval starts) or when a batch's worth is pending.
         if self.pending.len() >= self.cfg.max_batch_events as usize {
-            self.flush_soon = true;
-            self.arm(now);
+            if !self.flush_soon {
+                self.flush_soon = true;
+                self.arm(now);
+            }
         } else if self.pending.len() == 1 {
             self.arm(now);
         }
