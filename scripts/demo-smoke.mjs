@@ -1,9 +1,15 @@
 // Starts the local Worker (wrangler dev on 127.0.0.1, a free port), drives the demo shop in
 // headless Chromium (clicks, a route change, an error, leaving the page), then reads the
-// dashboard and prints what it shows. Stops wrangler by PID.
+// dashboard (entering the read token from worker/.dev.vars) and prints what it shows. Stops
+// wrangler by PID.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { chromium } from "playwright-core";
+
+// The read token scripts/demo.sh wrote to worker/.dev.vars (what a person pastes into the dashboard).
+const token = /^READ_TOKEN\s*=\s*"?([^"\n]+)"?\s*$/m.exec(readFileSync("worker/.dev.vars", "utf8"))?.[1];
+if (!token) throw new Error("no READ_TOKEN in worker/.dev.vars: run bash scripts/demo.sh --smoke");
 
 const port = await new Promise((r) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
 const origin = `http://127.0.0.1:${port}`;
@@ -36,6 +42,8 @@ try {
   await page.click("#boom");
   await page.waitForTimeout(300);
   await page.goto(origin + "/dashboard.html"); // pagehide flushes the shop's last batch
+  await page.fill("#token", token);
+  await page.click("#token-form button");
   await page.waitForFunction(() => /^[1-9]\d* events/.test(document.getElementById("updated").textContent)
     && document.querySelectorAll("#errors tr").length > 1 && !document.getElementById("errors").textContent.includes("none yet")
     && !document.getElementById("clicks").textContent.includes("none yet"), null, { timeout: 20000 });

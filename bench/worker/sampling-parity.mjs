@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { batch, until } from "../../worker/test/harness.mjs";
+import { batch, until, TEST_SECRETS } from "../../worker/test/harness.mjs";
 import { REPO, CF, buildDir, entryFile, rustModules, ingestOptions, startMiniflare, benchBody, HEADERS } from "./common.mjs";
 import { position } from "./js-worker.mjs";
 
@@ -30,7 +30,7 @@ let failed = false;
  *  Request.cf so Miniflare does not go to the network for one). */
 async function startRustWorker({ vars = {} } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(REPO, "worker/wrangler.toml"));
-  const bindings = { ...workerOptions.bindings, ...vars };
+  const bindings = { ...workerOptions.bindings, ...TEST_SECRETS, ...vars }; // wrangler.toml holds no secrets
   const mf = new Miniflare({
     ...workerOptions,
     name: "ferrotel-ingest",

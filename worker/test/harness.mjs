@@ -1,6 +1,6 @@
 // Starts the built Worker (worker/build) in workerd through Miniflare, on 127.0.0.1 and a free
-// port, with the real wrangler.toml bindings (local Queues, D1, rate limiters) and test
-// overrides. Also a tiny OTLP receiver for forwarding tests.
+// port, with the real wrangler.toml bindings (local Queues, D1, rate limiters), test secrets
+// (TEST_SECRETS: wrangler.toml has none) and test overrides. Also a tiny OTLP receiver for forwarding tests.
 import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -10,6 +10,12 @@ import { until as pollUntil } from "../../tests/e2e/harness.mjs";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The secrets every test Worker gets (override or remove them through `vars`). */
+export const TEST_SECRETS = {
+  IP_SALT: "test-salt-0123456789abcdef",
+  READ_TOKEN: "test-read-token-0123456789abcdef0123",
+};
 
 /**
  * @param {object} o
@@ -23,7 +29,8 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
  */
 export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "worker/wrangler.toml"));
-  const bindings = { ...workerOptions.bindings };
+  // wrangler.toml holds no secrets: the tests supply them, as `wrangler secret put` would.
+  const bindings = { ...workerOptions.bindings, ...TEST_SECRETS };
   for (const [k, v] of Object.entries(vars)) {
     if (v === null) delete bindings[k];
     else bindings[k] = v;

@@ -2,7 +2,7 @@
 // rate limiters: what a client and an operator would notice.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, startReceiver, batch, post, until } from "./harness.mjs";
+import { startWorker, startReceiver, batch, post, until, TEST_SECRETS } from "./harness.mjs";
 
 const sessions = (n) => Array.from({ length: n }, (_, i) => (i * 7919 + 1).toString(16).padStart(32, "a"));
 
@@ -145,11 +145,13 @@ describe("ingest with the default config", () => {
   test("the read endpoint needs the token, filters by type and pages", async () => {
     assert.equal((await fetch(w.url + "/v1/events")).status, 401);
     assert.equal((await fetch(w.url + "/v1/events", { headers: { authorization: "Bearer wrong" } })).status, 401);
+    // Only the header carries the token: a query parameter is not read.
+    assert.equal((await fetch(w.url + "/v1/events?token=" + TEST_SECRETS.READ_TOKEN)).status, 401);
     const s = "f".repeat(32);
     const events = Array.from({ length: 5 }, (_, i) => ({ type: "custom", url: "https://x.test/", name: "page-" + i }));
     assert.equal((await post(w.url, batch({ session: s, events }))).status, 204);
     await until(async () => (await w.rows(`SELECT id FROM events WHERE session = '${s}'`)).length === 5);
-    const auth = { authorization: "Bearer demo-token" };
+    const auth = { authorization: "Bearer " + TEST_SECRETS.READ_TOKEN };
     const p1 = await (await fetch(w.url + "/v1/events?type=custom&limit=3", { headers: auth })).json();
     assert.equal(p1.events.length, 3);
     assert.ok(p1.events.every((e) => e.type === "custom"));
