@@ -20,7 +20,9 @@ pub struct IngestConfig {
     pub otlp_endpoint: Option<String>,
     /// Extra headers for the OTLP request (e.g. authorization), from a secret.
     pub otlp_headers: Vec<(String, String)>,
-    /// Bearer token for `GET /v1/events`; the endpoint is off without one.
+    /// Bearer token for `GET /v1/events`; the endpoint is off without one (unset or empty).
+    /// Outside local development it is at least [`MIN_READ_TOKEN_CHARS`] characters and not a
+    /// [`DEMO_READ_TOKENS`] value (see [`IngestConfig::from_vars`]).
     pub read_token: Option<String>,
     /// Secret salt for the daily client hash.
     pub ip_salt: String,
@@ -41,6 +43,20 @@ impl std::fmt::Display for ConfigProblem {
     }
 }
 
+/// The least `READ_TOKEN` length (characters) outside local development.
+pub const MIN_READ_TOKEN_CHARS: usize = 32;
+
+/// `READ_TOKEN` values that were ever published (committed demo config, docs): refused outside
+/// local development whatever their length.
+pub const DEMO_READ_TOKENS: &[&str] = &["demo-token"];
+
+/// The var that marks local development (`wrangler dev` reading `worker/.dev.vars`, written by
+/// scripts/demo.sh), and its one value that does: `FERROTEL_ENV=development`. Any other value,
+/// or none, is treated as a deployment.
+pub const DEV_MARKER_VAR: &str = "FERROTEL_ENV";
+/// See [`DEV_MARKER_VAR`].
+pub const DEV_MARKER_VALUE: &str = "development";
+
 fn problem(name: &'static str, p: impl Into<String>) -> ConfigProblem {
     ConfigProblem {
         name,
@@ -50,6 +66,11 @@ fn problem(name: &'static str, p: impl Into<String>) -> ConfigProblem {
 
 impl IngestConfig {
     /// Reads and validates the configuration; `var` returns a var's or secret's value.
+    ///
+    /// `READ_TOKEN`: unset or empty turns `GET /v1/events` off (404 saying so; ingest and
+    /// the rest unaffected). Set, it must be at least [`MIN_READ_TOKEN_CHARS`] characters and not one of
+    /// [`DEMO_READ_TOKENS`], unless `FERROTEL_ENV=development` (local development only), else
+    /// the Worker serves nothing but `500 misconfigured` naming `READ_TOKEN`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<IngestConfig, ConfigProblem> {
         let raw = var("WRITE_KEYS").ok_or_else(|| problem("WRITE_KEYS", "is required: a JSON object of write key to allowed origins, e.g. {\"pk_live\": [\"https://shop.example\"]}"))?;
         let keys: BTreeMap<String, Vec<String>> = serde_json::from_str(&raw).map_err(|e| {
@@ -128,12 +149,28 @@ impl IngestConfig {
         let ip_salt = var("IP_SALT").filter(|s| s.len() >= 16).ok_or_else(|| {
             problem("IP_SALT", "is required (a secret of at least 16 characters): without it the daily client hash could be reversed")
         })?;
+        let development = var(DEV_MARKER_VAR).as_deref() == Some(DEV_MARKER_VALUE);
+        let read_token = var("READ_TOKEN").filter(|s| !s.is_empty());
+        if let (Some(t), false) = (&read_token, development) {
+            if DEMO_READ_TOKENS.contains(&t.as_str()) {
+                return Err(problem(
+                    "READ_TOKEN",
+                    "is a published demo value: set a random secret (`wrangler secret put READ_TOKEN`, e.g. from `openssl rand -hex 32`)",
+                ));
+            }
+            if t.chars().count() < MIN_READ_TOKEN_CHARS {
+                return Err(problem(
+                    "READ_TOKEN",
+                    format!("must be at least {MIN_READ_TOKEN_CHARS} characters (a random secret, e.g. from `openssl rand -hex 32`)"),
+                ));
+            }
+        }
         Ok(IngestConfig {
             keys,
             sample_rates,
             otlp_endpoint,
             otlp_headers,
-            read_token: var("READ_TOKEN").filter(|s| !s.is_empty()),
+            read_token,
             ip_salt,
         })
     }
@@ -1082,5 +1119,48 @@ mod tests {
         assert_eq!(with("OTLP_HEADERS", "[1]"), "OTLP_HEADERS");
         assert_eq!(with("IP_SALT", ""), "IP_SALT");
         assert_eq!(with("IP_SALT", "short"), "IP_SALT");
+    }
+
+    #[test]
+    fn read_token_rules() {
+        let long = "0123456789abcdef0123456789abcdef"; // 32 characters
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = OK.to_vec();
+            p.extend_from_slice(extra);
+            cfg(&p)
+        };
+        let refused = |extra: &[(&str, &str)]| {
+            let e = with(extra).unwrap_err();
+            assert_eq!(e.name, "READ_TOKEN", "{extra:?}");
+            assert!(
+                !e.problem.contains(extra[0].1),
+                "the problem does not echo the token"
+            );
+            e.problem
+        };
+        // Unset or empty: the read endpoint is off, the rest of the Worker serves.
+        assert_eq!(with(&[]).unwrap().read_token, None);
+        assert_eq!(with(&[("READ_TOKEN", "")]).unwrap().read_token, None);
+        // 32 characters and more are accepted; 31 are not; characters, not bytes, count.
+        assert_eq!(
+            with(&[("READ_TOKEN", long)]).unwrap().read_token.as_deref(),
+            Some(long)
+        );
+        assert!(refused(&[("READ_TOKEN", &long[1..])]).contains("at least 32"));
+        assert!(refused(&[("READ_TOKEN", &"é".repeat(31))]).contains("at least 32"));
+        assert!(with(&[("READ_TOKEN", &"é".repeat(32))]).is_ok());
+        // A published demo value is refused outside local development.
+        assert!(refused(&[("READ_TOKEN", "demo-token")]).contains("demo value"));
+        assert!(
+            refused(&[("READ_TOKEN", "demo-token"), ("FERROTEL_ENV", "production")])
+                .contains("demo value")
+        );
+        // Only FERROTEL_ENV=development relaxes both rules.
+        refused(&[("READ_TOKEN", "demo-token"), ("FERROTEL_ENV", "dev")]);
+        refused(&[("READ_TOKEN", "short"), ("FERROTEL_ENV", "Development")]);
+        for t in ["demo-token", "short", long] {
+            let c = with(&[("READ_TOKEN", t), ("FERROTEL_ENV", "development")]).unwrap();
+            assert_eq!(c.read_token.as_deref(), Some(t));
+        }
     }
 }

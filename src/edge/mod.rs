@@ -80,15 +80,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method();
     let url = req.url()?;
     match route(method.as_ref(), url.as_str()) {
-        Route::Health => {
-            let ok = config(&env).is_ok();
-            let body = if ok {
-                "{\"ok\":true}"
-            } else {
-                "{\"ok\":false,\"error\":\"misconfigured\"}"
-            };
-            respond(Reply::json(if ok { 200 } else { 500 }, body.to_owned()))
-        }
+        Route::Health => match config(&env) {
+            Ok(_) => respond(Reply::json(200, "{\"ok\":true}".to_owned())),
+            Err(p) => misconfigured(&p),
+        },
         Route::Preflight => match config(&env) {
             Ok(cfg) => respond(preflight(&cfg, req.headers().get("origin")?.as_deref())),
             Err(p) => misconfigured(&p),

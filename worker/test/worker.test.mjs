@@ -374,4 +374,79 @@ describe("configuration", () => {
       await w.stop();
     }
   });
+
+  /** Every request path of the Worker, each answered with a Response. */
+  const everyPath = (url) => [
+    ["POST /v1/batch", () => post(url, batch())],
+    ["OPTIONS /v1/batch", () => fetch(url + "/v1/batch", { method: "OPTIONS", headers: { origin: "http://127.0.0.1" } })],
+    ["GET /healthz", () => fetch(url + "/healthz")],
+    ["GET /v1/events", () => fetch(url + "/v1/events", { headers: { authorization: "Bearer short" } })],
+    ["PUT /v1/batch", () => fetch(url + "/v1/batch", { method: "PUT", body: "x" })],
+    ["GET /nope", () => fetch(url + "/nope")],
+  ];
+
+  const refusesEverything = async (vars, main = "entry") => {
+    const w = await startWorker({ vars, main });
+    try {
+      for (const [name, req] of everyPath(w.url)) {
+        const r = await req();
+        assert.equal(r.status, 500, name);
+        const j = await r.json();
+        assert.deepEqual([j.error, j.field], ["misconfigured", "READ_TOKEN"], name);
+        assert.ok(!JSON.stringify(j).includes(vars.READ_TOKEN), `${name}: the answer does not echo the token`);
+      }
+      assert.equal((await w.rows()).length, 0, "nothing stored");
+    } finally {
+      await w.stop();
+    }
+  };
+
+  test("a READ_TOKEN shorter than 32 characters: every path answers 500 misconfigured naming READ_TOKEN", async () => {
+    await refusesEverything({ READ_TOKEN: "0123456789abcdef0123456789abcde" }); // 31
+  });
+
+  test("the Rust router as main refuses a short READ_TOKEN the same way", async () => {
+    const w = await startWorker({ vars: { READ_TOKEN: "too-short" }, main: "rust" });
+    try {
+      for (const path of ["/healthz", "/v1/events", "/nope"]) {
+        const r = await fetch(w.url + path);
+        assert.equal(r.status, 500, path);
+        assert.equal((await r.json()).field, "READ_TOKEN", path);
+      }
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test("the demo token is refused without FERROTEL_ENV=development", async () => {
+    await refusesEverything({ READ_TOKEN: "demo-token" });
+    await refusesEverything({ READ_TOKEN: "demo-token", FERROTEL_ENV: "production" });
+  });
+
+  test("with FERROTEL_ENV=development the demo token serves", async () => {
+    const w = await startWorker({ vars: { READ_TOKEN: "demo-token", FERROTEL_ENV: "development" } });
+    try {
+      assert.equal((await fetch(w.url + "/healthz")).status, 200);
+      assert.equal((await post(w.url, batch())).status, 204);
+      assert.equal((await fetch(w.url + "/v1/events")).status, 401);
+      const r = await fetch(w.url + "/v1/events", { headers: { authorization: "Bearer demo-token" } });
+      assert.equal(r.status, 200);
+      assert.ok(Array.isArray((await r.json()).events));
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test("without READ_TOKEN the read endpoint is off and the rest serves", async () => {
+    const w = await startWorker({ vars: { READ_TOKEN: null } });
+    try {
+      assert.equal((await fetch(w.url + "/healthz")).status, 200);
+      assert.equal((await post(w.url, batch())).status, 204);
+      const r = await fetch(w.url + "/v1/events", { headers: { authorization: "Bearer anything" } });
+      assert.equal(r.status, 404);
+      assert.match((await r.json()).reason, /READ_TOKEN/);
+    } finally {
+      await w.stop();
+    }
+  });
 });
