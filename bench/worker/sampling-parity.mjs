@@ -17,8 +17,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { batch, until, TEST_SECRETS } from "../../worker/test/harness.mjs";
+import { batch, until, TEST_SECRETS, wranglerTomlOptions } from "../../worker/test/harness.mjs";
 import { REPO, CF, buildDir, entryFile, rustModules, ingestOptions, startMiniflare, benchBody, HEADERS } from "./common.mjs";
 import { position } from "./js-worker.mjs";
 
@@ -29,7 +28,7 @@ let failed = false;
 /** worker/test/harness.mjs's startWorker, with scriptPath pointing at `build` (and a fixed
  *  Request.cf so Miniflare does not go to the network for one). */
 async function startRustWorker({ vars = {} } = {}) {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(REPO, "worker/wrangler.toml"));
+  const workerOptions = wranglerTomlOptions(); // without a local worker/.dev.vars
   const bindings = { ...workerOptions.bindings, ...TEST_SECRETS, ...vars }; // wrangler.toml holds no secrets
   const mf = new Miniflare({
     ...workerOptions,

@@ -7,9 +7,20 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { until as pollUntil } from "../../tests/e2e/harness.mjs";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Miniflare options from worker/wrangler.toml, with bindings from its `[vars]` only: wrangler
+ *  would also load a local worker/.dev.vars (the demo's secrets and FERROTEL_ENV=development),
+ *  which must not change what the tests run with. */
+export function wranglerTomlOptions() {
+  const config = path.join(root, "worker/wrangler.toml");
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
+  const vars = Object.keys(unstable_readConfig({ config }).vars);
+  workerOptions.bindings = Object.fromEntries(Object.entries(workerOptions.bindings ?? {}).filter(([k]) => vars.includes(k)));
+  return workerOptions;
+}
 
 /** The secrets every test Worker gets (override or remove them through `vars`). */
 export const TEST_SECRETS = {
@@ -28,7 +39,7 @@ export const TEST_SECRETS = {
  * @param {Record<string,any>} [o.bindings]     extra raw bindings (replace real ones of that name)
  */
 export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "worker/wrangler.toml"));
+  const workerOptions = wranglerTomlOptions();
   // wrangler.toml holds no secrets: the tests supply them, as `wrangler secret put` would.
   const bindings = { ...workerOptions.bindings, ...TEST_SECRETS };
   for (const [k, v] of Object.entries(vars)) {
