@@ -454,6 +454,27 @@ pub fn client_hash(salt: &str, ip: &str, now_ms: u64) -> String {
     out
 }
 
+/// The part of a client address the client rate limit keys on: an IPv4 address as it is, an
+/// IPv6 address as its /64 prefix (`2001:db8:1:2::/64`; an IPv4-mapped IPv6 address as the
+/// IPv4 address); anything unparsable as it is.
+pub fn limit_net(ip: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                let mut out = net.to_string();
+                out.push_str("/64");
+                out
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// What to do with an accepted batch, and how to answer in each outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -602,16 +623,21 @@ pub fn decide(
         }
     }
     let docs = encoder.documents(&records, MAX_CHUNK_BYTES);
+    // The client's own limit first: a client over it must not also spend the key's shared
+    // budget (one address could otherwise starve every other client of the key).
     let mut limits = Vec::with_capacity(2);
-    if bindings.rl_key {
-        limits.push((RL_KEY, env.key.clone()));
-    }
     if bindings.rl_client {
-        let mut client_key = String::with_capacity(env.key.len() + 1 + hash.len());
+        // IPv6 clients are limited per /64: one host usually holds the whole prefix, so
+        // rotating addresses within it must not multiply the limit.
+        let net = client_hash(&cfg.ip_salt, &limit_net(req.ip.unwrap_or("")), req.now_ms);
+        let mut client_key = String::with_capacity(env.key.len() + 1 + net.len());
         client_key.push_str(&env.key);
         client_key.push(':');
-        client_key.push_str(&hash);
+        client_key.push_str(&net);
         limits.push((RL_CLIENT, client_key));
+    }
+    if bindings.rl_key {
+        limits.push((RL_KEY, env.key.clone()));
     }
     let reply = if dropped.is_empty() {
         Reply::empty(204)
@@ -912,10 +938,10 @@ mod tests {
         assert_eq!(
             p.limits,
             vec![
-                (RL_KEY, "pk_a".to_owned()),
-                (RL_CLIENT, format!("pk_a:{hash}"))
+                (RL_CLIENT, format!("pk_a:{hash}")),
+                (RL_KEY, "pk_a".to_owned())
             ],
-            "per key first, then per key and client"
+            "per key and client first (a client over its limit spends none of the key's), then per key"
         );
         assert_eq!((p.queue, p.direct, p.docs.len()), (Some(QUEUE), false, 1));
         assert!(p.docs[0].contains("\"exception.message\""));
@@ -1064,6 +1090,57 @@ mod tests {
             "nothing to send or write"
         );
         assert_eq!(p.limits.len(), 2);
+    }
+
+    #[test]
+    fn the_client_limit_keys_ipv6_on_its_64_and_comes_before_the_key_limit() {
+        assert_eq!(limit_net("192.0.2.7"), "192.0.2.7");
+        assert_eq!(limit_net("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            limit_net("2001:0db8:0001:0002:ffff:1:2:3"),
+            limit_net("2001:db8:1:2::9"),
+            "addresses rotated within one /64 share a limit"
+        );
+        assert_ne!(limit_net("2001:db8:1:2::1"), limit_net("2001:db8:1:3::1"));
+        assert_eq!(limit_net("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(limit_net("not an address"), "not an address");
+        let c = cfg(OK).unwrap();
+        let body = br#"{"v":1,"key":"pk_any","sdk":{"name":"ferrotel","version":"0.1.0"},"session":"0123456789abcdef0123456789abcdef","sent_at":1764000000000,"events":[{"id":"00000000000000aa","t":1764000000000,"type":"error","url":"https://a.test/","exception.message":"m"}]}"#;
+        let plan = |ip: &'static str| {
+            let req = Incoming {
+                method: "POST",
+                url: "https://ingest.test/v1/batch",
+                content_type: Some("text/plain"),
+                content_length: None,
+                origin: None,
+                user_agent: None,
+                ip: Some(ip),
+                country: None,
+                now_ms: 1_764_000_001_000,
+                body: Some(body),
+            };
+            let bindings = Bindings {
+                rl_key: true,
+                rl_client: true,
+                queue: true,
+            };
+            match decide(Ok(&c), &req, bindings) {
+                Decision::Accept(p) => p,
+                other => panic!("{other:?}"),
+            }
+        };
+        let a = plan("2001:db8:1:2::1");
+        assert_eq!(
+            a.limits.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
+            [RL_CLIENT, RL_KEY],
+            "the client's own limit first"
+        );
+        assert_eq!(a.limits[0].1, plan("2001:db8:1:2:ffff::42").limits[0].1);
+        assert_ne!(a.limits[0].1, plan("2001:db8:1:3::1").limits[0].1);
+        assert!(
+            !a.limits[0].1.contains("2001"),
+            "the address is hashed, not kept"
+        );
     }
 
     #[test]
