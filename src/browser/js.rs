@@ -1,8 +1,9 @@
 //! The JavaScript side of the SDK, kept to what is smaller or faster there:
 //!
 //! * one guarded dispatcher: every listener, observer and fetch callback enters Rust through a
-//!   single closure with a numeric code, so a failure inside the SDK never surfaces in the host
-//!   page and the module carries one closure shim instead of fifteen;
+//!   single closure with a numeric code (clicks through a second, typed one: the hot path), so a
+//!   failure inside the SDK never surfaces in the host page and the module carries two closure
+//!   shims instead of fifteen;
 //! * the click path: walking the DOM for a selector is nothing but boundary crossings, so it
 //!   runs here and enters Rust once per click with plain values (masking, truncation, encoding
 //!   and batching stay in Rust). It reads no layout, no storage and never an input's value;
