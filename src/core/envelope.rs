@@ -8,12 +8,13 @@
 
 use std::borrow::Cow;
 
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::config::Config;
 use super::event::{limits, Event, EventKind, Resource};
-use super::fields::{optional, read_object, required, FieldError, Raw, Rules, Slots};
+use super::fields::{optional, read_object, required, CowStr, FieldError, Raw, Rules, Slots};
 use super::ids::is_hex;
 use super::json::{push_str, push_u64};
 use super::schema::{EVENT_SLOTS, EVENT_TABLE, RESOURCE_SLOTS, RESOURCE_TABLE};
@@ -197,12 +198,7 @@ impl Envelope {
         check_shape(body)?;
         let raw: RawEnvelope<'_> = serde_json::from_slice(body)
             .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
-        // The schema's envelope fields, read in a second pass over the same object (a
-        // `#[serde(flatten)]` field would buffer the events, which must stay raw: each is decoded
-        // on its own so that one bad event is one drop).
-        let resource: RawResource<'_> = serde_json::from_slice(body)
-            .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
-        raw.validate(resource)
+        raw.validate()
     }
 }
 
@@ -283,27 +279,80 @@ struct RawSdk<'a> {
     version: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
+/// The envelope as read in one pass: its fixed members, the schema's envelope fields in their
+/// slots, and the events still raw (each is decoded on its own, so one bad event is one drop).
+/// Other members are skipped; a repeated member is refused.
 struct RawEnvelope<'a> {
     v: Option<u64>,
-    #[serde(borrow)]
     key: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     sdk: Option<RawSdk<'a>>,
-    #[serde(borrow)]
     session: Option<Cow<'a, str>>,
     sent_at: Option<u64>,
-    /// Each event is parsed on its own (see [`decode_event`]), so one bad event is one drop.
-    #[serde(borrow)]
     events: Option<Vec<&'a RawValue>>,
+    resource: Slots<'a, RESOURCE_SLOTS>,
 }
 
-/// The envelope's schema fields, by slot.
-struct RawResource<'a>(Slots<'a, RESOURCE_SLOTS>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawResource<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for RawEnvelope<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        read_object(d, &RESOURCE_TABLE).map(RawResource)
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+/// Stores a fixed member's value, refusing a second one as serde's derive would.
+fn once<T, E: de::Error>(
+    slot: &mut Option<T>,
+    seen: &mut bool,
+    v: Option<T>,
+    name: &'static str,
+) -> Result<(), E> {
+    if std::mem::replace(seen, true) {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = v;
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for EnvelopeVisitor {
+    type Value = RawEnvelope<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a v1 batch envelope")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut e = RawEnvelope {
+            v: None,
+            key: None,
+            sdk: None,
+            session: None,
+            sent_at: None,
+            events: None,
+            resource: Slots::new(),
+        };
+        let mut seen = [false; 6];
+        while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
+            match &*k {
+                "v" => once(&mut e.v, &mut seen[0], map.next_value()?, "v")?,
+                "key" => {
+                    let v = map.next_value::<Option<CowStr<'de>>>()?.map(|s| s.0);
+                    once(&mut e.key, &mut seen[1], v, "key")?
+                }
+                "sdk" => once(&mut e.sdk, &mut seen[2], map.next_value()?, "sdk")?,
+                "session" => {
+                    let v = map.next_value::<Option<CowStr<'de>>>()?.map(|s| s.0);
+                    once(&mut e.session, &mut seen[3], v, "session")?
+                }
+                "sent_at" => once(&mut e.sent_at, &mut seen[4], map.next_value()?, "sent_at")?,
+                "events" => once(&mut e.events, &mut seen[5], map.next_value()?, "events")?,
+                other => match (RESOURCE_TABLE.index)(other) {
+                    Some(i) => e.resource.read_value(&RESOURCE_TABLE, i, &mut map)?,
+                    None => {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                },
+            }
+        }
+        Ok(e)
     }
 }
 
@@ -328,7 +377,7 @@ fn valid_key(k: &str) -> bool {
 }
 
 impl<'a> RawEnvelope<'a> {
-    fn validate(self, resource: RawResource<'_>) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
+    fn validate(self) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
         match self.v {
             None => return Err(DecodeError::new("v", "is missing; expected 1")),
             Some(VERSION) => {}
@@ -366,7 +415,7 @@ impl<'a> RawEnvelope<'a> {
                 "must be milliseconds since the epoch, before 2100",
             ));
         }
-        let mut resource = resource.0;
+        let mut resource = self.resource;
         let resource = Resource::decode(&mut resource)
             .map_err(|(field, reason)| DecodeError::new(field, reason))?;
         let raw_events = self
@@ -585,6 +634,19 @@ mod partial_tests {
         // The shape check still refuses an array for an event, and serde any broken JSON.
         assert!(Envelope::decode_partial(body(&[GOOD, "[1]"]).as_bytes()).is_err());
         assert!(Envelope::decode_partial(body(&[GOOD, "{\"t\":}"]).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_repeated_envelope_member_is_refused_and_envelope_fields_are_read_in_the_same_pass() {
+        let b = body(&[GOOD]);
+        for dup in [r#"{"v":1,"#, r#"{"release":"a","release":"b","#] {
+            let twice = b.replacen('{', dup, 1);
+            let e = Envelope::decode_partial(twice.as_bytes()).unwrap_err();
+            assert!(e.reason.contains("duplicate field"), "{dup}: {e}");
+        }
+        let with = b.replacen('{', r#"{"release":"1.2.3","x":{"y":1},"#, 1);
+        let (env, _) = Envelope::decode_partial(with.as_bytes()).unwrap();
+        assert_eq!(env.resource.release, "1.2.3");
     }
 
     #[test]

@@ -502,42 +502,62 @@ impl<'de, const N: usize> Visitor<'de> for SlotsVisitor<N> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let table = self.0;
-        let mut s = Slots {
-            seen: 0,
-            raw: [const { Raw::Absent }; N],
-        };
+        let mut s = Slots::new();
         while let Some(k) = map.next_key_seed(KeySeed(table.index))? {
-            let Some(i) = k else {
-                map.next_value::<de::IgnoredAny>()?;
-                continue;
-            };
-            let bit = 1u64 << i;
-            if s.seen & bit != 0 {
-                return Err(de::Error::duplicate_field(table.fields[i].0));
+            match k {
+                Some(i) => s.read_value(table, i, &mut map)?,
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
             }
-            s.seen |= bit;
-            s.raw[i] = match table.fields[i].1 {
-                Read::Str => map
-                    .next_value::<Option<CowStr<'de>>>()?
-                    .map_or(Raw::Absent, |s| Raw::Str(s.0)),
-                Read::F64 => map
-                    .next_value::<Option<f64>>()?
-                    .map_or(Raw::Absent, Raw::F64),
-                Read::I32 => map
-                    .next_value::<Option<i32>>()?
-                    .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
-                Read::U32 => map
-                    .next_value::<Option<u32>>()?
-                    .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
-                Read::U64 => map
-                    .next_value::<Option<u64>>()?
-                    .map_or(Raw::Absent, Raw::U64),
-                Read::Attrs => map
-                    .next_value::<Option<Attrs>>()?
-                    .map_or(Raw::Absent, |a| Raw::Attrs(Box::new(a.0))),
-            };
         }
         Ok(s)
+    }
+}
+
+impl<'de, const N: usize> Slots<'de, N> {
+    /// Slots with nothing read yet.
+    pub fn new() -> Self {
+        Slots {
+            seen: 0,
+            raw: [const { Raw::Absent }; N],
+        }
+    }
+
+    /// Reads the value of member `i` of `table` (whose key `map` has just given) into its
+    /// slot: a repeated member is refused (`duplicate field`), the value's JSON type checked.
+    pub fn read_value<A: MapAccess<'de>>(
+        &mut self,
+        table: &'static Table,
+        i: usize,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        let bit = 1u64 << i;
+        if self.seen & bit != 0 {
+            return Err(de::Error::duplicate_field(table.fields[i].0));
+        }
+        self.seen |= bit;
+        self.raw[i] = match table.fields[i].1 {
+            Read::Str => map
+                .next_value::<Option<CowStr<'de>>>()?
+                .map_or(Raw::Absent, |s| Raw::Str(s.0)),
+            Read::F64 => map
+                .next_value::<Option<f64>>()?
+                .map_or(Raw::Absent, Raw::F64),
+            Read::I32 => map
+                .next_value::<Option<i32>>()?
+                .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
+            Read::U32 => map
+                .next_value::<Option<u32>>()?
+                .map_or(Raw::Absent, |v| Raw::I64(v as i64)),
+            Read::U64 => map
+                .next_value::<Option<u64>>()?
+                .map_or(Raw::Absent, Raw::U64),
+            Read::Attrs => map
+                .next_value::<Option<Attrs>>()?
+                .map_or(Raw::Absent, |a| Raw::Attrs(Box::new(a.0))),
+        };
+        Ok(())
     }
 }
 
@@ -562,7 +582,8 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 /// A string borrowed from the body when it has no escapes (what `#[serde(borrow)]` does).
-struct CowStr<'a>(Cow<'a, str>);
+/// A string that borrows from the input when it has no escapes.
+pub struct CowStr<'a>(pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
