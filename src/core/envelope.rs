@@ -327,7 +327,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             session: None,
             sent_at: None,
             events: None,
-            resource: Slots::new(),
+            resource: Slots::default(),
         };
         let mut seen = [false; 6];
         while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {

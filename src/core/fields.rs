@@ -502,7 +502,7 @@ impl<'de, const N: usize> Visitor<'de> for SlotsVisitor<N> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let table = self.0;
-        let mut s = Slots::new();
+        let mut s = Slots::default();
         while let Some(k) = map.next_key_seed(KeySeed(table.index))? {
             match k {
                 Some(i) => s.read_value(table, i, &mut map)?,
@@ -515,15 +515,17 @@ impl<'de, const N: usize> Visitor<'de> for SlotsVisitor<N> {
     }
 }
 
-impl<'de, const N: usize> Slots<'de, N> {
+impl<const N: usize> Default for Slots<'_, N> {
     /// Slots with nothing read yet.
-    pub fn new() -> Self {
+    fn default() -> Self {
         Slots {
             seen: 0,
             raw: [const { Raw::Absent }; N],
         }
     }
+}
 
+impl<'de, const N: usize> Slots<'de, N> {
     /// Reads the value of member `i` of `table` (whose key `map` has just given) into its
     /// slot: a repeated member is refused (`duplicate field`), the value's JSON type checked.
     pub fn read_value<A: MapAccess<'de>>(
