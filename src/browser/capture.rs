@@ -88,10 +88,8 @@ fn dispatch(code: u32, arg: JsValue) {
         }
         code::PAGESHOW => {
             let persisted = js::get(&arg, "persisted").as_bool().unwrap_or(false);
-            if persisted || js::visible() {
-                let url = js::page_url(false);
-                with(|s, now| s.page_show(persisted, &url, now));
-            }
+            let (visible, url) = (js::visible(), js::page_url(false));
+            with(|s, now| s.page_show(persisted, visible, &url, now));
             if persisted {
                 js::frames(code::RESTORE_PAINT);
             }

@@ -532,8 +532,9 @@ impl Sdk {
     /// `pageshow`. With `persisted` (a back/forward-cache restore) a new view starts and the
     /// vitals are re-armed with new metric ids, as web-vitals does; the executor then reports
     /// the next paint with [`Sdk::restore_painted`].
-    pub fn page_show(&mut self, persisted: bool, url: &str, now: f64) {
-        if self.off {
+    pub fn page_show(&mut self, persisted: bool, visible: bool, url: &str, now: f64) {
+        // The first `pageshow` of a load in a hidden tab (or a prerender) starts no visible time.
+        if self.off || !(persisted || visible) {
             return;
         }
         self.hidden = false;

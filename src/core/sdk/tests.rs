@@ -447,7 +447,8 @@ fn back_forward_cache_restore_starts_a_new_view_and_new_metric_ids() {
     w.sdk.layout_shift(0.2, 50.0, false);
     w.sdk.page_hide(0, w.now);
     w.run();
-    w.sdk.page_show(true, "https://shop.test/cart", 10_000.0);
+    w.sdk
+        .page_show(true, true, "https://shop.test/cart", 10_000.0);
     w.sdk.layout_shift(0.05, 10_100.0, false);
     w.sdk.restore_painted(10_030.0);
     w.now = 20_000.0;
