@@ -35,6 +35,7 @@ fn main() {
         country: Some("US"),
         now_ms: 1_764_000_000_000,
         body: Some(&body),
+        checked: true,
     };
     let bindings = Bindings {
         rl_key: true,

@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
 use ferrotel::core::ingest::{
-    decide, Bindings, Decision, Incoming, IngestConfig, MAX_LISTED_DROPS,
+    decide, Bindings, Decision, Incoming, IngestConfig, MAX_LISTED_DROPS, RL_CLIENT,
 };
 use ferrotel::core::schema::{Metric, Rating};
 use proptest::prelude::*;
@@ -1043,8 +1043,30 @@ fn check(
         country: Some("FR"),
         now_ms: 1_764_000_001_000,
         body: Some(body),
+        checked: false,
     };
-    let decision = no_panic("ingest::decide", body, || decide(Ok(cfg), &req, BINDINGS))?;
+    // As the entry does: the limiters (all allow here) before decoding, then the decision.
+    let decision = no_panic("ingest::decide", body, || {
+        let d = match decide(Ok(cfg), &req, BINDINGS) {
+            Decision::Next(step) => {
+                assert!(step.checked && step.read == 0, "{step:?}");
+                let checked = Incoming {
+                    checked: true,
+                    ..req.clone()
+                };
+                decide(Ok(cfg), &checked, BINDINGS)
+            }
+            d => d,
+        };
+        // Every refusal is charged to the client's limiter; the answer is the same.
+        match d {
+            Decision::Refuse(r) => {
+                assert_eq!(r.limit.0, RL_CLIENT);
+                Decision::Answer(r.reply)
+            }
+            d => d,
+        }
+    })?;
     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
     t.cases += 1;
     t.unmutated += u64::from(!mutated);
@@ -1105,12 +1127,15 @@ fn check(
                 reply.status
             );
             if good_media {
-                // The decoder's verdict decides: only the key or origin may refuse what it took,
-                // and what it refused is a 400 (a 413 past the size limit).
-                let expected: &[u16] = if partial.is_ok() {
-                    &[401, 403]
-                } else {
-                    &[400, 413]
+                // The decoder's verdict decides, except that the key and origin are checked
+                // first (from the cheap pass): only the key or origin may refuse what it took
+                // (or the cheap pass, when the key is not a plain string), and what it refused
+                // is a 400 (a 413 past the size limit) unless the key or origin refused first.
+                let plain_key = Envelope::peek(body).is_ok_and(|p| p.key.is_some());
+                let expected: &[u16] = match (partial.is_ok(), plain_key) {
+                    (true, true) => &[401, 403],
+                    (true, false) => &[400],
+                    (false, _) => &[400, 401, 403, 413],
                 };
                 prop_assert!(
                     expected.contains(&reply.status),

@@ -1,8 +1,9 @@
 // The Worker's entry: an executor, no rules. For every request it hands the method, URL and
 // headers to Rust (`ingest_decide`, over core::ingest::decide), which decides everything: the
 // route, every refusal, decoding, sampling, enrichment, OTLP, which rate limiters to call with
-// which keys, where the documents go, and the exact answer (status, headers, body) for every
-// outcome. This module reads the body when asked, calls the limiters named, sends the documents
+// which keys and when, how much body to read, where the documents go, and the exact answer
+// (status, headers, body) for every outcome. This module calls the limiters named, reads the
+// body when asked (never more than asked, whatever Content-Length says), sends the documents
 // to the Queue named (or, without one, stores them with `ingest_store` under waitUntil) and
 // returns the answer described. Preflight, /healthz and GET /v1/events go to the Rust router.
 // Calling the export directly is measured cheaper than the `worker` crate's Request/Response
@@ -14,22 +15,50 @@ const store = RustWorker.prototype.ingest_store;
 
 const respond = (r) => new Response(r.body ?? null, { status: r.status, headers: r.headers });
 
+/** The body's first `max` bytes at most (the rest is not read). */
+async function readAtMost(request, max) {
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let n = 0;
+  while (n < max) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    n += value.byteLength;
+  }
+  if (n >= max) reader.cancel().catch(() => {});
+  const out = new Uint8Array(Math.min(n, max));
+  let at = 0;
+  for (const c of chunks) {
+    const part = c.subarray(0, out.length - at);
+    out.set(part, at);
+    at += part.length;
+    if (at === out.length) break;
+  }
+  return out;
+}
+
 export default class Ingest extends RustWorker {
   async fetch(request) {
     const env = this.env;
     const h = request.headers;
-    const ask = (body) => decide(env, request.method, request.url, h.get("content-type"), h.get("content-length"),
-      h.get("origin"), h.get("user-agent"), h.get("cf-connecting-ip"), request.cf?.country, Date.now(), body);
-    let d = ask(undefined);
-    if (d.route) return super.fetch(request);
-    if (d.read) d = ask(new Uint8Array(await request.arrayBuffer()));
-    if (d.limits) {
-      for (const [binding, key] of d.limits) {
+    let body, checked = false;
+    for (;;) {
+      const d = decide(env, request.method, request.url, h.get("content-type"), h.get("content-length"),
+        h.get("origin"), h.get("user-agent"), h.get("cf-connecting-ip"), request.cf?.country, Date.now(), body, checked);
+      if (d.route) return super.fetch(request);
+      for (const [binding, key] of d.limits ?? []) {
         if (!(await env[binding].limit({ key })).success) return respond(d.limited);
+      }
+      if (d.next) {
+        if (d.read) body = await readAtMost(request, d.read);
+        checked = d.checked;
+        continue;
       }
       if (d.queue) {
         try {
-          for (const doc of d.docs) await env[d.queue].send(doc, { contentType: "json" });
+          for (const doc of d.docs) await env[d.queue].send(doc, { contentType: "text" });
         } catch (e) {
           console.error("ferrotel: queue send failed", e);
           return respond(d.unavailable);
@@ -37,7 +66,7 @@ export default class Ingest extends RustWorker {
       } else if (d.direct) {
         this.ctx.waitUntil(store(env, d.docs));
       }
+      return respond(d.reply);
     }
-    return respond(d.reply);
   }
 }

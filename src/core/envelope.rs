@@ -195,20 +195,56 @@ impl Envelope {
         if body.len() > MAX_BODY_BYTES {
             return Err(DecodeError::new("body", "exceeds 65536 bytes"));
         }
-        check_shape(body)?;
+        Envelope::peek(body)?;
         let raw: RawEnvelope<'_> = serde_json::from_slice(body)
             .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
         raw.validate()
     }
 }
 
+/// What one cheap pass over a body shows before it is decoded: the write key (the value of the
+/// top-level `key` member, if it is a plain string) and how many elements `events` has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek<'a> {
+    /// The top-level `key` member's string value, as sent (no unescaping: a valid key has no
+    /// escapes), or `None` when there is none or it is not a plain string.
+    pub key: Option<&'a str>,
+    /// Elements of the top-level `events` array (counted by commas; 0 without one).
+    pub events: usize,
+}
+
+impl Envelope {
+    /// The checks that need no parsing, in one pass over the bytes and without allocating:
+    /// the shape (see [`check_shape`]), the write key and the event count (more than
+    /// [`MAX_EVENTS`] is refused here, before any event is read). The ingest uses this to
+    /// refuse an unknown key, a wrong origin or an over-limit client before decoding.
+    pub fn peek(body: &[u8]) -> Result<Peek<'_>, DecodeError> {
+        if body.is_empty() {
+            return Err(DecodeError::new(
+                "body",
+                "is empty; expected a JSON batch envelope",
+            ));
+        }
+        let p = check_shape(body)?;
+        if p.events > MAX_EVENTS {
+            return Err(DecodeError::new("events", "has more than 200 events"));
+        }
+        Ok(p)
+    }
+}
+
 /// Checks the shape before any parsing, in one pass over the bytes: the body is an object,
 /// nesting is at most [`MAX_DEPTH`], and the only array is the top-level `events` (serde would
-/// otherwise read an array in place of an object field by field).
-fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
+/// otherwise read an array in place of an object field by field). Also reads the top-level
+/// `key` (a plain string) and counts the `events` elements.
+fn check_shape(body: &[u8]) -> Result<Peek<'_>, DecodeError> {
     let mut depth = 0usize;
-    // At depth 1: whether the next string is a key, and whether the last key read was `events`.
-    let (mut expect_key, mut last_key_events) = (false, false);
+    // At depth 1: whether the next string is a key, and what the last key read was.
+    let (mut expect_key, mut last_key_events, mut last_key_key) = (false, false, false);
+    let mut key: Option<&[u8]> = None;
+    let mut key_seen = false;
+    // Inside the top-level `events` array (depth 2), and the commas seen there.
+    let (mut in_events, mut events_open, mut commas) = (false, false, 0usize);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     if first.map(|i| body[i]) != Some(b'{') {
         return Err(DecodeError::new(
@@ -219,14 +255,21 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
+        if in_events && depth == 2 && !events_open && !b.is_ascii_whitespace() && b != b']' {
+            events_open = true;
+        }
         match b {
             b'"' => {
                 // Skip the string in runs (most of a batch is string content).
                 let start = i + 1;
                 let mut j = start;
+                let mut escaped = false;
                 loop {
                     match memchr::memchr2(b'"', b'\\', &body[j..]) {
-                        Some(k) if body[j + k] == b'\\' => j += k + 2,
+                        Some(k) if body[j + k] == b'\\' => {
+                            escaped = true;
+                            j += k + 2
+                        }
                         Some(k) => {
                             j += k;
                             break;
@@ -240,19 +283,29 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
                         break;
                     }
                 }
-                if depth == 1 && expect_key {
-                    expect_key = false;
-                    last_key_events = body.get(start..j) == Some(b"events");
+                if depth == 1 {
+                    if expect_key {
+                        expect_key = false;
+                        let name = body.get(start..j);
+                        last_key_events = name == Some(b"events");
+                        last_key_key = name == Some(b"key");
+                    } else if last_key_key && !key_seen {
+                        key_seen = true;
+                        key = (!escaped).then(|| body.get(start..j)).flatten();
+                    }
                 }
                 i = j + 1;
                 continue;
             }
             b'{' | b'[' => {
-                if b == b'[' && !(depth == 1 && last_key_events) {
-                    return Err(DecodeError::new(
-                        "body",
-                        "has an array where an object or value belongs: only `events` is an array",
-                    ));
+                if b == b'[' {
+                    if !(depth == 1 && last_key_events) {
+                        return Err(DecodeError::new(
+                            "body",
+                            "has an array where an object or value belongs: only `events` is an array",
+                        ));
+                    }
+                    in_events = true;
                 }
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -262,13 +315,39 @@ fn check_shape(body: &[u8]) -> Result<(), DecodeError> {
                     expect_key = true;
                 }
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            b',' if depth == 1 => expect_key = true,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    in_events = false;
+                }
+            }
+            b',' if depth == 1 => {
+                expect_key = true;
+                // A non-string `key` value: the key is whatever the first one was (none).
+                if last_key_key {
+                    key_seen = true;
+                }
+            }
+            b',' if depth == 2 && in_events => commas += 1,
             _ => {}
         }
         i += 1;
     }
-    Ok(())
+    if depth != 0 {
+        // Truncated: serde says where, without allocating (nothing is kept).
+        let why = match serde_json::from_slice::<de::IgnoredAny>(body) {
+            Err(e) => e.to_string(),
+            Ok(_) => "ends inside an object, array or string".to_owned(),
+        };
+        return Err(DecodeError::new(
+            "body",
+            format!("is not a valid v1 envelope: {why}"),
+        ));
+    }
+    Ok(Peek {
+        key: key.and_then(|k| std::str::from_utf8(k).ok()),
+        events: if events_open { commas + 1 } else { 0 },
+    })
 }
 
 #[derive(Deserialize)]

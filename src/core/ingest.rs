@@ -95,10 +95,12 @@ impl IngestConfig {
                 ));
             }
             for o in origins {
-                if o != "*" && !(o.starts_with("https://") || o.starts_with("http://"))
+                if o != "*"
+                    && o != "null"
+                    && !(o.starts_with("https://") || o.starts_with("http://"))
                     || o.ends_with('/')
                 {
-                    return Err(problem("WRITE_KEYS", format!("origin {o:?} of key {k:?} must be \"*\" or scheme://host[:port] without a path")));
+                    return Err(problem("WRITE_KEYS", format!("origin {o:?} of key {k:?} must be \"*\", \"null\" or scheme://host[:port] without a path")));
                 }
             }
         }
@@ -175,13 +177,13 @@ impl IngestConfig {
         })
     }
 
-    /// Whether `origin` (the request's `Origin` header) may send with `key`.
+    /// Whether `origin` (the request's `Origin` header) may send with `key`. `*` allows any
+    /// origin and none, but not the opaque `null` (sent for pages with `Referrer-Policy:
+    /// no-referrer` and sandboxed frames), which only a key listing `"null"` accepts.
     pub fn origin_allowed(&self, key: &str, origin: Option<&str>) -> bool {
-        self.keys.get(key).is_some_and(|allowed| {
-            allowed
-                .iter()
-                .any(|a| a == "*" || Some(a.as_str()) == origin)
-        })
+        self.keys
+            .get(key)
+            .is_some_and(|allowed| allowed.iter().any(|a| allows(a, origin)))
     }
 
     /// Whether any key accepts `origin` (for CORS preflight, which carries no key).
@@ -189,7 +191,7 @@ impl IngestConfig {
         self.keys
             .values()
             .flatten()
-            .any(|a| a == "*" || a == origin)
+            .any(|a| allows(a, Some(origin)))
     }
 
     /// The sampling rate for an event.
@@ -202,11 +204,20 @@ impl IngestConfig {
     }
 }
 
+/// Whether one allowlist entry admits an `Origin` (or its absence).
+fn allows(entry: &str, origin: Option<&str>) -> bool {
+    match origin {
+        Some("null") => entry == "null",
+        _ => entry == "*" || Some(entry) == origin,
+    }
+}
+
 /// The ingest route.
 pub const BATCH_PATH: &str = "/v1/batch";
-/// The per-key rate-limit binding: consulted first, with the write key.
+/// The per-key rate-limit binding: consulted after [`RL_CLIENT`], with the write key.
 pub const RL_KEY: &str = "RL_KEY";
-/// The per-client rate-limit binding: consulted second, with `key:client hash`.
+/// The per-client rate-limit binding: consulted first, with the client's hashed address
+/// (IPv6: its /64), across keys; every refusal counts against it too.
 pub const RL_CLIENT: &str = "RL_CLIENT";
 /// The Queue binding. Without it accepted events are written directly, after the response.
 pub const QUEUE: &str = "EVENTS";
@@ -287,8 +298,10 @@ pub struct Incoming<'a> {
     pub country: Option<&'a str>,
     /// Now, ms since the epoch.
     pub now_ms: u64,
-    /// The body, once read; `None` before (the answer may then be [`Decision::ReadBody`]).
+    /// The body, once read (at most [`READ_AT_MOST`] bytes); `None` before.
     pub body: Option<&'a [u8]>,
+    /// Whether the batch's rate limiters were consulted (a [`Step`] said so).
+    pub checked: bool,
 }
 
 /// Which of the optional bindings the Worker has.
@@ -475,25 +488,52 @@ pub fn limit_net(ip: &str) -> String {
     }
 }
 
-/// What to do with an accepted batch, and how to answer in each outcome.
+/// A rate limiter to consult: (binding, key).
+pub type Limit = (&'static str, String);
+
+/// What to do with an accepted batch, and how to answer in each outcome. The rate limiters
+/// were consulted before decoding (see [`Step`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    /// Rate limiters to consult, in order: (binding, key). The first that refuses ends the
-    /// request with [`Plan::limited`]; nothing is stored.
-    pub limits: Vec<(&'static str, String)>,
     /// OTLP logs documents of the kept events, each within the queue's message limit.
     pub docs: Vec<String>,
     /// Send `docs` to this Queue binding (if a send fails: [`Plan::unavailable`]).
     pub queue: Option<&'static str>,
     /// No Queue: write `docs` directly (`consume::process`) after answering.
     pub direct: bool,
-    /// The answer when every limiter allowed the batch and the docs were handed over: 204, or
-    /// 200 with the partial-acceptance body when events were dropped.
+    /// The answer when the docs were handed over: 204, or 200 with the partial-acceptance body
+    /// when events were dropped.
     pub reply: Reply,
-    /// The answer when a limiter refuses: 429 with `Retry-After`.
-    pub limited: Reply,
     /// The answer when the Queue refuses a document: 503 with `Retry-After`.
     pub unavailable: Reply,
+}
+
+/// A step before the decision: consult `limits` in order (the first that refuses ends the
+/// request with `limited`), read the body if `read` > 0 (at most `read` bytes: one more than
+/// the limit, so an over-long body is seen as such whatever its headers said), then decide
+/// again with [`Incoming::checked`] = `checked`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Rate limiters to consult, in order.
+    pub limits: Vec<Limit>,
+    /// The answer when a limiter refuses: 429 with `Retry-After`.
+    pub limited: Reply,
+    /// Bytes of body to read (0: the body was read).
+    pub read: usize,
+    /// Whether the limiters of the batch have now been consulted.
+    pub checked: bool,
+}
+
+/// A refusal that counts against the client's rate limit: consult `limit`; if it refuses,
+/// answer `limited` (429), else `reply`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The refusal (4xx with a reason).
+    pub reply: Reply,
+    /// The client's limiter.
+    pub limit: Limit,
+    /// 429 with `Retry-After`.
+    pub limited: Reply,
 }
 
 /// Everything the request path decides, for one request.
@@ -502,19 +542,49 @@ pub enum Decision {
     /// Not the ingest's: the `worker` crate's router answers ([`Route::Preflight`],
     /// [`Route::Health`], [`Route::Events`]).
     Route,
-    /// The headers pass: read the body and decide again with it.
-    ReadBody,
+    /// Consult limiters and/or read the body, then decide again.
+    Next(Step),
     /// Answer this, and do nothing else.
     Answer(Reply),
-    /// Rate-limit, store and answer as planned.
+    /// Charge the client's limiter, then answer.
+    Refuse(Refusal),
+    /// Store and answer as planned.
     Accept(Plan),
 }
 
-/// Every decision of the request path, in order: route; configuration; declared size;
-/// media type; (body) size; decoding and validation (a broken envelope is a 400, bad events
-/// are dropped and reported); key; origin; sampling, enrichment and OTLP encoding; which rate
-/// limiters to consult with which keys; where the documents go; and the exact answer for every
-/// outcome, with CORS headers for an origin some key accepts.
+impl Decision {
+    /// The answer given when no limiter refuses, if this decision is an answer.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Decision::Answer(r) => Some(r),
+            Decision::Refuse(r) => Some(&r.reply),
+            Decision::Accept(p) => Some(&p.reply),
+            Decision::Route | Decision::Next(_) => None,
+        }
+    }
+}
+
+/// The body bytes the entry reads at most: one more than [`MAX_BODY_BYTES`].
+pub const READ_AT_MOST: usize = MAX_BODY_BYTES + 1;
+
+fn rate_limited(cors: Option<&str>) -> Reply {
+    Reply::error(
+        429,
+        "rate_limited",
+        None,
+        "too many requests; retry after the period",
+    )
+    .with("retry-after", RATE_LIMITED_RETRY_AFTER)
+    .cors(cors)
+}
+
+/// Every decision of the request path, cheapest first: route; configuration; media type;
+/// declared size; (reading the body, at most one byte over the limit) actual size; the one-pass
+/// shape check with the write key and the event count; key; origin; the client's rate limit;
+/// the key's; then decoding and validation (a broken envelope is a 400, bad events are dropped
+/// and reported); sampling, enrichment and OTLP encoding; where the documents go; and the exact
+/// answer for every outcome, with CORS headers for an origin some key accepts. Every refusal
+/// counts against the client's rate limit.
 pub fn decide(
     cfg: Result<&IngestConfig, &ConfigProblem>,
     req: &Incoming<'_>,
@@ -529,13 +599,28 @@ pub fn decide(
         Err(p) => return Decision::Answer(misconfigured(p)),
     };
     let cors = req.origin.filter(|o| cfg.any_key_allows(o));
+    let ip = req.ip.filter(|ip| !ip.is_empty());
+    // The client's limiter: per address (IPv6 per /64: one host usually holds the whole
+    // prefix, so rotating addresses within it must not multiply the limit), across keys.
+    let client_limit = || -> Option<Limit> {
+        let ip = ip.filter(|_| bindings.rl_client)?;
+        Some((RL_CLIENT, client_hash(&cfg.ip_salt, &limit_net(ip), req.now_ms)))
+    };
+    let charge = |reply: Reply| match client_limit() {
+        Some(limit) => Decision::Refuse(Refusal {
+            reply,
+            limit,
+            limited: rate_limited(cors),
+        }),
+        None => Decision::Answer(reply),
+    };
     let refuse = |status, error, field: Option<&str>, reason: &str| {
-        Decision::Answer(Reply::error(status, error, field, reason).cors(cors))
+        charge(Reply::error(status, error, field, reason).cors(cors))
     };
     match route {
         Route::Batch => {}
         Route::WrongMethod => {
-            return Decision::Answer(
+            return charge(
                 Reply::error(405, "method_not_allowed", None, "use POST")
                     .with("allow", "POST, OPTIONS")
                     .cors(cors),
@@ -550,6 +635,16 @@ pub fn decide(
             )
         }
     }
+    let ct = req.content_type.unwrap_or("").as_bytes();
+    let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    if !ct.is_empty() && !starts("text/plain") && !starts("application/json") {
+        return refuse(
+            415,
+            "unsupported_media_type",
+            Some("content-type"),
+            "send text/plain (sendBeacon) or application/json",
+        );
+    }
     let too_large = |n: u64| n > MAX_BODY_BYTES as u64;
     if req
         .content_length
@@ -563,18 +658,13 @@ pub fn decide(
             "exceeds 65536 bytes",
         );
     }
-    let ct = req.content_type.unwrap_or("").as_bytes();
-    let starts = |p: &str| ct.len() >= p.len() && ct[..p.len()].eq_ignore_ascii_case(p.as_bytes());
-    if !ct.is_empty() && !starts("text/plain") && !starts("application/json") {
-        return refuse(
-            415,
-            "unsupported_media_type",
-            Some("content-type"),
-            "send text/plain (sendBeacon) or application/json",
-        );
-    }
     let Some(body) = req.body else {
-        return Decision::ReadBody;
+        return Decision::Next(Step {
+            limits: Vec::new(),
+            limited: rate_limited(cors),
+            read: READ_AT_MOST,
+            checked: false,
+        });
     };
     if too_large(body.len() as u64) {
         return refuse(
@@ -584,10 +674,53 @@ pub fn decide(
             "exceeds 65536 bytes",
         );
     }
+    if !req.checked {
+        // Before decoding: the key, the origin and the limiters, from one cheap pass.
+        let peek = match Envelope::peek(body) {
+            Ok(p) => p,
+            Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
+        };
+        let Some(key) = peek.key.filter(|k| cfg.keys.contains_key(*k)) else {
+            return match peek.key {
+                Some(_) => refuse(
+                    401,
+                    "unknown_key",
+                    Some("key"),
+                    "this write key is not configured",
+                ),
+                None => refuse(
+                    400,
+                    "invalid_batch",
+                    Some("key"),
+                    "is missing or not a plain string",
+                ),
+            };
+        };
+        if !cfg.origin_allowed(key, req.origin) {
+            return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
+        }
+        let mut limits = Vec::with_capacity(2);
+        // The client's own limit first: a client over it must not also spend the key's
+        // shared budget (one address could otherwise starve every other client of the key).
+        limits.extend(client_limit());
+        if bindings.rl_key {
+            limits.push((RL_KEY, key.to_owned()));
+        }
+        if !limits.is_empty() {
+            return Decision::Next(Step {
+                limits,
+                limited: rate_limited(cors),
+                read: 0,
+                checked: true,
+            });
+        }
+    }
     let (env, dropped) = match Envelope::decode_partial(body) {
         Ok(d) => d,
         Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
     };
+    // The peek and the decoder agree on the key (a repeated `key` is refused by the decoder);
+    // checked again so that no path stores a batch whose key or origin was not allowed.
     if !cfg.keys.contains_key(&env.key) {
         return refuse(
             401,
@@ -597,14 +730,9 @@ pub fn decide(
         );
     }
     if !cfg.origin_allowed(&env.key, req.origin) {
-        return refuse(
-            403,
-            "origin_not_allowed",
-            Some("origin"),
-            "this origin may not send with this key",
-        );
+        return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
     }
-    let hash = client_hash(&cfg.ip_salt, req.ip.unwrap_or(""), req.now_ms);
+    let hash = client_hash(&cfg.ip_salt, ip.unwrap_or(""), req.now_ms);
     let enrichment = Enrichment {
         country: req.country,
         ua: classify(req.user_agent.unwrap_or("")),
@@ -623,46 +751,24 @@ pub fn decide(
         }
     }
     let docs = encoder.documents(&records, MAX_CHUNK_BYTES);
-    // The client's own limit first: a client over it must not also spend the key's shared
-    // budget (one address could otherwise starve every other client of the key).
-    let mut limits = Vec::with_capacity(2);
-    if bindings.rl_client {
-        // IPv6 clients are limited per /64: one host usually holds the whole prefix, so
-        // rotating addresses within it must not multiply the limit.
-        let net = client_hash(&cfg.ip_salt, &limit_net(req.ip.unwrap_or("")), req.now_ms);
-        let mut client_key = String::with_capacity(env.key.len() + 1 + net.len());
-        client_key.push_str(&env.key);
-        client_key.push(':');
-        client_key.push_str(&net);
-        limits.push((RL_CLIENT, client_key));
-    }
-    if bindings.rl_key {
-        limits.push((RL_KEY, env.key.clone()));
-    }
     let reply = if dropped.is_empty() {
         Reply::empty(204)
     } else {
         Reply::json(200, partial_body(env.events.len(), &dropped))
     };
     Decision::Accept(Plan {
-        limits,
         queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
         direct: !bindings.queue && !docs.is_empty(),
         docs,
         reply: reply.cors(cors),
-        limited: Reply::error(
-            429,
-            "rate_limited",
-            None,
-            "too many batches; retry after the period",
-        )
-        .with("retry-after", RATE_LIMITED_RETRY_AFTER)
-        .cors(cors),
         unavailable: Reply::error(503, "unavailable", None, "could not queue the batch; retry")
             .with("retry-after", UNAVAILABLE_RETRY_AFTER)
             .cors(cors),
     })
 }
+
+/// The reason of a 403 for the origin.
+const ORIGIN_REFUSED: &str = "this origin may not send with this key (a page with Referrer-Policy: no-referrer or a sandboxed frame sends Origin: null, which only a key listing \"null\" accepts)";
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
@@ -737,13 +843,39 @@ mod tests {
             country: Some("FR"),
             now_ms: 1_764_000_001_000,
             body,
+            checked: false,
         }
     }
 
     fn answer(d: Decision) -> Reply {
         match d {
             Decision::Answer(r) => r,
+            Decision::Refuse(r) => r.reply,
             other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    /// Decides a request with its body as the entry does: through a [`Step`] that consults the
+    /// limiters (all allow here) to the final decision.
+    fn run(c: Result<&IngestConfig, &ConfigProblem>, req: &Incoming<'_>, b: Bindings) -> Decision {
+        match decide(c, req, b) {
+            Decision::Next(s) if s.read == 0 => {
+                assert!(s.checked);
+                let again = Incoming {
+                    checked: true,
+                    ..req.clone()
+                };
+                decide(c, &again, b)
+            }
+            d => d,
+        }
+    }
+
+    /// The limiters a request with a body is checked against before it is decoded.
+    fn step_limits(c: &IngestConfig, req: &Incoming<'_>, b: Bindings) -> Vec<Limit> {
+        match decide(Ok(c), req, b) {
+            Decision::Next(s) => s.limits,
+            _ => Vec::new(),
         }
     }
 
@@ -842,11 +974,12 @@ mod tests {
         let c = cfg(OK).unwrap();
         let o = Some("https://a.test");
         // Headers pass: the body is asked for.
-        assert_eq!(decide(Ok(&c), &post(None, o), ALL), Decision::ReadBody);
+        let read_body = |d: Decision| matches!(d, Decision::Next(Step { read: READ_AT_MOST, checked: false, ref limits, .. }) if limits.is_empty());
+        assert!(read_body(decide(Ok(&c), &post(None, o), ALL)));
         // 413 from Content-Length alone: a 10 MB body is never read.
         let mut big = post(None, o);
         big.content_length = Some("10485760");
-        let r = answer(decide(Ok(&c), &big, ALL));
+        let r = answer(run(Ok(&c), &big, ALL));
         assert_eq!(
             (r.status, json(&r)["error"].as_str()),
             (413, Some("payload_too_large"))
@@ -854,7 +987,7 @@ mod tests {
         assert_cors(&r, "https://a.test");
         let mut xml = post(None, o);
         xml.content_type = Some("application/xml");
-        let r = answer(decide(Ok(&c), &xml, ALL));
+        let r = answer(run(Ok(&c), &xml, ALL));
         assert_eq!(
             (r.status, json(&r)["field"].as_str()),
             (415, Some("content-type"))
@@ -862,21 +995,21 @@ mod tests {
         assert_cors(&r, "https://a.test");
         let mut json_ct = post(None, o);
         json_ct.content_type = Some("Application/JSON");
-        assert_eq!(decide(Ok(&c), &json_ct, ALL), Decision::ReadBody);
+        assert!(read_body(decide(Ok(&c), &json_ct, ALL)));
         // Path and method.
         let mut nf = post(None, o);
         nf.url = "https://i.test/x/v1/batch";
-        let r = answer(decide(Ok(&c), &nf, ALL));
+        let r = answer(run(Ok(&c), &nf, ALL));
         assert_eq!(r.status, 404);
         assert_cors(&r, "https://a.test");
         let mut get = post(None, o);
         get.method = "GET";
-        let r = answer(decide(Ok(&c), &get, ALL));
+        let r = answer(run(Ok(&c), &get, ALL));
         assert_eq!((r.status, r.header("allow")), (405, Some("POST, OPTIONS")));
         assert_cors(&r, "https://a.test");
         // The Worker's own configuration is wrong: 500, naming the var.
         let p = cfg(&[("WRITE_KEYS", "nope")]).unwrap_err();
-        let r = answer(decide(Err(&p), &post(Some(BODY.as_bytes()), o), ALL));
+        let r = answer(run(Err(&p), &post(Some(BODY.as_bytes()), o), ALL));
         assert_eq!(
             (r.status, json(&r)["field"].as_str()),
             (500, Some("WRITE_KEYS"))
@@ -893,29 +1026,29 @@ mod tests {
         .unwrap();
         let a = Some("https://a.test");
         let status_field = |r: &Reply| (r.status, json(r)["field"].as_str().map(str::to_owned));
-        let r = answer(decide(Ok(&c), &post(Some(b"{"), a), ALL));
+        let r = answer(run(Ok(&c), &post(Some(b"{"), a), ALL));
         assert_eq!(status_field(&r), (400, Some("body".into())));
         assert_cors(&r, "https://a.test");
         let big = "x".repeat(70_000);
-        let r = answer(decide(Ok(&c), &post(Some(big.as_bytes()), a), ALL));
+        let r = answer(run(Ok(&c), &post(Some(big.as_bytes()), a), ALL));
         assert_eq!(
             r.status, 413,
             "a body over the limit without Content-Length"
         );
         let v9 = BODY.replace("\"v\":1", "\"v\":9");
-        let r = answer(decide(Ok(&c), &post(Some(v9.as_bytes()), a), ALL));
+        let r = answer(run(Ok(&c), &post(Some(v9.as_bytes()), a), ALL));
         assert_eq!(status_field(&r), (400, Some("v".into())));
         let unknown = BODY.replace("pk_a", "pk_nobody");
-        let r = answer(decide(Ok(&c), &post(Some(unknown.as_bytes()), a), ALL));
+        let r = answer(run(Ok(&c), &post(Some(unknown.as_bytes()), a), ALL));
         assert_eq!(status_field(&r), (401, Some("key".into())));
         assert_cors(&r, "https://a.test");
         // pk_a from b.test: 403, readable by b.test (pk_b accepts it) ...
         let b = Some("https://b.test");
-        let r = answer(decide(Ok(&c), &post(Some(BODY.as_bytes()), b), ALL));
+        let r = answer(run(Ok(&c), &post(Some(BODY.as_bytes()), b), ALL));
         assert_eq!(status_field(&r), (403, Some("origin".into())));
         assert_cors(&r, "https://b.test");
         // ... but not by an origin no key accepts, nor without an Origin.
-        let r = answer(decide(
+        let r = answer(run(
             Ok(&c),
             &post(Some(BODY.as_bytes()), Some("https://evil.test")),
             ALL,
@@ -923,7 +1056,7 @@ mod tests {
         assert_eq!(r.status, 403);
         assert_eq!(r.header("access-control-allow-origin"), None);
         assert_eq!(r.header("vary"), Some("Origin"));
-        let r = answer(decide(Ok(&c), &post(Some(BODY.as_bytes()), None), ALL));
+        let r = answer(run(Ok(&c), &post(Some(BODY.as_bytes()), None), ALL));
         assert_eq!(r.status, 403);
         assert_eq!(r.header("access-control-allow-origin"), None);
     }
@@ -932,17 +1065,25 @@ mod tests {
     fn an_accepted_batch_is_planned_with_limits_in_order_and_every_answer() {
         let c = cfg(OK).unwrap();
         let o = Some("https://a.test");
-        let p = plan(decide(Ok(&c), &post(Some(BODY.as_bytes()), o), ALL));
         let hash = client_hash("0123456789abcdef", "192.0.2.1", 1_764_000_001_000);
         assert_eq!(hash.len(), 16);
+        let step = match decide(Ok(&c), &post(Some(BODY.as_bytes()), o), ALL) {
+            Decision::Next(s) => s,
+            other => panic!("the limiters come before decoding: {other:?}"),
+        };
         assert_eq!(
-            p.limits,
-            vec![
-                (RL_CLIENT, format!("pk_a:{hash}")),
-                (RL_KEY, "pk_a".to_owned())
-            ],
-            "per key and client first (a client over its limit spends none of the key's), then per key"
+            step.limits,
+            vec![(RL_CLIENT, hash.clone()), (RL_KEY, "pk_a".to_owned())],
+            "the client first (a client over its limit spends none of the key's), then the key"
         );
+        assert_eq!((step.read, step.checked), (0, true));
+        assert_eq!(
+            (step.limited.status, step.limited.header("retry-after")),
+            (429, Some(RATE_LIMITED_RETRY_AFTER))
+        );
+        assert_eq!(json(&step.limited)["error"], "rate_limited");
+        assert_cors(&step.limited, "https://a.test");
+        let p = plan(run(Ok(&c), &post(Some(BODY.as_bytes()), o), ALL));
         assert_eq!((p.queue, p.direct, p.docs.len()), (Some(QUEUE), false, 1));
         assert!(p.docs[0].contains("\"exception.message\""));
         assert!(p.docs[0].contains("\"ferrotel.bot\",\"value\":{\"boolValue\":true}"));
@@ -957,12 +1098,6 @@ mod tests {
         assert_eq!((p.reply.status, &p.reply.body), (204, &None));
         assert_cors(&p.reply, "https://a.test");
         assert_eq!(
-            (p.limited.status, p.limited.header("retry-after")),
-            (429, Some(RATE_LIMITED_RETRY_AFTER))
-        );
-        assert_eq!(json(&p.limited)["error"], "rate_limited");
-        assert_cors(&p.limited, "https://a.test");
-        assert_eq!(
             (p.unavailable.status, p.unavailable.header("retry-after")),
             (503, Some(UNAVAILABLE_RETRY_AFTER))
         );
@@ -973,22 +1108,21 @@ mod tests {
             rl_key: false,
             ..NONE
         };
-        let p = plan(decide(
-            Ok(&c),
-            &post(Some(BODY.as_bytes()), o),
-            Bindings {
-                rl_client: true,
-                ..only_client
-            },
-        ));
-        assert_eq!(p.limits.len(), 1);
-        assert_eq!(p.limits[0].0, RL_CLIENT);
+        let client = Bindings {
+            rl_client: true,
+            ..only_client
+        };
+        let l = step_limits(&c, &post(Some(BODY.as_bytes()), o), client);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].0, RL_CLIENT);
+        let p = plan(run(Ok(&c), &post(Some(BODY.as_bytes()), o), client));
         assert_eq!((p.queue, p.direct), (None, true));
+        assert!(step_limits(&c, &post(Some(BODY.as_bytes()), o), NONE).is_empty());
         let p = plan(decide(Ok(&c), &post(Some(BODY.as_bytes()), o), NONE));
-        assert!(p.limits.is_empty());
+        assert_eq!(p.reply.status, 204, "no limiter bound: decided in one call");
         // Any key allowing "*" accepts a request without Origin; no CORS headers are needed.
         let any = BODY.replace("pk_a", "pk_any");
-        let p = plan(decide(Ok(&c), &post(Some(any.as_bytes()), None), ALL));
+        let p = plan(run(Ok(&c), &post(Some(any.as_bytes()), None), ALL));
         assert_eq!(p.reply.status, 204);
         assert_eq!(p.reply.header("access-control-allow-origin"), None);
     }
@@ -1016,7 +1150,7 @@ mod tests {
             ]
             .join(","),
         );
-        let p = plan(decide(Ok(&c), &post(Some(body.as_bytes()), o), ALL));
+        let p = plan(run(Ok(&c), &post(Some(body.as_bytes()), o), ALL));
         assert_eq!(p.reply.status, 200);
         assert_eq!(p.reply.header("content-type"), Some("application/json"));
         assert_cors(&p.reply, "https://a.test");
@@ -1054,7 +1188,7 @@ mod tests {
         );
         assert_eq!(p.docs[0].matches("\"event.id\"").count(), 2);
         assert_eq!(
-            p.limits.len(),
+            step_limits(&c, &post(Some(body.as_bytes()), o), ALL).len(),
             2,
             "a batch with drops is still rate-limited"
         );
@@ -1070,7 +1204,7 @@ mod tests {
             &BODY[BODY.find("[{").unwrap() + 1..BODY.len() - 2],
             &events.join(","),
         );
-        let p = plan(decide(
+        let p = plan(run(
             Ok(&c),
             &post(Some(body.as_bytes()), Some("https://a.test")),
             ALL,
@@ -1089,7 +1223,15 @@ mod tests {
             (None, false),
             "nothing to send or write"
         );
-        assert_eq!(p.limits.len(), 2);
+        assert_eq!(
+            step_limits(
+                &c,
+                &post(Some(body.as_bytes()), Some("https://a.test")),
+                ALL
+            )
+            .len(),
+            2
+        );
     }
 
     #[test]
@@ -1118,29 +1260,116 @@ mod tests {
                 country: None,
                 now_ms: 1_764_000_001_000,
                 body: Some(body),
+                checked: false,
             };
-            let bindings = Bindings {
-                rl_key: true,
-                rl_client: true,
-                queue: true,
-            };
-            match decide(Ok(&c), &req, bindings) {
-                Decision::Accept(p) => p,
-                other => panic!("{other:?}"),
-            }
+            step_limits(&c, &req, ALL)
         };
         let a = plan("2001:db8:1:2::1");
         assert_eq!(
-            a.limits.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
+            a.iter().map(|(b, _)| *b).collect::<Vec<_>>(),
             [RL_CLIENT, RL_KEY],
             "the client's own limit first"
         );
-        assert_eq!(a.limits[0].1, plan("2001:db8:1:2:ffff::42").limits[0].1);
-        assert_ne!(a.limits[0].1, plan("2001:db8:1:3::1").limits[0].1);
-        assert!(
-            !a.limits[0].1.contains("2001"),
-            "the address is hashed, not kept"
+        assert_eq!(a[0].1, plan("2001:db8:1:2:ffff::42")[0].1);
+        assert_ne!(a[0].1, plan("2001:db8:1:3::1")[0].1);
+        assert!(!a[0].1.contains("2001"), "the address is hashed, not kept");
+    }
+
+    #[test]
+    fn cheap_checks_come_first_and_every_refusal_is_charged_to_the_client() {
+        let c = cfg(OK).unwrap();
+        let o = Some("https://a.test");
+        let hash = client_hash("0123456789abcdef", "192.0.2.1", 1_764_000_001_000);
+        let charged = |d: Decision| match d {
+            Decision::Refuse(r) => {
+                assert_eq!(r.limit, (RL_CLIENT, hash.clone()));
+                assert_eq!(r.limited.status, 429);
+                r.reply
+            }
+            other => panic!("expected a charged refusal, got {other:?}"),
+        };
+        // Unknown key and wrong origin: refused from the cheap pass, before any limiter of the
+        // batch and before decoding (the rest of this body is not even a valid envelope).
+        let unknown = r#"{"v":1,"key":"pk_nobody","events":[{"t":"x"}],"sdk":7}"#;
+        let r = charged(decide(Ok(&c), &post(Some(unknown.as_bytes()), o), ALL));
+        assert_eq!((r.status, json(&r)["field"].as_str()), (401, Some("key")));
+        let wrong = r#"{"v":1,"key":"pk_a","events":[{"t":"x"}],"sdk":7}"#;
+        let r = charged(decide(
+            Ok(&c),
+            &post(Some(wrong.as_bytes()), Some("https://b.test")),
+            ALL,
+        ));
+        assert_eq!(r.status, 403);
+        // More than 200 events: refused by counting, before any event is parsed.
+        let many = BODY.replace(
+            &BODY[BODY.find("[{").unwrap() + 1..BODY.len() - 2],
+            &vec!["{}"; 201].join(","),
         );
+        let r = charged(decide(Ok(&c), &post(Some(many.as_bytes()), o), ALL));
+        assert_eq!(
+            (r.status, json(&r)["field"].as_str()),
+            (400, Some("events"))
+        );
+        assert_eq!(Envelope::peek(many.as_bytes()).unwrap_err().field, "events");
+        let exactly = BODY.replace(
+            &BODY[BODY.find("[{").unwrap() + 1..BODY.len() - 2],
+            &vec!["{}"; 200].join(","),
+        );
+        assert_eq!(Envelope::peek(exactly.as_bytes()).unwrap().events, 200);
+        // Refusals from the headers and the route are charged too; without an address or a
+        // client limiter there is nothing to charge.
+        let mut xml = post(None, o);
+        xml.content_type = Some("application/xml");
+        assert_eq!(charged(decide(Ok(&c), &xml, ALL)).status, 415);
+        let mut nf = post(None, o);
+        nf.url = "https://i.test/nope";
+        assert_eq!(charged(decide(Ok(&c), &nf, ALL)).status, 404);
+        let mut anon = post(Some(unknown.as_bytes()), o);
+        anon.ip = None;
+        assert!(matches!(decide(Ok(&c), &anon, ALL), Decision::Answer(r) if r.status == 401));
+        assert!(matches!(
+            decide(Ok(&c), &post(Some(unknown.as_bytes()), o), NONE),
+            Decision::Answer(r) if r.status == 401
+        ));
+        // A body that arrives longer than the limit (no Content-Length: the entry read one
+        // byte more than allowed) is a 413.
+        let mut long = post(Some(&[b' '; READ_AT_MOST]), o);
+        long.content_length = None;
+        assert_eq!(charged(decide(Ok(&c), &long, ALL)).status, 413);
+    }
+
+    #[test]
+    fn origin_null_is_refused_unless_the_key_lists_null() {
+        let c = IngestConfig::from_vars(|k| match k {
+            "WRITE_KEYS" => Some(r#"{"pk_any":["*"],"pk_null":["https://a.test","null"]}"#.into()),
+            "IP_SALT" => Some("0123456789abcdef".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!c.origin_allowed("pk_any", Some("null")), "* is not null");
+        assert!(c.origin_allowed("pk_any", Some("https://x.test")));
+        assert!(c.origin_allowed("pk_null", Some("null")));
+        assert!(!c.origin_allowed("pk_null", Some("https://x.test")));
+        let any = BODY.replace("pk_a", "pk_any");
+        let r = answer(run(Ok(&c), &post(Some(any.as_bytes()), Some("null")), ALL));
+        assert_eq!(r.status, 403);
+        assert!(
+            json(&r)["reason"].as_str().unwrap().contains("Origin: null"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("null"),
+            "readable: pk_null accepts null"
+        );
+        let ok = BODY.replace("pk_a", "pk_null");
+        let p = plan(run(Ok(&c), &post(Some(ok.as_bytes()), Some("null")), ALL));
+        assert_eq!(p.reply.status, 204);
+        assert!(cfg(&[
+            ("WRITE_KEYS", r#"{"k":["nul"]}"#),
+            ("IP_SALT", "0123456789abcdef")
+        ])
+        .is_err());
     }
 
     #[test]

@@ -14,7 +14,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::config_from;
-use crate::core::ingest::{decide, Bindings, Decision, Incoming, Reply, QUEUE, RL_CLIENT, RL_KEY};
+use crate::core::ingest::{
+    decide, Bindings, Decision, Incoming, Limit, Reply, QUEUE, RL_CLIENT, RL_KEY,
+};
 
 fn set(o: &Object, k: &str, v: &JsValue) {
     let _ = Reflect::set(o, &JsValue::from_str(k), v);
@@ -39,15 +41,27 @@ fn reply(r: &Reply) -> JsValue {
     o.into()
 }
 
-/// Decides one request. Returns one of:
+fn limits(out: &Object, limits: &[Limit], limited: &Reply) {
+    let a = Array::new_with_length(limits.len() as u32);
+    for (i, (binding, key)) in limits.iter().enumerate() {
+        let pair = Array::of2(&JsValue::from_str(binding), &JsValue::from_str(key));
+        a.set(i as u32, pair.into());
+    }
+    set(out, "limits", &a);
+    set(out, "limited", &reply(limited));
+}
+
+/// Decides one request (or the next step of one). Returns one of:
 /// - `{route: true}`: not the ingest's; the `worker` crate's router answers (preflight,
 ///   `/healthz`, `GET /v1/events`);
-/// - `{read: true}`: call again with the body;
-/// - `{reply}`: answer this and do nothing else (every refusal, 404, 405, 500 misconfigured);
-/// - `{limits: [[binding, key], …], docs: [string], queue?: binding, direct: bool, reply,
-///   limited, unavailable}`: consult the limiters in order (the first refusal answers
-///   `limited`), send `docs` to `queue` (a failed send answers `unavailable`) or, when `direct`,
-///   pass them to `ingest_store` under `waitUntil`; then answer `reply`.
+/// - `{next: true, limits, limited, read, checked}`: consult the limiters in order (the first
+///   refusal answers `limited`), read at most `read` bytes of body if `read` > 0, and call
+///   again with the body and `checked`;
+/// - `{reply, limits?, limited?}`: consult the limiters if any (a refusal answers `limited`),
+///   else answer `reply` (every refusal, 404, 405, 500 misconfigured);
+/// - `{reply, docs, queue?, direct, unavailable}`: send `docs` to `queue` (a failed send
+///   answers `unavailable`) or, when `direct`, pass them to `ingest_store` under `waitUntil`;
+///   then answer `reply`.
 ///
 /// Each reply is `{status, headers, body?}`.
 #[allow(clippy::too_many_arguments)]
@@ -64,6 +78,7 @@ pub fn ingest_decide(
     country: Option<String>,
     now_ms: f64,
     body: Option<Box<[u8]>>,
+    checked: bool,
 ) -> JsValue {
     let cfg = config_from(|name| {
         Reflect::get(&env, &JsValue::from_str(name))
@@ -81,6 +96,7 @@ pub fn ingest_decide(
         country: country.as_deref(),
         now_ms: now_ms as u64,
         body: body.as_deref(),
+        checked,
     };
     let bindings = Bindings {
         rl_key: has(&env, RL_KEY),
@@ -90,20 +106,23 @@ pub fn ingest_decide(
     let out = Object::new();
     match decide(cfg.as_deref(), &req, bindings) {
         Decision::Route => set(&out, "route", &JsValue::TRUE),
-        Decision::ReadBody => set(&out, "read", &JsValue::TRUE),
+        Decision::Next(s) => {
+            set(&out, "next", &JsValue::TRUE);
+            limits(&out, &s.limits, &s.limited);
+            set(&out, "read", &JsValue::from(s.read as u32));
+            set(&out, "checked", &JsValue::from_bool(s.checked));
+        }
         Decision::Answer(r) => {
             if let Err(p) = &cfg {
                 worker::console_error!("ferrotel: misconfigured: {p}");
             }
             set(&out, "reply", &reply(&r));
         }
+        Decision::Refuse(r) => {
+            limits(&out, std::slice::from_ref(&r.limit), &r.limited);
+            set(&out, "reply", &reply(&r.reply));
+        }
         Decision::Accept(p) => {
-            let limits = Array::new_with_length(p.limits.len() as u32);
-            for (i, (binding, key)) in p.limits.iter().enumerate() {
-                let pair = Array::of2(&JsValue::from_str(binding), &JsValue::from_str(key));
-                limits.set(i as u32, pair.into());
-            }
-            set(&out, "limits", &limits);
             let docs = Array::new_with_length(p.docs.len() as u32);
             for (i, d) in p.docs.iter().enumerate() {
                 docs.set(i as u32, JsValue::from_str(d));
@@ -114,7 +133,6 @@ pub fn ingest_decide(
             }
             set(&out, "direct", &JsValue::from_bool(p.direct));
             set(&out, "reply", &reply(&p.reply));
-            set(&out, "limited", &reply(&p.limited));
             set(&out, "unavailable", &reply(&p.unavailable));
         }
     }

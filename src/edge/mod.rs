@@ -109,6 +109,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             };
             match decide(cfg.as_deref(), &incoming, none) {
                 Decision::Answer(r) => respond(r),
+                Decision::Refuse(r) => respond(r.reply),
                 // Batches are served by worker/entry.mjs only (one ingest path).
                 _ => json_error(
                     500,

@@ -33,12 +33,13 @@ export const TEST_SECRETS = {
  * @param {Record<string,string>} [o.vars]      var overrides (a value of null removes the var)
  * @param {boolean} [o.queue]                   keep the Queue bindings (default true)
  * @param {number} [o.keyLimit]                 RL_KEY limit per 60 s
+ * @param {number} [o.clientLimit]              RL_CLIENT limit per 60 s
  * @param {number} [o.maxRetries]               queue max_retries
  * @param {string} [o.main]                     "entry" (worker/entry.mjs, as deployed) or "rust"
  *                                              (build/index.js alone: the `worker` crate router)
  * @param {Record<string,any>} [o.bindings]     extra raw bindings (replace real ones of that name)
  */
-export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
+export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, clientLimit = 300, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
   const workerOptions = wranglerTomlOptions();
   // wrangler.toml holds no secrets: the tests supply them, as `wrangler secret put` would.
   const bindings = { ...workerOptions.bindings, ...TEST_SECRETS };
@@ -49,6 +50,7 @@ export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, ma
   Object.assign(bindings, extra);
   const ratelimits = structuredClone(workerOptions.ratelimits);
   ratelimits.RL_KEY.simple.limit = keyLimit;
+  ratelimits.RL_CLIENT.simple.limit = clientLimit;
   const opts = {
     ...workerOptions,
     name: "ferrotel-ingest",

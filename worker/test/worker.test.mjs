@@ -226,6 +226,71 @@ describe("key, origin and rate limits", () => {
   });
 });
 
+describe("cheap checks first", () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ vars: { WRITE_KEYS: '{"pk_shop":["https://shop.test","*"],"pk_frame":["null"]}' }, clientLimit: 4 });
+  });
+  after(async () => { await w?.stop(); });
+  const from = (ip, origin = "https://shop.test") => ({ origin, "cf-connecting-ip": ip });
+
+  // (Miniflare's proxy takes the whole upload before workerd sees it, so how much the Worker
+  // read is not observable from here; entry.mjs reads at most 65,537 bytes.)
+  test("a chunked body over the limit is a 413 without Content-Length", async () => {
+    const chunk = new TextEncoder().encode("x".repeat(16384));
+    let pulled = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        if (pulled++ < 64) c.enqueue(chunk); // 1 MiB offered
+        else c.close();
+      },
+    });
+    const r = await fetch(w.url + "/v1/batch", {
+      method: "POST", body: stream, duplex: "half",
+      headers: { "content-type": "text/plain", origin: "https://shop.test", "cf-connecting-ip": "198.51.100.1" },
+    });
+    assert.equal(r.status, 413);
+    assert.equal(r.headers.get("content-length"), null);
+    assert.equal((await r.json()).field, "body");
+  });
+
+  test("refusals count against the client's limit: garbage from one address turns into 429, others unaffected", async () => {
+    const statuses = [];
+    for (let i = 0; i < 7; i++) {
+      const r = await post(w.url, i % 2 ? "{" : batch({ key: "pk_nobody" }), from("203.0.113.9"));
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+    assert.deepEqual(statuses.slice(0, 4).sort(), [400, 400, 401, 401], statuses.join());
+    assert.ok(statuses.slice(4).every((s) => s === 429), statuses.join());
+    // The same address is now limited for good batches too; another address is not.
+    const good = await post(w.url, batch({ key: "pk_shop" }), from("203.0.113.9"));
+    assert.equal(good.status, 429);
+    assert.equal(good.headers.get("retry-after"), "60");
+    const other = await post(w.url, batch({ key: "pk_shop" }), from("203.0.113.10"));
+    assert.equal(other.status, 204);
+  });
+
+  test("IPv6 clients are limited per /64", async () => {
+    const statuses = [];
+    for (let i = 1; i <= 6; i++) {
+      const r = await post(w.url, batch({ key: "pk_shop" }), from(`2001:db8:7:7::${i.toString(16)}`));
+      statuses.push(r.status);
+      await r.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [204, 204, 204, 204, 429, 429]);
+  });
+
+  test("Origin: null is refused by a '*' key and accepted by a key that lists \"null\"", async () => {
+    const r = await post(w.url, batch({ key: "pk_shop" }), from("198.51.100.20", "null"));
+    assert.equal(r.status, 403);
+    assert.match((await r.json()).reason, /Origin: null/);
+    const ok = await post(w.url, batch({ key: "pk_frame" }), from("198.51.100.21", "null"));
+    assert.equal(ok.status, 204);
+    assert.equal(ok.headers.get("access-control-allow-origin"), "null");
+  });
+});
+
 describe("a Queue whose send fails", () => {
   let w;
   // EVENTS bound to a value without send(): the entry's send throws, as a refusing Queue's does.
