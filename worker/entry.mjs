@@ -12,6 +12,7 @@ import RustWorker from "./build/index.js";
 
 const decide = RustWorker.prototype.ingest_decide;
 const store = RustWorker.prototype.ingest_store;
+const consume = RustWorker.prototype.consume_message;
 
 const respond = (r) => new Response(r.body ?? null, { status: r.status, headers: r.headers });
 
@@ -68,5 +69,22 @@ export default class Ingest extends RustWorker {
       }
       return respond(d.reply);
     }
+  }
+
+  // The queue consumer (events and dead letters): Rust stores, forwards and dead-letters
+  // (src/edge/consume.rs) and says whether to ack or retry after how long. Messages are
+  // independent: one failing never redelivers the others.
+  async queue(batch) {
+    await Promise.all(batch.messages.map(async (m) => {
+      let d;
+      try {
+        d = await consume(this.env, batch.queue, String(m.body), m.attempts);
+      } catch (e) {
+        console.error("ferrotel: consumer failed", e);
+        d = { retry: 60 };
+      }
+      if (d.retry === undefined) m.ack();
+      else m.retry({ delaySeconds: d.retry });
+    }));
   }
 }

@@ -2,6 +2,8 @@
 --   npx wrangler d1 execute DB -c worker/wrangler.toml --local --file worker/schema.sql   (local)
 --   npx wrangler d1 execute DB -c worker/wrangler.toml --remote --file worker/schema.sql  (production)
 -- ids are TEXT: a 64-bit integer would bind as a BigInt, which D1 refuses.
+-- Upgrading a database made by an earlier version: apply this file again, and once
+--   ALTER TABLE events ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS events (
   id TEXT PRIMARY KEY,          -- the SDK's event id: INSERT OR IGNORE makes redelivery harmless
   t INTEGER NOT NULL,           -- event time, ms since the epoch
@@ -9,12 +11,27 @@ CREATE TABLE IF NOT EXISTS events (
   session TEXT NOT NULL,
   key TEXT NOT NULL,            -- write key
   data TEXT NOT NULL,           -- the event as JSON, wire field names, plus enrichment
-  received_at INTEGER NOT NULL
+  received_at INTEGER NOT NULL,
+  forwarded INTEGER NOT NULL DEFAULT 0  -- 1 once the OTLP receiver took it: redelivery skips it
 );
 CREATE INDEX IF NOT EXISTS events_t ON events (t);
 CREATE INDEX IF NOT EXISTS events_type_t ON events (type, t);
 CREATE TABLE IF NOT EXISTS dead_letters (
   received_at INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  body TEXT NOT NULL
+  reason TEXT NOT NULL,         -- why the consumer gave up, and after how many deliveries
+  body TEXT NOT NULL            -- the OTLP document as it was
+);
+CREATE INDEX IF NOT EXISTS dead_letters_received_at ON dead_letters (received_at);
+-- One random salt per UTC day for the client hash; the cron trigger deletes salts after 48 h,
+-- after which nobody (the operator included) can link that day's hashes to an address.
+CREATE TABLE IF NOT EXISTS salts (
+  day INTEGER PRIMARY KEY,      -- days since the epoch (UTC)
+  salt TEXT NOT NULL
+);
+-- Events stored per write key per UTC day, for DAILY_QUOTAS (kept 2 days).
+CREATE TABLE IF NOT EXISTS usage (
+  key TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  PRIMARY KEY (key, day)
 );

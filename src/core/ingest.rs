@@ -26,6 +26,14 @@ pub struct IngestConfig {
     pub read_token: Option<String>,
     /// Secret salt for the daily client hash.
     pub ip_salt: String,
+    /// Base of the queue consumer's retry delay, seconds (`RETRY_BASE_SECONDS`, default 10).
+    pub retry_base_s: u32,
+    /// Events older than this many days are deleted by the cron trigger, and refused at
+    /// ingest (`RETENTION_DAYS`, default 30).
+    pub retention_days: u32,
+    /// Events per UTC day per write key (`DAILY_QUOTAS`, e.g. `{"pk_live": 1000000}`); keys not
+    /// listed have no quota.
+    pub daily_quotas: BTreeMap<String, u64>,
 }
 
 /// A configuration problem, named so an operator can fix it.
@@ -42,6 +50,9 @@ impl std::fmt::Display for ConfigProblem {
         write!(f, "{}: {}", self.name, self.problem)
     }
 }
+
+/// `RETENTION_DAYS` when unset.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 
 /// The least `READ_TOKEN` length (characters) outside local development.
 pub const MIN_READ_TOKEN_CHARS: usize = 32;
@@ -167,6 +178,43 @@ impl IngestConfig {
                 ));
             }
         }
+        let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+            match var(name).filter(|s| !s.is_empty()) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        problem(
+                            name,
+                            format!(
+                                "must be a whole number from {} to {} (default {default})",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            }
+        };
+        let retry_base_s = number("RETRY_BASE_SECONDS", super::consume::RETRY_BASE_SECONDS, 1..=600)?;
+        let retention_days = number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
+        let daily_quotas: BTreeMap<String, u64> = match var("DAILY_QUOTAS").filter(|s| !s.is_empty()) {
+            None => BTreeMap::new(),
+            Some(raw) => serde_json::from_str(&raw).map_err(|e| {
+                problem(
+                    "DAILY_QUOTAS",
+                    format!("must be a JSON object of write key to events per UTC day, e.g. {{\"pk_live\": 1000000}}: {e}"),
+                )
+            })?,
+        };
+        if let Some(k) = daily_quotas.keys().find(|k| !keys.contains_key(*k)) {
+            return Err(problem(
+                "DAILY_QUOTAS",
+                format!("names {k:?}, which WRITE_KEYS does not list"),
+            ));
+        }
         Ok(IngestConfig {
             keys,
             sample_rates,
@@ -174,6 +222,9 @@ impl IngestConfig {
             otlp_headers,
             read_token,
             ip_salt,
+            retry_base_s,
+            retention_days,
+            daily_quotas,
         })
     }
 

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod consume;
 pub mod envelope;
 pub mod event;
 pub mod fields;

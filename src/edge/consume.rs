@@ -1,77 +1,195 @@
-//! The queue consumer: each message is one OTLP logs document. It is projected into D1 rows
-//! (`INSERT OR IGNORE` on the event id, so redelivery never duplicates) and, when
-//! `OTLP_ENDPOINT` is set, forwarded with retry and backoff. Messages that cannot succeed go to
-//! the dead-letter queue; the dead-letter consumer keeps them in D1 for inspection.
+//! The queue consumer, as an executor of `core::consume`'s decisions. worker/entry.mjs calls
+//! [`consume_message`] for every message with its body and delivery count, and acks it or
+//! retries it after the delay answered.
+//!
+//! A message is one OTLP logs document. It is projected into D1 rows (`INSERT OR IGNORE` on
+//! the event id, so redelivery never duplicates) and, when `OTLP_ENDPOINT` is set, forwarded,
+//! each attempt bounded by [`OTLP_TIMEOUT_MS`]. Forwarding is idempotent across redeliveries
+//! and resends: records whose event D1 marks as forwarded are left out, and the rest are marked
+//! once the receiver took them. A message that keeps failing backs off
+//! (`core::consume::after_failure`) and is dead-lettered by the consumer itself, with the
+//! reason; the dead-letter consumer keeps dead letters in D1 with their reason.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use wasm_bindgen::JsValue;
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
 use worker::*;
 
 use super::config;
-use crate::core::otlp::project;
+use crate::core::consume::{
+    after_failure, dead_letter, read_dead_letter, without_records, AfterFailure,
+    DEAD_LETTER_ATTEMPTS, DEAD_LETTER_RETRY_SECONDS,
+};
+use crate::core::otlp::{project, Row};
 use crate::core::queue::is_final_status;
 
 /// Why a message was not processed.
 #[derive(Debug)]
 pub enum Failure {
-    /// Worth retrying later (network, 408/429/5xx, storage hiccup).
+    /// Worth retrying later (network, timeout, 408/429/5xx, storage hiccup).
     Transient(String),
     /// Will never succeed (the receiver refuses it, or the document is corrupt).
     Permanent(String),
 }
 
-/// In-process attempts before the message is handed back to the queue for a later retry.
-const ATTEMPTS: u32 = 3;
-
-pub async fn handle(batch: MessageBatch<String>, env: &Env) {
-    let dead_letters = batch.queue().ends_with("-dlq");
-    let messages = match batch.messages() {
-        Ok(m) => m,
-        Err(e) => {
-            console_error!("ferrotel: unreadable queue batch: {e}");
-            batch.retry_all();
-            return;
-        }
-    };
-    for m in messages {
-        if dead_letters {
-            match store_dead_letter(env, m.body(), "retries exhausted or refused").await {
-                Ok(()) => m.ack(),
-                Err(e) => {
-                    console_error!("ferrotel: dead letter not stored: {e}");
-                    m.retry();
-                }
-            }
-            continue;
-        }
-        match process(env, m.body()).await {
-            Ok(()) => m.ack(),
-            Err(Failure::Transient(why)) => {
-                console_warn!("ferrotel: will retry message {}: {why}", m.id());
-                m.retry();
-            }
-            Err(Failure::Permanent(why)) => {
-                console_error!("ferrotel: message {} refused for good: {why}", m.id());
-                // Straight to the dead-letter queue: retrying cannot help.
-                let sent = match env.queue("DEAD_LETTERS") {
-                    Ok(q) => q.send(m.body().clone()).await.is_ok(),
-                    Err(_) => store_dead_letter(env, m.body(), &why).await.is_ok(),
-                };
-                if sent {
-                    m.ack();
-                } else {
-                    m.retry();
-                }
-            }
+impl Failure {
+    fn reason(&self) -> &str {
+        match self {
+            Failure::Transient(r) | Failure::Permanent(r) => r,
         }
     }
+}
+
+/// In-process attempts per delivery before the message is handed back to the queue.
+const ATTEMPTS: u32 = 3;
+/// One OTLP attempt's time limit (connect to last byte of the answer).
+pub const OTLP_TIMEOUT_MS: u32 = 10_000;
+/// Bound parameters per D1 statement (D1 allows 100).
+const IDS_PER_STATEMENT: usize = 90;
+
+/// Handles one queue message: `queue` is the queue's name, `attempts` its delivery count
+/// (1-based). Resolves to `{}` (ack) or `{retry: seconds}`.
+#[wasm_bindgen]
+pub fn consume_message(env: JsValue, queue: String, body: String, attempts: u32) -> Promise {
+    let env: Env = env.unchecked_into();
+    wasm_bindgen_futures::future_to_promise(async move {
+        let out = Object::new();
+        let retry = if queue.ends_with("-dlq") {
+            keep_dead_letter(&env, &body, attempts).await
+        } else {
+            deliver(&env, &body, attempts).await
+        };
+        if let Some(s) = retry {
+            let _ = Reflect::set(&out, &"retry".into(), &JsValue::from(s));
+        }
+        Ok(out.into())
+    })
+}
+
+/// A message of the events queue: `None` to ack, `Some(seconds)` to retry.
+async fn deliver(env: &Env, doc: &str, attempts: u32) -> Option<u32> {
+    let failure = match process(env, doc).await {
+        Ok(()) => return None,
+        Err(f) => f,
+    };
+    let base = config(env)
+        .map(|c| c.retry_base_s)
+        .unwrap_or(crate::core::consume::RETRY_BASE_SECONDS);
+    match after_failure(attempts, matches!(failure, Failure::Permanent(_)), base) {
+        AfterFailure::Retry(s) => {
+            console_warn!(
+                "ferrotel: delivery {attempts} failed, retry in {s} s: {}",
+                failure.reason()
+            );
+            Some(s)
+        }
+        AfterFailure::DeadLetter => {
+            console_error!(
+                "ferrotel: dead-lettering after {attempts} deliveries: {}",
+                failure.reason()
+            );
+            let letter = dead_letter(failure.reason(), attempts, doc);
+            let sent = match env.queue("DEAD_LETTERS") {
+                Ok(q) => q
+                    .send_raw(
+                        RawMessageBuilder::new(JsValue::from_str(&letter))
+                            .build_with_content_type(QueueContentType::Text),
+                    )
+                    .await
+                    .is_ok(),
+                Err(_) => store_dead_letter(env, &letter).await.is_ok(),
+            };
+            // Not handed over: keep it on this queue (the platform's dead-lettering is the
+            // last resort).
+            (!sent).then_some(DEAD_LETTER_RETRY_SECONDS)
+        }
+    }
+}
+
+/// A message of the dead-letter queue: stored in D1 with its reason, retried while D1 fails
+/// up to the dead-letter consumer's own limit.
+async fn keep_dead_letter(env: &Env, message: &str, attempts: u32) -> Option<u32> {
+    match store_dead_letter(env, message).await {
+        Ok(()) => None,
+        Err(e) if attempts < DEAD_LETTER_ATTEMPTS => {
+            console_error!("ferrotel: dead letter not stored (delivery {attempts}): {e}");
+            Some(DEAD_LETTER_RETRY_SECONDS)
+        }
+        Err(e) => {
+            let (reason, doc) = read_dead_letter(message);
+            console_error!(
+                "ferrotel: dead letter dropped after {attempts} deliveries ({e}); reason: {reason}; {} bytes",
+                doc.len()
+            );
+            None
+        }
+    }
+}
+
+fn ids_param(ids: &[&str]) -> (String, Vec<JsValue>) {
+    let marks = (1..=ids.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    (marks, ids.iter().map(|id| JsValue::from_str(id)).collect())
+}
+
+/// Ids of these rows that D1 already records as forwarded.
+async fn forwarded(db: &D1Database, rows: &[Row]) -> std::result::Result<BTreeSet<String>, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let mut done = BTreeSet::new();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let (marks, binds) = ids_param(chunk);
+        let res = db
+            .prepare(format!(
+                "SELECT id FROM events WHERE forwarded = 1 AND id IN ({marks})"
+            ))
+            .bind(&binds)
+            .map_err(|e| Failure::Transient(e.to_string()))?
+            .all()
+            .await
+            .map_err(|e| Failure::Transient(format!("D1: {e}")))?;
+        for r in res
+            .results::<Id>()
+            .map_err(|e| Failure::Transient(e.to_string()))?
+        {
+            done.insert(r.id);
+        }
+    }
+    Ok(done)
+}
+
+async fn mark_forwarded(db: &D1Database, ids: &[&str]) -> std::result::Result<(), Failure> {
+    let mut stmts = Vec::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let (marks, binds) = ids_param(chunk);
+        stmts.push(
+            db.prepare(format!(
+                "UPDATE events SET forwarded = 1 WHERE id IN ({marks})"
+            ))
+            .bind(&binds)
+            .map_err(|e| Failure::Transient(e.to_string()))?,
+        );
+    }
+    if !stmts.is_empty() {
+        db.batch(stmts)
+            .await
+            .map_err(|e| Failure::Transient(format!("D1: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Stores and forwards one OTLP document. Idempotent.
 pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
     let rows = project(doc.as_bytes()).map_err(Failure::Permanent)?;
-    if let Ok(db) = env.d1("DB") {
+    let db = env.d1("DB").ok();
+    if let Some(db) = &db {
         let now = Date::now().as_millis() as f64;
         let mut stmts = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -96,13 +214,27 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
         }
     }
     let cfg = config(env).map_err(|p| Failure::Transient(p.to_string()))?;
-    if let Some(endpoint) = &cfg.otlp_endpoint {
-        forward(endpoint, &cfg.otlp_headers, doc).await?;
-    }
-    Ok(())
+    let Some(endpoint) = &cfg.otlp_endpoint else {
+        return Ok(());
+    };
+    let Some(db) = &db else {
+        return forward(endpoint, &cfg.otlp_headers, doc).await;
+    };
+    let done = forwarded(db, &rows).await?;
+    let Some(rest) = without_records(doc, &done).map_err(Failure::Permanent)? else {
+        return Ok(()); // every record went out on an earlier delivery
+    };
+    forward(endpoint, &cfg.otlp_headers, &rest).await?;
+    let sent: Vec<&str> = rows
+        .iter()
+        .map(|r| r.id.as_str())
+        .filter(|id| !done.contains(*id))
+        .collect();
+    mark_forwarded(db, &sent).await
 }
 
-/// POSTs the document, retrying 408/429/5xx and network errors with backoff (100 ms, 400 ms).
+/// POSTs the document, retrying 408/429/5xx, network errors and timeouts with backoff
+/// (100 ms, 400 ms); each attempt is aborted after [`OTLP_TIMEOUT_MS`].
 async fn forward(
     endpoint: &str,
     headers: &[(String, String)],
@@ -124,9 +256,12 @@ async fn forward(
             .with_body(Some(JsValue::from_str(doc)));
         let req = Request::new_with_init(endpoint, &init)
             .map_err(|e| Failure::Permanent(format!("bad OTLP request: {e}")))?;
-        match Fetch::Request(req).send().await {
-            Ok(resp) => {
+        let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(OTLP_TIMEOUT_MS));
+        match Fetch::Request(req).send_with_signal(&signal).await {
+            Ok(mut resp) => {
                 let status = resp.status_code() as u32;
+                // Read the answer within the same limit; its content is not needed.
+                let _ = resp.bytes().await;
                 if (200..300).contains(&status) {
                     return Ok(());
                 }
@@ -137,18 +272,22 @@ async fn forward(
                 }
                 last = format!("OTLP receiver answered {status}");
             }
+            Err(e) if signal.aborted() => {
+                last = format!("OTLP attempt timed out after {OTLP_TIMEOUT_MS} ms ({e})")
+            }
             Err(e) => last = format!("OTLP network error: {e}"),
         }
     }
     Err(Failure::Transient(last))
 }
 
-async fn store_dead_letter(env: &Env, doc: &str, reason: &str) -> Result<()> {
+async fn store_dead_letter(env: &Env, message: &str) -> Result<()> {
+    let (reason, doc) = read_dead_letter(message);
     let db = env.d1("DB")?;
     db.prepare("INSERT INTO dead_letters (received_at, reason, body) VALUES (?1, ?2, ?3)")
         .bind(&[
             JsValue::from_f64(Date::now().as_millis() as f64),
-            JsValue::from_str(reason),
+            JsValue::from_str(&reason),
             JsValue::from_str(doc),
         ])?
         .run()

@@ -122,9 +122,3 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
-#[event(queue)]
-async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-    consume::handle(batch, &env).await;
-    // Always Ok: an Err here would redeliver the whole batch, acked messages included.
-    Ok(())
-}
