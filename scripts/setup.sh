@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `=` pin in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7
 GECKODRIVER_VERSION=0.37.1     # WebDriver for Debian's firefox-esr (scripts/test-browsers.sh)
+CARGO_DENY_VERSION=0.20.2      # scripts/supply-chain.sh; newest on crates.io, builds on stable 1.95
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== setup: %s\n' "$*"; }
@@ -57,6 +58,11 @@ fi
 if [ "$(geckodriver --version 2>/dev/null | head -n1 | awk '{print $2}')" != "$GECKODRIVER_VERSION" ]; then
   log "cargo install geckodriver $GECKODRIVER_VERSION"
   cargo install -q --locked geckodriver --version "$GECKODRIVER_VERSION" --force
+fi
+
+if [ "$(version_of cargo-deny)" != "$CARGO_DENY_VERSION" ]; then
+  log "cargo install cargo-deny $CARGO_DENY_VERSION"
+  cargo install -q --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
 fi
 
 if ! command -v wasm-pack >/dev/null; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: static checks (rustfmt, clippy on the native, browser and edge builds), the
-# native core, the browser SDK in headless Chromium, Firefox and WebKit, the npm package build
-# (with its size report), the Worker build, the end-to-end tests and the Worker's tests in workerd.
+# supply chain (cargo deny, npm audit), the native core, the browser SDK in headless Chromium,
+# Firefox and WebKit, the npm package build (with its size report and a check of what it ships),
+# the Worker build, the end-to-end tests and the Worker's tests in workerd.
 # Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,14 +18,18 @@ cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-al
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc --tests -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features edge -- -D warnings
 
+step "supply chain: cargo deny (licenses, duplicate versions, sources; each feature set); npm audit --omit=dev"
+bash scripts/supply-chain.sh deps
+
 step "core (native): cargo test"
 cargo test --quiet
 
 step "browser SDK (tests/web.rs, the shipped allocator included) in headless Chromium, Firefox and WebKit"
 bash scripts/test-browsers.sh all
 
-step "npm package build and size"
+step "npm package build and size; npm pack ships exactly the expected files"
 bash scripts/build-pkg.sh
+bash scripts/supply-chain.sh pack
 
 step "ingest Worker build (worker-build, feature edge)"
 bash scripts/build-worker.sh
