@@ -31,7 +31,8 @@ use std::sync::Mutex;
 use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
 use ferrotel::core::ingest::{
-    decide, Bindings, Decision, Incoming, IngestConfig, MAX_LISTED_DROPS, RL_CLIENT,
+    clock_times, decide, Bindings, Decision, Incoming, IngestConfig, DEFAULT_RETENTION_DAYS,
+    MAX_LISTED_DROPS, RL_CLIENT,
 };
 use ferrotel::core::schema::{Metric, Rating};
 use proptest::prelude::*;
@@ -982,6 +983,17 @@ fn check(
             )))
         }
     }
+    // The request path then corrects the clock and drops events outside the time window; the
+    // drops must stay in order, with their index in the batch as sent.
+    let partial = partial.map(|(mut env, mut drops)| {
+        clock_times(
+            &mut env,
+            &mut drops,
+            1_764_000_001_000,
+            DEFAULT_RETENTION_DAYS,
+        );
+        (env, drops)
+    });
     match &partial {
         Err(e) => {
             prop_assert!(!e.field.is_empty(), "refused without a field: {}", show());

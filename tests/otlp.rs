@@ -50,6 +50,7 @@ fn enrichment() -> Enrichment<'static> {
         ua: classify("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
         client_hash: "00ff00ff00ff00ff",
         received_ms: 1_764_000_001_000,
+        clock_correction_ms: 0,
     }
 }
 

@@ -173,7 +173,9 @@ mod tests {
     #[test]
     fn records_already_forwarded_are_left_out() {
         let rec = |id: &str| {
-            format!(r#"{{"timeUnixNano":"1","attributes":[{{"key":"event.id","value":{{"stringValue":"{id}"}}}}]}}"#)
+            format!(
+                r#"{{"timeUnixNano":"1","attributes":[{{"key":"event.id","value":{{"stringValue":"{id}"}}}}]}}"#
+            )
         };
         let doc = format!(
             r#"{{"resourceLogs":[{{"resource":{{}},"scopeLogs":[{{"logRecords":[{},{},{}]}}]}}]}}"#,

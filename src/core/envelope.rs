@@ -86,6 +86,24 @@ impl Header {
         self.prefix.len() + TAIL_BYTES
     }
 
+    /// A body with `sent_at` set to `sent_at`: the SDK stamps each attempt, so the edge can
+    /// tell a wrong client clock (`sent_at` far from receipt) from a batch retried late.
+    pub fn restamp(body: &str, sent_at: u64) -> String {
+        // The envelope's own member: every string before it is escaped, so `,"` cannot occur
+        // inside one.
+        const KEY: &str = ",\"sent_at\":";
+        let Some(at) = body.find(KEY) else {
+            return body.to_owned();
+        };
+        let start = at + KEY.len();
+        let end = start + body[start..].bytes().take_while(u8::is_ascii_digit).count();
+        let mut out = String::with_capacity(body.len() + 4);
+        out.push_str(&body[..start]);
+        push_u64(&mut out, sent_at);
+        out.push_str(&body[end..]);
+        out
+    }
+
     /// Joins already-encoded events (see [`Event::encode`]) into one request body.
     pub fn encode_batch(&self, sent_at: u64, events: &[String]) -> String {
         let len = self.overhead() + events.iter().map(|e| e.len() + 1).sum::<usize>();

@@ -198,7 +198,11 @@ impl IngestConfig {
                     }),
             }
         };
-        let retry_base_s = number("RETRY_BASE_SECONDS", super::consume::RETRY_BASE_SECONDS, 1..=600)?;
+        let retry_base_s = number(
+            "RETRY_BASE_SECONDS",
+            super::consume::RETRY_BASE_SECONDS,
+            1..=600,
+        )?;
         let retention_days = number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
         let daily_quotas: BTreeMap<String, u64> = match var("DAILY_QUOTAS").filter(|s| !s.is_empty()) {
             None => BTreeMap::new(),
@@ -655,7 +659,10 @@ pub fn decide(
     // prefix, so rotating addresses within it must not multiply the limit), across keys.
     let client_limit = || -> Option<Limit> {
         let ip = ip.filter(|_| bindings.rl_client)?;
-        Some((RL_CLIENT, client_hash(&cfg.ip_salt, &limit_net(ip), req.now_ms)))
+        Some((
+            RL_CLIENT,
+            client_hash(&cfg.ip_salt, &limit_net(ip), req.now_ms),
+        ))
     };
     let charge = |reply: Reply| match client_limit() {
         Some(limit) => Decision::Refuse(Refusal {
@@ -766,10 +773,12 @@ pub fn decide(
             });
         }
     }
-    let (env, dropped) = match Envelope::decode_partial(body) {
+    let (mut env, mut dropped) = match Envelope::decode_partial(body) {
         Ok(d) => d,
         Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
     };
+    let sent = env.events.len() + dropped.len();
+    let correction = clock_times(&mut env, &mut dropped, req.now_ms, cfg.retention_days);
     // The peek and the decoder agree on the key (a repeated `key` is refused by the decoder);
     // checked again so that no path stores a batch whose key or origin was not allowed.
     if !cfg.keys.contains_key(&env.key) {
@@ -789,6 +798,7 @@ pub fn decide(
         ua: classify(req.user_agent.unwrap_or("")),
         client_hash: &hash,
         received_ms: req.now_ms,
+        clock_correction_ms: correction,
     };
     let encoder = LogsEncoder::for_envelope(&env, &enrichment);
     let mut records = Vec::with_capacity(env.events.len());
@@ -805,7 +815,7 @@ pub fn decide(
     let reply = if dropped.is_empty() {
         Reply::empty(204)
     } else {
-        Reply::json(200, partial_body(env.events.len(), &dropped))
+        Reply::json(200, partial_body(sent - dropped.len(), &dropped))
     };
     Decision::Accept(Plan {
         queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
@@ -816,6 +826,74 @@ pub fn decide(
             .with("retry-after", UNAVAILABLE_RETRY_AFTER)
             .cors(cors),
     })
+}
+
+/// A client clock within this of the edge's (`sent_at` against receipt) is trusted as it is;
+/// beyond it, every event time of the batch is corrected by the difference. The SDK stamps
+/// `sent_at` at each attempt, so a batch retried days later is not mistaken for a wrong clock.
+pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 60_000;
+/// How far after receipt a (corrected) event time may be.
+pub const FUTURE_TOLERANCE_MS: u64 = 60_000;
+
+/// Corrects event times for the client's clock and drops (into `dropped`, by their index in
+/// the batch as sent) events outside the window: older than `retention_days` before receipt
+/// (the retention job would delete them at once) or more than [`FUTURE_TOLERANCE_MS`] after it.
+/// Returns the correction applied, in ms.
+pub fn clock_times(
+    env: &mut Envelope,
+    dropped: &mut Vec<Dropped>,
+    received_ms: u64,
+    retention_days: u32,
+) -> i64 {
+    let skew = received_ms as i64 - env.sent_at as i64;
+    let correction = if skew.unsigned_abs() > CLOCK_SKEW_TOLERANCE_MS {
+        skew
+    } else {
+        0
+    };
+    let oldest = received_ms.saturating_sub(u64::from(retention_days) * 86_400_000);
+    let newest = received_ms + FUTURE_TOLERANCE_MS;
+    // Indices in the batch as sent: the kept events fill the indices the decoder did not drop.
+    let mut taken: Vec<usize> = dropped.iter().map(|d| d.index).collect();
+    taken.sort_unstable();
+    let mut index = 0usize;
+    let mut next_index = || {
+        while taken.binary_search(&index).is_ok() {
+            index += 1;
+        }
+        index += 1;
+        index - 1
+    };
+    let mut late = Vec::new();
+    let events = std::mem::take(&mut env.events);
+    for mut ev in events {
+        let i = next_index();
+        let t = (ev.t as i64).saturating_add(correction).max(0) as u64;
+        let reason = if t < oldest {
+            format!("is more than {retention_days} days before receipt (RETENTION_DAYS)")
+        } else if t > newest {
+            "is after receipt: later than the batch's sent_at allows".to_owned()
+        } else {
+            ev.t = t;
+            env.events.push(ev);
+            continue;
+        };
+        let reason = if correction != 0 {
+            format!("{reason}, after correcting the client clock by {correction} ms")
+        } else {
+            reason
+        };
+        late.push(Dropped {
+            index: i,
+            field: format!("events[{i}].t"),
+            reason: reason.into(),
+        });
+    }
+    if !late.is_empty() {
+        dropped.extend(late);
+        dropped.sort_by_key(|d| d.index);
+    }
+    correction
 }
 
 /// The reason of a 403 for the origin.
@@ -1390,6 +1468,84 @@ mod tests {
     }
 
     #[test]
+    fn event_times_are_corrected_for_the_client_clock_and_kept_within_the_window() {
+        let c = cfg(OK).unwrap();
+        let now = 1_764_000_001_000u64;
+        let day = 86_400_000u64;
+        let ev = |i: u32, t: u64| {
+            format!(
+                r#"{{"id":"{:016x}","t":{t},"type":"error","url":"https://a.test/","exception.message":"m{i}"}}"#,
+                i + 1
+            )
+        };
+        let body = |sent_at: u64, events: &[String]| {
+            BODY.replace("1764000000000,\"events", &format!("{sent_at},\"events"))
+                .replace(
+                    &BODY[BODY.find("[{").unwrap() + 1..BODY.len() - 2],
+                    &events.join(","),
+                )
+        };
+        let times = |p: &Plan| -> Vec<u64> {
+            let v: serde_json::Value = serde_json::from_str(&p.docs[0]).unwrap();
+            v["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["timeUnixNano"].as_str().unwrap().parse::<u64>().unwrap() / 1_000_000)
+                .collect()
+        };
+        let o = Some("https://a.test");
+        // A clock 2 hours ahead: every time moves back by the measured skew, and it is recorded.
+        let ahead = 2 * 3_600_000;
+        let b = body(
+            now + ahead,
+            &[ev(0, now + ahead - 5_000), ev(1, now + ahead - 1_000)],
+        );
+        let p = plan(run(Ok(&c), &post(Some(b.as_bytes()), o), ALL));
+        assert_eq!(times(&p), [now - 5_000, now - 1_000]);
+        assert!(p.docs[0]
+            .contains("\"ferrotel.clock_correction_ms\",\"value\":{\"intValue\":\"-7200000\"}"));
+        // Within the tolerance: times as sent, nothing recorded.
+        let b = body(now - 30_000, &[ev(0, now - 40_000)]);
+        let p = plan(run(Ok(&c), &post(Some(b.as_bytes()), o), ALL));
+        assert_eq!(times(&p), [now - 40_000]);
+        assert!(!p.docs[0].contains("clock_correction"));
+        // A batch retried 3 days later (sent_at restamped at the attempt): times kept.
+        let b = body(now - 200, &[ev(0, now - 3 * day)]);
+        let p = plan(run(Ok(&c), &post(Some(b.as_bytes()), o), ALL));
+        assert_eq!(times(&p), [now - 3 * day]);
+        // Outside the window: dropped by index in the batch as sent (after a decoder drop),
+        // the others kept.
+        let b = body(
+            now,
+            &[
+                ev(0, now - 31 * day),
+                r#"{"id":"00000000000000ff","t":1,"type":"nope"}"#.to_owned(),
+                ev(2, now - 1_000),
+                ev(3, now + 3_600_000),
+            ],
+        );
+        let p = plan(run(Ok(&c), &post(Some(b.as_bytes()), o), ALL));
+        assert_eq!(times(&p), [now - 1_000]);
+        let j = json(&p.reply);
+        assert_eq!(
+            (j["accepted"].as_u64(), j["dropped"].as_u64()),
+            (Some(1), Some(3))
+        );
+        let fields: Vec<_> = j["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(fields, ["events[0].t", "events[1].type", "events[3].t"]);
+        assert!(j["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("30 days"));
+    }
+
+    #[test]
     fn origin_null_is_refused_unless_the_key_lists_null() {
         let c = IngestConfig::from_vars(|k| match k {
             "WRITE_KEYS" => Some(r#"{"pk_any":["*"],"pk_null":["https://a.test","null"]}"#.into()),
@@ -1405,7 +1561,10 @@ mod tests {
         let r = answer(run(Ok(&c), &post(Some(any.as_bytes()), Some("null")), ALL));
         assert_eq!(r.status, 403);
         assert!(
-            json(&r)["reason"].as_str().unwrap().contains("Origin: null"),
+            json(&r)["reason"]
+                .as_str()
+                .unwrap()
+                .contains("Origin: null"),
             "{r:?}"
         );
         assert_eq!(

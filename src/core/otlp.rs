@@ -33,6 +33,9 @@ pub struct Enrichment<'a> {
     pub client_hash: &'a str,
     /// When the edge received the batch, ms since the epoch.
     pub received_ms: u64,
+    /// Milliseconds added to every event time to correct the client's clock (0: none; see
+    /// `ingest::CLOCK_SKEW_TOLERANCE_MS`).
+    pub clock_correction_ms: i64,
 }
 
 /// A queue message / OTLP request should stay under this (Cloudflare Queues take 128 KB).
@@ -135,6 +138,13 @@ impl LogsEncoder {
         kv_bool(&mut o, "ferrotel.bot", e.ua.bot);
         if !e.client_hash.is_empty() {
             kv_str(&mut o, "ferrotel.client_hash", e.client_hash);
+        }
+        if e.clock_correction_ms != 0 {
+            kv_i64(
+                &mut o,
+                "ferrotel.clock_correction_ms",
+                e.clock_correction_ms,
+            );
         }
         end_list(&mut o);
         o.push_str("]},\"scopeLogs\":[{\"scope\":{\"name\":\"ferrotel\",\"version\":\"");

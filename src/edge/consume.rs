@@ -137,7 +137,10 @@ fn ids_param(ids: &[&str]) -> (String, Vec<JsValue>) {
 }
 
 /// Ids of these rows that D1 already records as forwarded.
-async fn forwarded(db: &D1Database, rows: &[Row]) -> std::result::Result<BTreeSet<String>, Failure> {
+async fn forwarded(
+    db: &D1Database,
+    rows: &[Row],
+) -> std::result::Result<BTreeSet<String>, Failure> {
     #[derive(serde::Deserialize)]
     struct Id {
         id: String,

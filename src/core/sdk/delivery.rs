@@ -14,6 +14,7 @@
 //! [`StoreOp::apply`] on its current text (see `core::queue` for the format and its bounds).
 
 use super::{Action, Consent, Sdk, Stats};
+use crate::core::envelope::Header;
 use crate::core::ids::parse_u64;
 use crate::core::queue::{self, retry_delay_ms, StoredBatch, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES};
 
@@ -312,7 +313,8 @@ impl Sdk {
                 let token = self.out.token();
                 let b = &mut self.out.batches[i];
                 b.token = token;
-                let body = b.body.clone();
+                // Stamped at each attempt (see `Header::restamp`).
+                let body = Header::restamp(&b.body, wall);
                 if beacon {
                     self.stats.beacons += 1;
                     self.actions.push(Action::Beacon { token, body });

@@ -256,6 +256,11 @@ fn visible_batches_go_by_fetch_and_2xx_ends_them() {
     assert_eq!(w.sdk.stats().delivered_batches, 1);
 }
 
+fn sent_at(body: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["sent_at"].as_u64().unwrap()
+}
+
 #[test]
 fn a_503_keeps_persists_and_retries_with_backoff() {
     let mut w = World::new(config());
@@ -273,8 +278,20 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
         w.in_flight.is_empty(),
         "no retry before the backoff (5 s ± 25%)"
     );
+    let first = sent_at(&w.sent[0]);
     w.advance(4_000.0);
     assert_eq!(w.in_flight.len(), 1, "retried after the backoff");
+    let again = w.sent.last().unwrap();
+    assert!(
+        sent_at(again) >= first + 3_000,
+        "sent_at is stamped at each attempt: {first} then {}",
+        sent_at(again)
+    );
+    assert_eq!(
+        again.replace(&sent_at(again).to_string(), ""),
+        w.sent[0].replace(&first.to_string(), ""),
+        "only sent_at changed"
+    );
     w.answer(204, None);
     assert_eq!(w.delivered.get(&id), Some(&1));
     assert_eq!(w.local, "", "removed once delivered");
