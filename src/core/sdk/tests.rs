@@ -287,11 +287,12 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
         "sent_at is stamped at each attempt: {first} then {}",
         sent_at(again)
     );
-    assert_eq!(
-        again.replace(&sent_at(again).to_string(), ""),
-        w.sent[0].replace(&first.to_string(), ""),
-        "only sent_at changed"
-    );
+    let without = |b: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(b).unwrap();
+        v.as_object_mut().unwrap().remove("sent_at");
+        v
+    };
+    assert_eq!(without(again), without(&w.sent[0]), "only sent_at changed");
     w.answer(204, None);
     assert_eq!(w.delivered.get(&id), Some(&1));
     assert_eq!(w.local, "", "removed once delivered");
