@@ -36,6 +36,7 @@ fn main() {
         now_ms: 1_764_000_000_000,
         body: Some(&body),
         checked: true,
+        ..Incoming::default()
     };
     let bindings = Bindings {
         rl_key: true,

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use ferrotel::core::envelope::{Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
+use ferrotel::core::envelope::{valid_key, Envelope, Header, MAX_BODY_BYTES, MAX_TIME_MS};
 use ferrotel::core::event::{AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
 use ferrotel::core::ingest::{
     clock_times, decide, Bindings, Decision, Incoming, IngestConfig, DEFAULT_RETENTION_DAYS,
@@ -156,12 +156,10 @@ fn kind() -> impl Strategy<Value = EventKind> {
 }
 
 fn event() -> impl Strategy<Value = Event> {
-    (1..u64::MAX, 1..=MAX_TIME_MS, text(100), kind()).prop_map(|(id, t, url, kind)| Event {
-        id,
-        t,
-        url,
-        kind,
-    })
+    // Times mostly within the edge's window (the receipt time below, RETENTION_DAYS), some
+    // anywhere the wire allows.
+    let t = prop_oneof![4 => 1_763_000_000_000..1_764_000_001_000u64, 1 => 1..=MAX_TIME_MS];
+    (1..u64::MAX, t, text(100), kind()).prop_map(|(id, t, url, kind)| Event { id, t, url, kind })
 }
 
 /// A batch as the browser SDK sends it: encoded with the core's `Header` and `Event::encode`.
@@ -189,7 +187,7 @@ fn batch() -> impl Strategy<Value = Batch> {
             1 => "[A-Za-z0-9_-]{1,64}",
         ],
         "[0-9a-f]{32}",
-        1..=MAX_TIME_MS,
+        prop_oneof![4 => 1_764_000_000_000..1_764_000_002_000u64, 1 => 1..=MAX_TIME_MS],
     )
         .prop_map(|(events, key, session, sent_at)| Batch {
             key,
@@ -1056,6 +1054,7 @@ fn check(
         now_ms: 1_764_000_001_000,
         body: Some(body),
         checked: false,
+        ..Incoming::default()
     };
     // As the entry does: the limiters (all allow here) before decoding, then the decision.
     let decision = no_panic("ingest::decide", body, || {
@@ -1143,7 +1142,7 @@ fn check(
                 // first (from the cheap pass): only the key or origin may refuse what it took
                 // (or the cheap pass, when the key is not a plain string), and what it refused
                 // is a 400 (a 413 past the size limit) unless the key or origin refused first.
-                let plain_key = Envelope::peek(body).is_ok_and(|p| p.key.is_some());
+                let plain_key = Envelope::peek(body).is_ok_and(|p| p.key.is_some_and(valid_key));
                 let expected: &[u16] = match (partial.is_ok(), plain_key) {
                     (true, true) => &[401, 403],
                     (true, false) => &[400],

@@ -13,6 +13,7 @@ import RustWorker from "./build/index.js";
 const decide = RustWorker.prototype.ingest_decide;
 const store = RustWorker.prototype.ingest_store;
 const consume = RustWorker.prototype.consume_message;
+const prepare = RustWorker.prototype.ingest_prepare;
 
 const respond = (r) => new Response(r.body ?? null, { status: r.status, headers: r.headers });
 
@@ -44,6 +45,9 @@ export default class Ingest extends RustWorker {
   async fetch(request) {
     const env = this.env;
     const h = request.headers;
+    // Today's salt and quota counts (src/edge/state.rs): usually current, then nothing to await.
+    const ready = prepare(env, Date.now());
+    if (ready) await ready;
     let body, checked = false;
     for (;;) {
       const d = decide(env, request.method, request.url, h.get("content-type"), h.get("content-length"),

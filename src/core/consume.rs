@@ -126,9 +126,48 @@ pub fn without_records(doc: &str, skip: &BTreeSet<String>) -> Result<Option<Stri
     Ok((left > 0).then(|| v.to_string()))
 }
 
+/// Dead letters are kept this many days.
+pub const DEAD_LETTER_DAYS: u64 = 90;
+/// Rows the retention job deletes per statement (D1 statements are bounded in time).
+pub const DELETE_CHUNK: u32 = 5_000;
+
+/// What the retention job (the cron trigger) deletes, at `now_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Events whose time is before this (ms): older than `RETENTION_DAYS`.
+    pub events_before_ms: u64,
+    /// Dead letters received before this (ms): older than [`DEAD_LETTER_DAYS`].
+    pub dead_letters_before_ms: u64,
+    /// Salts and quota counts of days before this (days since the epoch): only today's and
+    /// yesterday's are kept, so a day's salt is gone at most 48 hours after that day began
+    /// (plus the time to the next cron run).
+    pub days_before: u64,
+}
+
+/// The cutoffs for a retention of `retention_days`.
+pub fn cutoffs(now_ms: u64, retention_days: u32) -> Cutoffs {
+    const DAY: u64 = 86_400_000;
+    Cutoffs {
+        events_before_ms: now_ms.saturating_sub(u64::from(retention_days) * DAY),
+        dead_letters_before_ms: now_ms.saturating_sub(DEAD_LETTER_DAYS * DAY),
+        days_before: (now_ms / DAY).saturating_sub(1),
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_cutoffs() {
+        let day = 86_400_000u64;
+        let now = 20_000 * day + 3_600_000; // 01:00 UTC on day 20000
+        let c = cutoffs(now, 30);
+        assert_eq!(c.events_before_ms, now - 30 * day);
+        assert_eq!(c.dead_letters_before_ms, now - 90 * day);
+        assert_eq!(c.days_before, 19_999, "today's and yesterday's salts stay");
+        assert_eq!(cutoffs(5, 30).events_before_ms, 0);
+    }
 
     #[test]
     fn transient_failures_back_off_then_dead_letter_and_permanent_ones_go_at_once() {

@@ -151,7 +151,7 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(field: impl Into<String>, reason: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<Cow<'static, str>>) -> Self {
         DecodeError {
             field: field.into(),
             reason: reason.into(),
@@ -467,7 +467,8 @@ fn truncated(s: &str, max: usize) -> String {
     super::scrub::truncate(s, max).to_owned()
 }
 
-fn valid_key(k: &str) -> bool {
+/// Whether a write key has the wire's form: 1-64 characters of `A-Z a-z 0-9 _ -`.
+pub fn valid_key(k: &str) -> bool {
     (1..=64).contains(&k.len())
         && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::envelope::{Dropped, Envelope, MAX_BODY_BYTES};
+use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
 use super::sample::Sampler;
@@ -24,10 +24,13 @@ pub struct IngestConfig {
     /// Outside local development it is at least [`MIN_READ_TOKEN_CHARS`] characters and not a
     /// [`DEMO_READ_TOKENS`] value (see [`IngestConfig::from_vars`]).
     pub read_token: Option<String>,
-    /// Secret salt for the daily client hash.
+    /// Optional secret pepper for the client hash (`IP_SALT`; empty when unset). The day's
+    /// random salt is what makes hashes unlinkable (see [`client_hash`]).
     pub ip_salt: String,
     /// Base of the queue consumer's retry delay, seconds (`RETRY_BASE_SECONDS`, default 10).
     pub retry_base_s: u32,
+    /// Time limit of one OTLP attempt, seconds (`OTLP_TIMEOUT_SECONDS`, default 10).
+    pub otlp_timeout_s: u32,
     /// Events older than this many days are deleted by the cron trigger, and refused at
     /// ingest (`RETENTION_DAYS`, default 30).
     pub retention_days: u32,
@@ -159,9 +162,13 @@ impl IngestConfig {
                     .into_iter()
                     .collect(),
             };
-        let ip_salt = var("IP_SALT").filter(|s| s.len() >= 16).ok_or_else(|| {
-            problem("IP_SALT", "is required (a secret of at least 16 characters): without it the daily client hash could be reversed")
-        })?;
+        let ip_salt = var("IP_SALT").unwrap_or_default();
+        if !ip_salt.is_empty() && ip_salt.len() < 16 {
+            return Err(problem(
+                "IP_SALT",
+                "is optional, but when set must be a secret of at least 16 characters",
+            ));
+        }
         let development = var(DEV_MARKER_VAR).as_deref() == Some(DEV_MARKER_VALUE);
         let read_token = var("READ_TOKEN").filter(|s| !s.is_empty());
         if let (Some(t), false) = (&read_token, development) {
@@ -203,6 +210,7 @@ impl IngestConfig {
             super::consume::RETRY_BASE_SECONDS,
             1..=600,
         )?;
+        let otlp_timeout_s = number("OTLP_TIMEOUT_SECONDS", 10, 1..=300)?;
         let retention_days = number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
         let daily_quotas: BTreeMap<String, u64> = match var("DAILY_QUOTAS").filter(|s| !s.is_empty()) {
             None => BTreeMap::new(),
@@ -227,6 +235,7 @@ impl IngestConfig {
             read_token,
             ip_salt,
             retry_base_s,
+            otlp_timeout_s,
             retention_days,
             daily_quotas,
         })
@@ -357,6 +366,10 @@ pub struct Incoming<'a> {
     pub body: Option<&'a [u8]>,
     /// Whether the batch's rate limiters were consulted (a [`Step`] said so).
     pub checked: bool,
+    /// Today's random salt for the client hash (see [`client_hash`]); empty if unknown.
+    pub day_salt: &'a str,
+    /// Events stored today per write key, as far as this isolate knows (for `DAILY_QUOTAS`).
+    pub used_today: Option<&'a BTreeMap<String, u64>>,
 }
 
 /// Which of the optional bindings the Worker has.
@@ -502,15 +515,20 @@ pub fn preflight(cfg: &IngestConfig, origin: Option<&str>) -> Reply {
     }
 }
 
-/// Daily-salted hash of the client address: unique counts per day without storing the
-/// address, and no way to link days (the day is in the salt).
-pub fn client_hash(salt: &str, ip: &str, now_ms: u64) -> String {
+/// Hash of the client address for one UTC day: `SHA-256(pepper ‖ day salt ‖ day ‖ address)`,
+/// cut to 64 bits. `day_salt` is the day's random salt (kept in D1, deleted after 48 hours:
+/// from then on nobody can link that day's hashes to an address or to another day's);
+/// `pepper` is the optional `IP_SALT` secret. Unique counts per day without storing the address.
+pub fn client_hash(pepper: &str, day_salt: &str, ip: &str, now_ms: u64) -> String {
     use sha2::{Digest, Sha256};
     if ip.is_empty() {
         return String::new();
     }
     let mut h = Sha256::new();
-    h.update(salt.as_bytes());
+    h.update(pepper.as_bytes());
+    h.update([0]);
+    h.update(day_salt.as_bytes());
+    h.update([0]);
     h.update((now_ms / 86_400_000).to_le_bytes());
     h.update(ip.as_bytes());
     let d = h.finalize();
@@ -550,6 +568,10 @@ pub type Limit = (&'static str, String);
 /// were consulted before decoding (see [`Step`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The write key.
+    pub key: String,
+    /// Events kept (after validation and sampling): what counts against the key's quota.
+    pub accepted: usize,
     /// OTLP logs documents of the kept events, each within the queue's message limit.
     pub docs: Vec<String>,
     /// Send `docs` to this Queue binding (if a send fails: [`Plan::unavailable`]).
@@ -661,7 +683,7 @@ pub fn decide(
         let ip = ip.filter(|_| bindings.rl_client)?;
         Some((
             RL_CLIENT,
-            client_hash(&cfg.ip_salt, &limit_net(ip), req.now_ms),
+            client_hash(&cfg.ip_salt, req.day_salt, &limit_net(ip), req.now_ms),
         ))
     };
     let charge = |reply: Reply| match client_limit() {
@@ -738,24 +760,43 @@ pub fn decide(
             Ok(p) => p,
             Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
         };
-        let Some(key) = peek.key.filter(|k| cfg.keys.contains_key(*k)) else {
-            return match peek.key {
-                Some(_) => refuse(
-                    401,
-                    "unknown_key",
-                    Some("key"),
-                    "this write key is not configured",
-                ),
-                None => refuse(
-                    400,
-                    "invalid_batch",
-                    Some("key"),
-                    "is missing or not a plain string",
-                ),
+        let Some(key) = peek.key.filter(|k| valid_key(k)) else {
+            // Not a well-formed key: a 400 either way, with the decoder's precise reason (the
+            // body is bounded: at most 64 KiB and 200 events, checked above).
+            let e = match Envelope::decode_partial(body) {
+                Err(e) => e,
+                Ok(_) => DecodeError::new("key", "must be a plain JSON string (no escapes)"),
             };
+            return refuse(400, "invalid_batch", Some(&e.field), &e.reason);
         };
+        if !cfg.keys.contains_key(key) {
+            return refuse(
+                401,
+                "unknown_key",
+                Some("key"),
+                "this write key is not configured",
+            );
+        }
         if !cfg.origin_allowed(key, req.origin) {
             return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
+        }
+        if let Some(&quota) = cfg.daily_quotas.get(key) {
+            let used = req
+                .used_today
+                .and_then(|u| u.get(key))
+                .copied()
+                .unwrap_or(0);
+            if used >= quota {
+                let reason = format!("this write key's quota of {quota} events per UTC day is used up; retry after midnight UTC");
+                return charge(
+                    Reply::error(429, "quota_exceeded", Some("key"), &reason)
+                        .with(
+                            "retry-after",
+                            &seconds_to_next_utc_day(req.now_ms).to_string(),
+                        )
+                        .cors(cors),
+                );
+            }
         }
         let mut limits = Vec::with_capacity(2);
         // The client's own limit first: a client over it must not also spend the key's
@@ -792,7 +833,7 @@ pub fn decide(
     if !cfg.origin_allowed(&env.key, req.origin) {
         return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
     }
-    let hash = client_hash(&cfg.ip_salt, ip.unwrap_or(""), req.now_ms);
+    let hash = client_hash(&cfg.ip_salt, req.day_salt, ip.unwrap_or(""), req.now_ms);
     let enrichment = Enrichment {
         country: req.country,
         ua: classify(req.user_agent.unwrap_or("")),
@@ -818,6 +859,8 @@ pub fn decide(
         Reply::json(200, partial_body(sent - dropped.len(), &dropped))
     };
     Decision::Accept(Plan {
+        accepted: records.len(),
+        key: env.key.clone(),
         queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
         direct: !bindings.queue && !docs.is_empty(),
         docs,
@@ -826,6 +869,12 @@ pub fn decide(
             .with("retry-after", UNAVAILABLE_RETRY_AFTER)
             .cors(cors),
     })
+}
+
+/// Seconds from `now_ms` to the next UTC midnight (at least 1).
+pub fn seconds_to_next_utc_day(now_ms: u64) -> u64 {
+    let day = 86_400_000;
+    ((day - now_ms % day) / 1000).max(1)
 }
 
 /// A client clock within this of the edge's (`sent_at` against receipt) is trusted as it is;
@@ -973,6 +1022,8 @@ mod tests {
             now_ms: 1_764_000_001_000,
             body,
             checked: false,
+            day_salt: "",
+            used_today: None,
         }
     }
 
@@ -1194,7 +1245,7 @@ mod tests {
     fn an_accepted_batch_is_planned_with_limits_in_order_and_every_answer() {
         let c = cfg(OK).unwrap();
         let o = Some("https://a.test");
-        let hash = client_hash("0123456789abcdef", "192.0.2.1", 1_764_000_001_000);
+        let hash = client_hash("0123456789abcdef", "", "192.0.2.1", 1_764_000_001_000);
         assert_eq!(hash.len(), 16);
         let step = match decide(Ok(&c), &post(Some(BODY.as_bytes()), o), ALL) {
             Decision::Next(s) => s,
@@ -1390,6 +1441,7 @@ mod tests {
                 now_ms: 1_764_000_001_000,
                 body: Some(body),
                 checked: false,
+                ..Incoming::default()
             };
             step_limits(&c, &req, ALL)
         };
@@ -1408,7 +1460,7 @@ mod tests {
     fn cheap_checks_come_first_and_every_refusal_is_charged_to_the_client() {
         let c = cfg(OK).unwrap();
         let o = Some("https://a.test");
-        let hash = client_hash("0123456789abcdef", "192.0.2.1", 1_764_000_001_000);
+        let hash = client_hash("0123456789abcdef", "", "192.0.2.1", 1_764_000_001_000);
         let charged = |d: Decision| match d {
             Decision::Refuse(r) => {
                 assert_eq!(r.limit, (RL_CLIENT, hash.clone()));
@@ -1585,17 +1637,29 @@ mod tests {
     #[test]
     fn the_client_hash_is_salted_per_day_and_empty_without_an_address() {
         let day = 1_764_000_000_000;
-        let h = client_hash("salt-0123456789ab", "192.0.2.1", day);
+        let h = client_hash("salt-0123456789ab", "", "192.0.2.1", day);
         assert_eq!(h.len(), 16);
         assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(h, client_hash("salt-0123456789ab", "192.0.2.1", day + 1));
+        assert_eq!(
+            h,
+            client_hash("salt-0123456789ab", "", "192.0.2.1", day + 1)
+        );
         assert_ne!(
             h,
-            client_hash("salt-0123456789ab", "192.0.2.1", day + 86_400_000)
+            client_hash("salt-0123456789ab", "", "192.0.2.1", day + 86_400_000)
         );
-        assert_ne!(h, client_hash("salt-0123456789ac", "192.0.2.1", day));
-        assert_ne!(h, client_hash("salt-0123456789ab", "192.0.2.2", day));
-        assert_eq!(client_hash("salt-0123456789ab", "", day), "");
+        assert_ne!(h, client_hash("salt-0123456789ac", "", "192.0.2.1", day));
+        assert_ne!(h, client_hash("salt-0123456789ab", "", "192.0.2.2", day));
+        assert_eq!(client_hash("salt-0123456789ab", "", "", day), "");
+        // The day's random salt: another salt, another hash, even on the same day and address.
+        assert_ne!(
+            h,
+            client_hash("salt-0123456789ab", "day-salt-1", "192.0.2.1", day)
+        );
+        assert_ne!(
+            client_hash("", "day-salt-1", "192.0.2.1", day),
+            client_hash("", "day-salt-2", "192.0.2.1", day)
+        );
     }
 
     #[test]
@@ -1633,8 +1697,58 @@ mod tests {
         assert_eq!(with("SAMPLE_RATES", r#"{"click":2}"#), "SAMPLE_RATES");
         assert_eq!(with("OTLP_ENDPOINT", "ftp://x"), "OTLP_ENDPOINT");
         assert_eq!(with("OTLP_HEADERS", "[1]"), "OTLP_HEADERS");
-        assert_eq!(with("IP_SALT", ""), "IP_SALT");
         assert_eq!(with("IP_SALT", "short"), "IP_SALT");
+        assert_eq!(with("RETENTION_DAYS", "0"), "RETENTION_DAYS");
+        assert_eq!(with("RETENTION_DAYS", "thirty"), "RETENTION_DAYS");
+        assert_eq!(with("RETRY_BASE_SECONDS", "0"), "RETRY_BASE_SECONDS");
+        assert_eq!(with("DAILY_QUOTAS", "[1]"), "DAILY_QUOTAS");
+        assert_eq!(with("DAILY_QUOTAS", r#"{"pk_nobody":5}"#), "DAILY_QUOTAS");
+        // IP_SALT is an optional pepper now: the day's random salt unlinks the hashes.
+        let mut p: Vec<(&str, &str)> = OK
+            .iter()
+            .filter(|(n, _)| *n != "IP_SALT")
+            .copied()
+            .collect();
+        assert_eq!(cfg(&p).unwrap().ip_salt, "");
+        p.push(("RETENTION_DAYS", "7"));
+        p.push(("DAILY_QUOTAS", r#"{"pk_a":1000}"#));
+        let c = cfg(&p).unwrap();
+        assert_eq!((c.retention_days, c.daily_quotas["pk_a"]), (7, 1000));
+        assert_eq!(cfg(OK).unwrap().retention_days, DEFAULT_RETENTION_DAYS);
+    }
+
+    #[test]
+    fn a_key_over_its_daily_quota_gets_429_until_midnight_utc() {
+        let mut p: Vec<(&str, &str)> = OK.to_vec();
+        p.push(("DAILY_QUOTAS", r#"{"pk_a":10}"#));
+        let c = cfg(&p).unwrap();
+        let o = Some("https://a.test");
+        let mut used = BTreeMap::new();
+        used.insert("pk_a".to_owned(), 9u64);
+        let mut req = post(Some(BODY.as_bytes()), o);
+        req.used_today = Some(&used);
+        let p = plan(run(Ok(&c), &req, ALL));
+        assert_eq!(
+            (p.reply.status, p.key.as_str(), p.accepted),
+            (204, "pk_a", 1)
+        );
+        let mut full = used.clone();
+        full.insert("pk_a".to_owned(), 10);
+        req.used_today = Some(&full);
+        let r = answer(decide(Ok(&c), &req, ALL));
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (429, Some("quota_exceeded"))
+        );
+        // 1_764_000_001_000 is 16:00:01 UTC: 7h 59m 59s to midnight.
+        assert_eq!(r.header("retry-after"), Some("28799"));
+        assert_cors(&r, "https://a.test");
+        assert_eq!(seconds_to_next_utc_day(86_400_000 * 5), 86_400);
+        // Another key is not limited by pk_a's quota.
+        let any = BODY.replace("pk_a", "pk_any");
+        let mut other = post(Some(any.as_bytes()), o);
+        other.used_today = Some(&full);
+        assert_eq!(plan(run(Ok(&c), &other, ALL)).reply.status, 204);
     }
 
     #[test]

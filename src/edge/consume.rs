@@ -4,7 +4,7 @@
 //!
 //! A message is one OTLP logs document. It is projected into D1 rows (`INSERT OR IGNORE` on
 //! the event id, so redelivery never duplicates) and, when `OTLP_ENDPOINT` is set, forwarded,
-//! each attempt bounded by [`OTLP_TIMEOUT_MS`]. Forwarding is idempotent across redeliveries
+//! each attempt bounded by `OTLP_TIMEOUT_SECONDS` (default 10). Forwarding is idempotent across redeliveries
 //! and resends: records whose event D1 marks as forwarded are left out, and the rest are marked
 //! once the receiver took them. A message that keeps failing backs off
 //! (`core::consume::after_failure`) and is dead-lettered by the consumer itself, with the
@@ -44,8 +44,6 @@ impl Failure {
 
 /// In-process attempts per delivery before the message is handed back to the queue.
 const ATTEMPTS: u32 = 3;
-/// One OTLP attempt's time limit (connect to last byte of the answer).
-pub const OTLP_TIMEOUT_MS: u32 = 10_000;
 /// Bound parameters per D1 statement (D1 allows 100).
 const IDS_PER_STATEMENT: usize = 90;
 
@@ -211,9 +209,41 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
             stmts.push(stmt);
         }
         if !stmts.is_empty() {
-            db.batch(stmts)
+            let results = db
+                .batch(stmts)
                 .await
                 .map_err(|e| Failure::Transient(format!("D1: {e}")))?;
+            // Newly stored events count against the key's daily quota (a redelivery or a
+            // resend stores nothing new and counts nothing).
+            let mut new_per_key: std::collections::BTreeMap<&str, usize> = Default::default();
+            for (r, res) in rows.iter().zip(&results) {
+                if res
+                    .meta()
+                    .ok()
+                    .flatten()
+                    .and_then(|m| m.changes)
+                    .unwrap_or(0)
+                    > 0
+                {
+                    *new_per_key.entry(r.key.as_str()).or_default() += 1;
+                }
+            }
+            let day = JsValue::from_f64((now / 86_400_000.0).floor());
+            let mut counts = Vec::new();
+            for (key, n) in new_per_key {
+                counts.push(
+                    db.prepare("INSERT INTO usage (key, day, events) VALUES (?1, ?2, ?3) ON CONFLICT (key, day) DO UPDATE SET events = events + excluded.events")
+                        .bind(&[JsValue::from_str(key), day.clone(), JsValue::from_f64(n as f64)])
+                        .map_err(|e| Failure::Transient(e.to_string()))?,
+                );
+            }
+            if !counts.is_empty() {
+                // The events are stored: a failed count only loosens the quota, so it is
+                // logged, not retried (a retry would not count them again anyway).
+                if let Err(e) = db.batch(counts).await {
+                    console_error!("ferrotel: quota count not updated: {e}");
+                }
+            }
         }
     }
     let cfg = config(env).map_err(|p| Failure::Transient(p.to_string()))?;
@@ -221,13 +251,13 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
         return Ok(());
     };
     let Some(db) = &db else {
-        return forward(endpoint, &cfg.otlp_headers, doc).await;
+        return forward(endpoint, &cfg.otlp_headers, doc, cfg.otlp_timeout_s * 1000).await;
     };
     let done = forwarded(db, &rows).await?;
     let Some(rest) = without_records(doc, &done).map_err(Failure::Permanent)? else {
         return Ok(()); // every record went out on an earlier delivery
     };
-    forward(endpoint, &cfg.otlp_headers, &rest).await?;
+    forward(endpoint, &cfg.otlp_headers, &rest, cfg.otlp_timeout_s * 1000).await?;
     let sent: Vec<&str> = rows
         .iter()
         .map(|r| r.id.as_str())
@@ -237,11 +267,12 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
 }
 
 /// POSTs the document, retrying 408/429/5xx, network errors and timeouts with backoff
-/// (100 ms, 400 ms); each attempt is aborted after [`OTLP_TIMEOUT_MS`].
+/// (100 ms, 400 ms); each attempt is aborted after `timeout_ms`.
 async fn forward(
     endpoint: &str,
     headers: &[(String, String)],
     doc: &str,
+    timeout_ms: u32,
 ) -> std::result::Result<(), Failure> {
     let mut last = String::new();
     for attempt in 0..ATTEMPTS {
@@ -259,7 +290,7 @@ async fn forward(
             .with_body(Some(JsValue::from_str(doc)));
         let req = Request::new_with_init(endpoint, &init)
             .map_err(|e| Failure::Permanent(format!("bad OTLP request: {e}")))?;
-        let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(OTLP_TIMEOUT_MS));
+        let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout_ms));
         match Fetch::Request(req).send_with_signal(&signal).await {
             Ok(mut resp) => {
                 let status = resp.status_code() as u32;
@@ -276,7 +307,7 @@ async fn forward(
                 last = format!("OTLP receiver answered {status}");
             }
             Err(e) if signal.aborted() => {
-                last = format!("OTLP attempt timed out after {OTLP_TIMEOUT_MS} ms ({e})")
+                last = format!("OTLP attempt timed out after {timeout_ms} ms ({e})")
             }
             Err(e) => last = format!("OTLP network error: {e}"),
         }

@@ -85,26 +85,32 @@ pub fn ingest_decide(
             .ok()
             .and_then(|v| v.as_string())
     });
-    let req = Incoming {
-        method: &method,
-        url: &url,
-        content_type: content_type.as_deref(),
-        content_length: content_length.as_deref(),
-        origin: origin.as_deref(),
-        user_agent: user_agent.as_deref(),
-        ip: ip.as_deref(),
-        country: country.as_deref(),
-        now_ms: now_ms as u64,
-        body: body.as_deref(),
-        checked,
-    };
     let bindings = Bindings {
         rl_key: has(&env, RL_KEY),
         rl_client: has(&env, RL_CLIENT),
         queue: has(&env, QUEUE),
     };
+    let now = now_ms as u64;
+    let decision = super::state::with_state(now, |day_salt, used_today| {
+        let req = Incoming {
+            method: &method,
+            url: &url,
+            content_type: content_type.as_deref(),
+            content_length: content_length.as_deref(),
+            origin: origin.as_deref(),
+            user_agent: user_agent.as_deref(),
+            ip: ip.as_deref(),
+            country: country.as_deref(),
+            now_ms: now,
+            body: body.as_deref(),
+            checked,
+            day_salt,
+            used_today,
+        };
+        decide(cfg.as_deref(), &req, bindings)
+    });
     let out = Object::new();
-    match decide(cfg.as_deref(), &req, bindings) {
+    match decision {
         Decision::Route => set(&out, "route", &JsValue::TRUE),
         Decision::Next(s) => {
             set(&out, "next", &JsValue::TRUE);
@@ -123,6 +129,7 @@ pub fn ingest_decide(
             set(&out, "reply", &reply(&r.reply));
         }
         Decision::Accept(p) => {
+            super::state::count_accepted(now, &p.key, p.accepted);
             let docs = Array::new_with_length(p.docs.len() as u32);
             for (i, d) in p.docs.iter().enumerate() {
                 docs.set(i as u32, JsValue::from_str(d));

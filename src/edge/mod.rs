@@ -8,8 +8,10 @@
 //! `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
 
 mod consume;
+mod cron;
 mod fast;
 mod read;
+mod state;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -39,10 +39,11 @@ export const TEST_SECRETS = {
  *                                              (build/index.js alone: the `worker` crate router)
  * @param {Record<string,any>} [o.bindings]     extra raw bindings (replace real ones of that name)
  */
-export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, clientLimit = 300, maxRetries = 3, main = "entry", bindings: extra = {} } = {}) {
+export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, clientLimit = 300, maxRetries = 10, main = "entry", bindings: extra = {} } = {}) {
   const workerOptions = wranglerTomlOptions();
   // wrangler.toml holds no secrets: the tests supply them, as `wrangler secret put` would.
-  const bindings = { ...workerOptions.bindings, ...TEST_SECRETS };
+  // RETRY_BASE_SECONDS 1: the consumer's backoff in seconds, not tens of seconds.
+  const bindings = { ...workerOptions.bindings, ...TEST_SECRETS, RETRY_BASE_SECONDS: "1" };
   for (const [k, v] of Object.entries(vars)) {
     if (v === null) delete bindings[k];
     else bindings[k] = v;
@@ -83,11 +84,17 @@ export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, cl
     async rows(sql = "SELECT * FROM events ORDER BY t, id") {
       return (await db.prepare(sql).all()).results;
     },
+    /** Runs the cron trigger (retention) as if at `ms`; resolves to workerd's outcome. */
+    async cron(ms = Date.now()) {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ scheduledTime: new Date(ms), cron: "17 * * * *" });
+    },
     stop: () => mf.dispose(),
   };
 }
 
-/** An OTLP/HTTP receiver on 127.0.0.1: `answer(n)` gives the status for the n-th request. */
+/** An OTLP/HTTP receiver on 127.0.0.1: `answer(n)` gives the status for the n-th request
+ *  (`null`: never answer it). */
 export async function startReceiver(answer = () => 200) {
   const requests = [];
   const server = http.createServer(async (req, res) => {
@@ -96,6 +103,7 @@ export async function startReceiver(answer = () => 200) {
     const n = requests.length;
     const status = answer(n);
     requests.push({ status, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+    if (status === null) return; // never answers (the client must time out)
     res.writeHead(status, { "content-type": "application/json" });
     res.end("{}");
   });
@@ -105,19 +113,21 @@ export async function startReceiver(answer = () => 200) {
     requests,
     /** event.id of every log record in requests answered 2xx. */
     delivered() {
-      return requests.filter((r) => r.status < 300).flatMap((r) =>
+      return requests.filter((r) => r.status !== null && r.status < 300).flatMap((r) =>
         JSON.parse(r.body).resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords.map((lr) =>
           lr.attributes.find((a) => a.key === "event.id").value.stringValue))));
     },
-    close: () => new Promise((r) => server.close(r)),
+    close: () => { server.closeAllConnections?.(); return new Promise((r) => server.close(r)); },
   };
 }
 
 let counter = 0;
 /** A valid v1 batch body (what the SDK's sendBeacon sends). */
-export function batch({ key = "pk_demo", session, events } = {}) {
+export function batch({ key = "pk_demo", session, events, t0 } = {}) {
   session ??= (Date.now().toString(16) + (++counter).toString(16).padStart(8, "0")).padStart(32, "0").slice(-32);
-  const t = 1764000000000;
+  // Event times a few seconds before now and sent_at just after them, as the SDK sends them:
+  // the Worker corrects times only for a client clock off by more than a minute.
+  const t = t0 ?? Date.now() - 10_000;
   events ??= [
     { type: "page_view", url: "https://shop.test/", referrer: "", cause: "load" },
     { type: "click", url: "https://shop.test/", selector: "#buy", tag: "button", text: "Buy", x: 1, y: 2 },

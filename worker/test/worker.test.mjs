@@ -149,7 +149,8 @@ describe("ingest with the default config", () => {
     assert.equal((await fetch(w.url + "/v1/events?token=" + TEST_SECRETS.READ_TOKEN)).status, 401);
     const s = "f".repeat(32);
     const events = Array.from({ length: 5 }, (_, i) => ({ type: "custom", url: "https://x.test/", name: "page-" + i }));
-    assert.equal((await post(w.url, batch({ session: s, events }))).status, 204);
+    const t0 = Date.now() - 10_000;
+    assert.equal((await post(w.url, batch({ session: s, events, t0 }))).status, 204);
     await until(async () => (await w.rows(`SELECT id FROM events WHERE session = '${s}'`)).length === 5);
     const auth = { authorization: "Bearer " + TEST_SECRETS.READ_TOKEN };
     const p1 = await (await fetch(w.url + "/v1/events?type=custom&limit=3", { headers: auth })).json();
@@ -161,10 +162,10 @@ describe("ingest with the default config", () => {
     assert.equal(new Set(names).size, names.length, "pages do not overlap");
     assert.ok(names.includes("page-0") && names.includes("page-4"));
     assert.equal((await fetch(w.url + "/v1/events?limit=x", { headers: auth })).status, 400);
-    // Time filters: the batch's events are at 1764000000000 + i.
-    const since = await (await fetch(w.url + "/v1/events?type=custom&since=1764000000003", { headers: auth })).json();
+    // Time filters: the batch's events are at t0 + i.
+    const since = await (await fetch(w.url + `/v1/events?type=custom&since=${t0 + 3}`, { headers: auth })).json();
     assert.deepEqual(since.events.filter((e) => e.session === s).map((e) => e.name).sort(), ["page-3", "page-4"]);
-    const before = await (await fetch(w.url + "/v1/events?type=custom&until=1764000000001", { headers: auth })).json();
+    const before = await (await fetch(w.url + `/v1/events?type=custom&until=${t0 + 1}`, { headers: auth })).json();
     const early = before.events.filter((e) => e.session === s).map((e) => e.name);
     assert.deepEqual(early, ["page-0"]);
   });
@@ -381,6 +382,49 @@ describe("OTLP forwarding", () => {
     }
   });
 
+  test("forwarding is idempotent by event id: a resend forwards only what was not forwarded", async () => {
+    const rx = await startReceiver(() => 200);
+    const w = await startWorker({ vars: { OTLP_ENDPOINT: rx.url } });
+    try {
+      const first = batch();
+      const ids = JSON.parse(first).events.map((e) => e.id);
+      assert.equal((await post(w.url, first)).status, 204);
+      await until(() => rx.delivered().length >= ids.length);
+      // The SDK resends the same events (its answer was lost), plus a new one.
+      const again = JSON.parse(first);
+      again.events.push({ ...again.events[0], id: "00000000000e0001", type: "custom", name: "new" });
+      delete again.events.at(-1).selector;
+      assert.equal((await post(w.url, JSON.stringify(again))).status, 204);
+      await until(() => rx.delivered().length >= ids.length + 1);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(rx.delivered().sort(), [...ids, "00000000000e0001"].sort(), "each event forwarded once");
+      const marked = await w.rows("SELECT COUNT(*) AS n FROM events WHERE forwarded = 1");
+      assert.equal(marked[0].n, 3);
+    } finally {
+      await w.stop();
+      await rx.close();
+    }
+  });
+
+  test("an OTLP attempt that hangs is aborted after OTLP_TIMEOUT_SECONDS and retried", async () => {
+    const rx = await startReceiver((n) => (n === 0 ? null : 200));
+    const w = await startWorker({ vars: { OTLP_ENDPOINT: rx.url, OTLP_TIMEOUT_SECONDS: "1" } });
+    try {
+      const body = batch();
+      const ids = JSON.parse(body).events.map((e) => e.id);
+      const t0 = Date.now();
+      assert.equal((await post(w.url, body)).status, 204);
+      const got = await until(() => (rx.delivered().length >= ids.length ? rx.delivered() : null), 30000);
+      assert.ok(got, `delivered: ${rx.requests.map((r) => r.status)}`);
+      assert.deepEqual(got.sort(), [...ids].sort());
+      assert.ok(Date.now() - t0 >= 1000, "the second attempt came after the first timed out");
+      assert.equal(rx.requests[0].status, null, "the first attempt was never answered");
+    } finally {
+      await w.stop();
+      await rx.close();
+    }
+  });
+
   test("a receiver answering 400 sends the message to the dead-letter queue", async () => {
     const rx = await startReceiver(() => 400);
     const w = await startWorker({ vars: { OTLP_ENDPOINT: rx.url } });
@@ -391,7 +435,8 @@ describe("OTLP forwarding", () => {
         return r.length ? r : null;
       });
       assert.ok(dead, "a dead letter was stored");
-      assert.match(dead[0].body, /resourceLogs/);
+      assert.match(dead[0].body, /^\{"resourceLogs"/, "the document as it was");
+      assert.equal(dead[0].reason, "OTLP receiver answered 400 (after 1 deliveries)");
       assert.equal(rx.requests.length, 1, "no retry on a 4xx other than 408/429");
       const stored = await w.rows("SELECT id FROM events");
       assert.equal(stored.length, 2, "the embedded store still has the events");
@@ -512,5 +557,84 @@ describe("configuration", () => {
     } finally {
       await w.stop();
     }
+  });
+});
+
+describe("retention, quotas and daily salts", () => {
+  const DAY = 86_400_000;
+  let w;
+  before(async () => { w = await startWorker({ vars: { DAILY_QUOTAS: '{"pk_demo": 3}', RETENTION_DAYS: "30" } }); });
+  after(async () => { await w?.stop(); });
+
+  test("a key over its daily quota gets 429 with Retry-After to midnight UTC", async () => {
+    const statuses = [];
+    let refused;
+    for (let i = 0; i < 3; i++) {
+      const r = await post(w.url, batch());
+      statuses.push(r.status);
+      if (r.status === 429) refused = { r, body: await r.json() };
+      else await r.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [204, 204, 429], "2 + 2 events: the quota of 3 is used up");
+    assert.equal(refused.body.error, "quota_exceeded");
+    const toMidnight = Math.ceil((DAY - (Date.now() % DAY)) / 1000);
+    const after = Number(refused.r.headers.get("retry-after"));
+    assert.ok(Math.abs(after - toMidnight) <= 5, `Retry-After ${after}, ${toMidnight} s to midnight`);
+    const usage = await until(async () => {
+      const r = await w.rows("SELECT key, day, events FROM usage");
+      return r.length && r[0].events === 4 ? r : null;
+    });
+    assert.deepEqual(usage, [{ key: "pk_demo", day: Math.floor(Date.now() / DAY), events: 4 }]);
+  });
+
+  test("the client hash uses a random salt of the day, kept in D1", async () => {
+    const salts = await w.rows("SELECT day, salt FROM salts");
+    assert.equal(salts.length, 1);
+    assert.equal(salts[0].day, Math.floor(Date.now() / DAY));
+    assert.match(salts[0].salt, /^[0-9a-f]{64}$/);
+    const hashes = (await w.rows("SELECT data FROM events")).map((r) => JSON.parse(r.data).client_hash);
+    assert.ok(hashes.length >= 4 && hashes.every((h) => /^[0-9a-f]{16}$/.test(h)), hashes.join());
+    assert.equal(new Set(hashes).size, 1, "one address, one day: one hash");
+    assert.ok(!(await w.rows("SELECT data FROM events")).some((r) => r.data.includes("127.0.0.1")));
+  });
+
+  test("the cron trigger deletes old events, dead letters, salts and counts, and keeps the rest", async () => {
+    const now = Date.now();
+    const today = Math.floor(now / DAY);
+    await w.db.prepare("INSERT INTO events (id, t, type, session, key, data, received_at) VALUES (?1, ?2, 'custom', 's', 'pk_demo', '{}', ?2)").bind("00000000000001d0", now - 31 * DAY).run();
+    await w.db.prepare("INSERT INTO events (id, t, type, session, key, data, received_at) VALUES (?1, ?2, 'custom', 's', 'pk_demo', '{}', ?2)").bind("00000000000001d1", now - 29 * DAY).run();
+    await w.db.prepare("INSERT INTO dead_letters (received_at, reason, body) VALUES (?1, 'old', '{}'), (?2, 'recent', '{}')").bind(now - 91 * DAY, now - 89 * DAY).run();
+    await w.db.prepare("INSERT INTO salts (day, salt) VALUES (?1, 'a'), (?2, 'b')").bind(today - 2, today - 1).run();
+    await w.db.prepare("INSERT INTO usage (key, day, events) VALUES ('pk_demo', ?1, 9)").bind(today - 2).run();
+    const before = (await w.rows("SELECT COUNT(*) AS n FROM events"))[0].n;
+    const outcome = await w.cron(now);
+    assert.equal(outcome.outcome, "ok");
+    const ids = (await w.rows("SELECT id FROM events WHERE id LIKE '00000000000001d%'")).map((r) => r.id);
+    assert.deepEqual(ids, ["00000000000001d1"], "31 days old: deleted; 29 days: kept");
+    assert.equal((await w.rows("SELECT COUNT(*) AS n FROM events"))[0].n, before - 1);
+    assert.deepEqual((await w.rows("SELECT reason FROM dead_letters")).map((r) => r.reason), ["recent"]);
+    assert.deepEqual((await w.rows("SELECT day FROM salts ORDER BY day")).map((r) => r.day), [today - 1, today], "salts older than yesterday are gone");
+    assert.ok((await w.rows("SELECT day FROM usage")).every((r) => r.day === today));
+  });
+});
+
+describe("queue messages", () => {
+  let w;
+  before(async () => { w = await startWorker(); });
+  after(async () => { await w?.stop(); });
+
+  test("a 64 KB body of quote-heavy events fits the Queue's message limit and is stored whole", async () => {
+    const text = '"\\'.repeat(64); // 128 characters, each escaped in JSON
+    const events = Array.from({ length: 150 }, (_, i) => ({ type: "click", url: "https://shop.test/", selector: "#b" + i, tag: "button", text, x: i, y: 1 }));
+    const body = batch({ events });
+    assert.ok(body.length > 55_000 && body.length <= 65_536, `body ${body.length} bytes`);
+    const r = await post(w.url, body);
+    assert.equal(r.status, 204, await r.text());
+    const s = JSON.parse(body).session;
+    const n = await until(async () => {
+      const rows = await w.rows(`SELECT COUNT(*) AS n FROM events WHERE session = '${s}'`);
+      return rows[0].n === 150 ? 150 : null;
+    });
+    assert.equal(n, 150);
   });
 });
