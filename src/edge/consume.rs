@@ -257,7 +257,13 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
     let Some(rest) = without_records(doc, &done).map_err(Failure::Permanent)? else {
         return Ok(()); // every record went out on an earlier delivery
     };
-    forward(endpoint, &cfg.otlp_headers, &rest, cfg.otlp_timeout_s * 1000).await?;
+    forward(
+        endpoint,
+        &cfg.otlp_headers,
+        &rest,
+        cfg.otlp_timeout_s * 1000,
+    )
+    .await?;
     let sent: Vec<&str> = rows
         .iter()
         .map(|r| r.id.as_str())
