@@ -91,16 +91,26 @@ impl Header {
     pub fn restamp(body: &str, sent_at: u64) -> String {
         // The envelope's own member: every string before it is escaped, so `,"` cannot occur
         // inside one.
-        const KEY: &str = ",\"sent_at\":";
-        let Some(at) = body.find(KEY) else {
+        // A byte loop: `str::find` would bring its two-way searcher into the browser's wasm.
+        const KEY: &[u8] = b",\"sent_at\":";
+        let b = body.as_bytes();
+        let Some(at) = (0..b.len()).find(|&i| b[i..].starts_with(KEY)) else {
             return body.to_owned();
         };
         let start = at + KEY.len();
-        let end = start + body[start..].bytes().take_while(u8::is_ascii_digit).count();
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        // `get`, not indexing: a slicing panic would bring core's formatting into the wasm
+        // (measured: 4.2 KB brotli). Both ends are ASCII, so both are char boundaries.
+        let (Some(head), Some(tail)) = (body.get(..start), body.get(end..)) else {
+            return body.to_owned();
+        };
         let mut out = String::with_capacity(body.len() + 4);
-        out.push_str(&body[..start]);
+        out.push_str(head);
         push_u64(&mut out, sent_at);
-        out.push_str(&body[end..]);
+        out.push_str(tail);
         out
     }
 
