@@ -30,6 +30,10 @@ export interface FerrotelOptions {
   capturePerformance?: boolean;
   /** Distinct errors sent per session, 1–1000 (default 50); repeats are counted, not re-sent. */
   maxErrorsPerSession?: number;
+  /** Mask e-mail-like words (`[email]`) and numbers of 7 or more digits, counting digits joined
+   *  by single spaces, dashes or dots (`[number]`: cards, phones, account numbers), in error
+   *  messages (default true). Shorter numbers such as status codes and years stay. */
+  maskMessages?: boolean;
   /** The app's release, e.g. a version or commit; sent with every batch, forwarded as OTLP
    *  `service.version`. Up to 64 printable ASCII characters without quotes (default none). */
   release?: string;

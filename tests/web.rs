@@ -50,6 +50,13 @@ export function dispatchError(message) {
 }
 export function rejectUnhandled(message) { Promise.reject(new RangeError(message)); }
 export function rejectWithString(message) { Promise.reject(message); }
+export function rejectWithSecrets() {
+  Promise.reject({ token: "s3cret", user: "bob@example.com" });
+  Promise.reject([1, "s3cret", 3]);
+  class Payload { constructor() { for (const k of "abcdefghijkl") this[k] = "s3cret"; } }
+  Promise.reject(new Payload());
+  window.dispatchEvent(new ErrorEvent("error", { error: "s3cret", message: "Uncaught s3cret", filename: "https://app.test/a.js", lineno: 3, colno: 9 }));
+}
 export function hide() {
   Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
   document.dispatchEvent(new Event("visibilitychange"));
@@ -123,6 +130,8 @@ extern "C" {
     fn reject_unhandled(message: &str);
     #[wasm_bindgen(js_name = rejectWithString)]
     fn reject_with_string(message: &str);
+    #[wasm_bindgen(js_name = rejectWithSecrets)]
+    fn reject_with_secrets();
     fn hide();
     fn show();
     fn pagehide();
@@ -290,7 +299,60 @@ async fn unhandled_rejections_are_captured() {
         .unwrap()
         .contains("rejectUnhandled"));
     assert_eq!(errs[1]["exception.type"], "UnhandledRejection");
-    assert_eq!(errs[1]["exception.message"], "plain reason");
+    assert_eq!(
+        errs[1]["exception.message"], "Non-Error promise rejection: string",
+        "a value that is not an Error is reported by its type, never its value"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn values_that_are_not_errors_are_reported_by_type_and_keys_only() {
+    fresh(|_| {});
+    reject_with_secrets();
+    sleep(100).await;
+    let evs = flushed();
+    let all = serde_json::to_string(&evs).unwrap();
+    for secret in ["s3cret", "bob@example.com", "bob"] {
+        assert!(!all.contains(secret), "leaked {secret}: {all}");
+    }
+    let messages: Vec<_> = of_type(&evs, "error")
+        .iter()
+        .map(|e| e["exception.message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Non-Error exception: string",
+            "Non-Error promise rejection: Object with keys [token, user]",
+            "Non-Error promise rejection: Array(3)",
+            "Non-Error promise rejection: Payload with keys [a, b, c, d, e, f, g, h, i, j, ...]",
+        ],
+        "{all}"
+    );
+}
+
+#[wasm_bindgen_test]
+fn error_messages_are_masked_unless_mask_messages_is_off() {
+    let message = "no account for bob@example.com, card 4111 1111 1111 1111, status 404";
+    fresh(|_| {});
+    dispatch_error(message);
+    let evs = flushed();
+    let e = of_type(&evs, "error")[0];
+    assert_eq!(
+        e["exception.message"],
+        "no account for [email], card [number], status 404"
+    );
+    let stack = e["exception.stacktrace"].as_str().unwrap();
+    assert!(stack.contains("dispatchError"), "frames are kept: {stack}");
+    assert!(
+        !stack.contains("bob@") && !stack.contains("4111"),
+        "the message repeated in the stack is masked too: {stack}"
+    );
+
+    fresh(|c| c.mask_messages = false);
+    dispatch_error(message);
+    let evs = flushed();
+    assert_eq!(of_type(&evs, "error")[0]["exception.message"], message);
 }
 
 #[wasm_bindgen_test]
@@ -608,6 +670,10 @@ fn bad_options_throw_one_error_naming_the_option() {
         (
             r#"{"endpoint":"/v1/batch","key":"k","allowQuery":"utm"}"#,
             "allowQuery",
+        ),
+        (
+            r#"{"endpoint":"/v1/batch","key":"k","maskMessages":"no"}"#,
+            "maskMessages",
         ),
         (
             r#"{"endpoint":"/v1/batch","key":"k","colour":"red"}"#,

@@ -101,6 +101,7 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
             "captureErrors" => c.capture_errors = opt(n, v, BOOL)?,
             "capturePageViews" => c.capture_page_views = opt(n, v, BOOL)?,
             "capturePerformance" => c.capture_performance = opt(n, v, BOOL)?,
+            "maskMessages" => c.mask_messages = opt(n, v, BOOL)?,
             "release" => c.release = opt(n, v, "must be a string")?,
             "environment" => c.environment = opt(n, v, "must be a string")?,
             _ => {

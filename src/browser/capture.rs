@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::*;
 use super::{js, with, with_at};
 use crate::core::event::{ErrorSource, ViewCause};
 use crate::core::json::push_u64;
+use crate::core::scrub::{describe_non_error, NON_ERROR_KEYS};
 use crate::core::sdk::NavEntry;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -152,40 +153,61 @@ fn dispatch(code: u32, arg: JsValue) {
 
 /// An `ErrorEvent` (resource load errors, plain `Event`s without a message, are ignored).
 fn on_error(e: &JsValue) {
-    let mut message = js::string(e, "message");
-    let err = js::get(e, "error");
-    if message.is_empty() && js::is_undefined(&err) {
-        return;
-    }
-    let kind = js::string(&err, "name");
-    let mut stack = js::string(&err, "stack");
-    let m = js::string(&err, "message");
-    if !m.is_empty() {
-        message = m;
-    }
-    let file = js::string(e, "filename");
-    if stack.is_empty() && !file.is_empty() {
-        stack = file;
-        stack.push(':');
-        push_u64(&mut stack, js::num(e, "lineno") as u64);
-        stack.push(':');
-        push_u64(&mut stack, js::num(e, "colno") as u64);
-    }
-    with(|s, now| s.error(ErrorSource::Error, &kind, &message, &stack, now));
+    report(&js::get(e, "error"), Some(e));
 }
 
 fn on_rejection(e: &JsValue) {
-    if js::is_undefined(&js::get(e, "promise")) {
-        return;
+    if !js::is_undefined(&js::get(e, "promise")) {
+        report(&js::get(e, "reason"), None);
     }
-    let reason = js::get(e, "reason");
-    let stack = js::string(&reason, "stack");
-    let (kind, message) = if stack.is_empty() && js::is_undefined(&js::get(&reason, "message")) {
-        ("UnhandledRejection".into(), js::describe(&reason))
-    } else {
-        (js::string(&reason, "name"), js::string(&reason, "message"))
+}
+
+/// Reports a thrown value (with its `ErrorEvent`) or a rejection reason (without). An `Error`
+/// (anything with a `stack` or a `message`) gives its own name, message and stack; any other
+/// value is described by its type and keys only, never its values ([`describe_non_error`]).
+fn report(v: &JsValue, event: Option<&JsValue>) {
+    let rejection = event.is_none();
+    let (kind, mut message, mut stack) = match js::shape(v, NON_ERROR_KEYS as i32).as_string() {
+        None => (
+            js::string(v, "name"),
+            js::string(v, "message"),
+            js::string(v, "stack"),
+        ),
+        // A thrown null or undefined: the event's own message (below) is harmless.
+        Some(shape) if !rejection && (shape == "undefined" || shape == "null") => {
+            Default::default()
+        }
+        Some(shape) => (
+            if rejection { "UnhandledRejection" } else { "" }.into(),
+            describe_non_error(rejection, &shape),
+            String::new(),
+        ),
     };
-    with(|s, now| s.error(ErrorSource::Rejection, &kind, &message, &stack, now));
+    if let Some(e) = event {
+        if message.is_empty() {
+            // No value (a cross-origin script's "Script error.", a synthetic event) or an Error
+            // without a message: the event's own message. Never for other thrown values, where
+            // it holds the value ("Uncaught s3cret").
+            message = js::string(e, "message");
+            if message.is_empty() && stack.is_empty() {
+                return;
+            }
+        }
+        let file = js::string(e, "filename");
+        if stack.is_empty() && !file.is_empty() {
+            stack = file;
+            stack.push(':');
+            push_u64(&mut stack, js::num(e, "lineno") as u64);
+            stack.push(':');
+            push_u64(&mut stack, js::num(e, "colno") as u64);
+        }
+    }
+    let source = if rejection {
+        ErrorSource::Rejection
+    } else {
+        ErrorSource::Error
+    };
+    with(|s, now| s.error(source, &kind, &message, &stack, now));
 }
 
 /// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.

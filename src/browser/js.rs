@@ -126,6 +126,18 @@ export function isArray(v) { return Array.isArray(v); }
 export function dateNow() { return Date.now(); }
 export function isObject(v) { return typeof v == "object" && v !== null; }
 export function isUndefined(v) { return v === undefined; }
+// undefined for an Error (anything with a stack or a message); any other value by type and keys
+// only: typeof ("null" for null), "Array\0length", or "name\0the first n keys, joined[, ...]".
+export function shape(v, n) {
+  try {
+    if (v == null) return "" + v;
+    if (typeof v != "object") return typeof v;
+    if (v.stack || v.message !== undefined) return undefined;
+    if (Array.isArray(v)) return "Array\0" + v.length;
+    const k = Object.keys(v), c = Object.getPrototypeOf(v)?.constructor;
+    return (typeof c == "function" && c.name || "Object") + "\0" + k.slice(0, n).join(", ") + (k.length > n ? ", ..." : "");
+  } catch (_) { return "Object"; }
+}
 export function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch (_) { try { return String(v); } catch (_) { return ""; } }
 }
@@ -189,7 +201,10 @@ extern "C" {
     /// `a[i]` of an array.
     #[wasm_bindgen(js_name = at)]
     fn at_js(a: &JsValue, i: i32) -> JsValue;
-    /// A string for any thrown value (rejections need not be Errors).
+    /// `undefined` for an `Error` (anything with a `stack` or a `message`); any other value by
+    /// type and keys only, as [`crate::core::scrub::describe_non_error`] reads them.
+    pub fn shape(v: &JsValue, n: i32) -> JsValue;
+    /// `JSON.stringify` (or `String`) of a value: custom event names and nested attributes.
     #[wasm_bindgen(js_name = describe)]
     fn describe_js(v: &JsValue) -> JsValue;
     /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
@@ -293,7 +308,7 @@ pub fn at(a: &JsValue, i: u32) -> JsValue {
     at_js(a, i as i32)
 }
 
-/// A string for any thrown value (rejections need not be Errors).
+/// `JSON.stringify` (or `String`) of a value: custom event names and nested attributes.
 pub fn describe(v: &JsValue) -> String {
     text(describe_js(v))
 }

@@ -134,7 +134,6 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
-    let word = || js::random32() as u64;
     let now = js::perf_now();
     let page = Page {
         url: js::page_url(false),
@@ -142,7 +141,12 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
         visible: js::visible(),
         privacy_signal: js::privacy_signal(),
         wall_origin: (js::date_now() - now).max(0.0) as u64,
-        seed: ((word() << 32) | word()) ^ ((word() << 32) | word()).rotate_left(17),
+        seed: crate::core::ids::seed([
+            js::random32(),
+            js::random32(),
+            js::random32(),
+            js::random32(),
+        ]),
     };
     js::set_endpoint(&cfg.endpoint);
     let sdk = Sdk::new(cfg, &page, &capture::navigation_type(), now);

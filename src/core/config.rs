@@ -17,6 +17,7 @@ pub const OPTIONS: &[&str] = &[
     "capturePageViews",
     "capturePerformance",
     "maxErrorsPerSession",
+    "maskMessages",
     "release",
     "environment",
 ];
@@ -55,6 +56,9 @@ pub struct Config {
     pub capture_performance: bool,
     /// `maxErrorsPerSession` (50): distinct errors sent per session, 1..=1000; repeats are counted.
     pub max_errors_per_session: u32,
+    /// `maskMessages` (true): mask e-mail-like words and numbers of 7 or more digits in error
+    /// messages and in the copy of the message atop V8 stacks (see [`super::scrub::mask_message`]).
+    pub mask_messages: bool,
     /// `release` (none): the app's release, sent with every batch; up to 64 printable ASCII
     /// characters without quotes.
     pub release: String,
@@ -119,6 +123,7 @@ impl Config {
             capture_page_views: true,
             capture_performance: true,
             max_errors_per_session: 50,
+            mask_messages: true,
             release: String::new(),
             environment: String::new(),
         }
@@ -261,6 +266,6 @@ mod tests {
 
     #[test]
     fn every_field_has_an_option_name() {
-        assert_eq!(OPTIONS.len(), 17);
+        assert_eq!(OPTIONS.len(), 18);
     }
 }

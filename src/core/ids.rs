@@ -17,15 +17,30 @@ impl IdGen {
     pub fn next_u64(&mut self) -> u64 {
         loop {
             self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
+            let z = mix64(self.state);
             if z != 0 {
                 return z;
             }
         }
     }
+}
+
+/// The splitmix64 finaliser: a bijection on 64 bits in which every input bit flips each output
+/// bit with probability about 1/2.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A page's id seed from four 32-bit random words (`crypto.getRandomValues`, or `Math.random`
+/// where crypto is missing). The first two words pass through the finaliser, the last two are
+/// XORed in and the result passes through it again, so every input bit reaches all 64 output
+/// bits: words that vary in a few bits only (a weak fallback) still give seeds spread over the
+/// whole range, and two pages whose words differ anywhere get unrelated id sequences.
+pub fn seed(w: [u32; 4]) -> u64 {
+    let word = |i: usize| (w[i] as u64) << 32 | w[i + 1] as u64;
+    mix64(mix64(word(0)) ^ word(2))
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -98,10 +113,7 @@ pub fn fnv1a_continue(mut h: u64, bytes: &[u8]) -> u64 {
 /// A well-mixed 64-bit hash of a string (FNV-1a, then the splitmix finaliser so that nearby
 /// session ids spread over the whole range, which the sampler relies on).
 pub fn mix_hash(s: &str) -> u64 {
-    let mut z = fnv1a(s.as_bytes());
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    mix64(fnv1a(s.as_bytes()))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -165,6 +177,66 @@ mod tests {
             let id = g.next_u64();
             assert_ne!(id, 0);
             assert!(seen.insert(id), "duplicate id");
+        }
+    }
+
+    #[test]
+    fn seeds_spread_over_all_64_bits() {
+        // Inputs of several kinds, each a poor source on its own: a counter in each of the four
+        // words (only low bits change), one bit set anywhere in the 128, and words from a weak
+        // source (whole numbers below 2^20).
+        let mut groups: Vec<Vec<[u32; 4]>> = (0..4)
+            .map(|word| {
+                (1..=256u32)
+                    .map(|i| {
+                        let mut w = [0; 4];
+                        w[word] = i;
+                        w
+                    })
+                    .collect()
+            })
+            .collect();
+        groups.push(
+            (0..128)
+                .map(|bit| {
+                    let mut w = [0; 4];
+                    w[bit / 32] = 1 << (bit % 32);
+                    w
+                })
+                .collect(),
+        );
+        groups.push(
+            (0..256u32)
+                .map(|i| [0, 3, 6, 9].map(|s| (i.wrapping_mul(2_654_435_761) >> s) & 0xF_FFFF))
+                .collect(),
+        );
+        let mut all = std::collections::HashMap::new();
+        for (g, group) in groups.iter().enumerate() {
+            let seeds: Vec<u64> = group.iter().map(|w| seed(*w)).collect();
+            for (w, s) in group.iter().zip(&seeds) {
+                if let Some(other) = all.insert(*s, *w) {
+                    assert_eq!(other, *w, "two inputs, one seed");
+                }
+            }
+            let (ones, zeros) = seeds.iter().fold((0u64, 0u64), |(o, z), s| (o | s, z | !s));
+            assert_eq!(ones, u64::MAX, "every bit is 1 in some seed of group {g}");
+            assert_eq!(zeros, u64::MAX, "every bit is 0 in some seed of group {g}");
+            // Not just once: each bit is set in 25-75 % of the group's seeds.
+            for b in 0..64 {
+                let set = seeds.iter().filter(|s| *s >> b & 1 == 1).count();
+                let n = seeds.len();
+                assert!(
+                    (n / 4..n * 3 / 4).contains(&set),
+                    "group {g}, bit {b}: {set} of {n}"
+                );
+            }
+        }
+        // Two seeds whose words differ in one bit give unrelated id sequences.
+        let mut a = IdGen::new(seed([1, 2, 3, 4]));
+        let mut b = IdGen::new(seed([1, 2, 3, 5]));
+        for _ in 0..1000 {
+            let (x, y) = (a.next_u64(), b.next_u64());
+            assert!((x ^ y).count_ones() > 8, "{x:x} {y:x}");
         }
     }
 

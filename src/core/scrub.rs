@@ -231,6 +231,133 @@ pub fn mask_text(text: &str) -> String {
     out
 }
 
+/// Masks what may identify a person in an error message (the `maskMessages` option, on by
+/// default), in one pass:
+///
+/// * an e-mail-like word becomes `[email]`: from the start of a word, bytes of
+///   `A-Z a-z 0-9 . _ % + -` (or non-ASCII), an `@`, then more of them with a dot followed by a
+///   letter somewhere (so `react@18.2.0`, `f@https://…`, `user@localhost` and `@scope/pkg`
+///   stay); trailing dots are not part of it. Checked first, so a number in an address goes
+///   with it;
+/// * a number of 7 or more ASCII digits becomes `[number]`, counting digits joined by a single
+///   space, dash or dot, wherever it starts (cards `4111 1111 1111 1111`, phones
+///   `+1 415-555-0100` → `+[number]`, account numbers `DE89370400440532013000` → `DE[number]`,
+///   timestamps, dates such as `2026-01-15`, IPv4 addresses of 7 digits or more).
+///
+/// Shorter numbers stay (status codes, line numbers, years, versions such as `1.2.3`), so
+/// messages stay useful and still group. Hand-written byte scanning (no regex in the wasm).
+/// `None` when nothing is masked. Every cut is next to an ASCII byte, so never inside a
+/// character.
+pub fn mask_message(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let (mut last, mut i) = (0, 0);
+    'scan: while i < b.len() {
+        let (end, token) = 'found: {
+            // At the start of a word: the whole word is an address if an `@` and a domain
+            // follow (so a number in its local part is masked with it).
+            if i == last || !is_local(at(b, i - 1)) {
+                let mut sign = i;
+                while is_local(at(b, sign)) {
+                    sign += 1;
+                }
+                if sign > i && at(b, sign) == b'@' {
+                    let (mut e, mut dot_letter) = (sign + 1, false);
+                    while is_local(at(b, e)) {
+                        dot_letter |= at(b, e) == b'.' && at(b, e + 1).is_ascii_alphabetic();
+                        e += 1;
+                    }
+                    while at(b, e - 1) == b'.' {
+                        e -= 1;
+                    }
+                    if dot_letter {
+                        break 'found (e, "[email]");
+                    }
+                }
+            }
+            let (mut e, mut digits) = (i, 0);
+            while at(b, e).is_ascii_digit() {
+                e += 1;
+                digits += 1;
+                if matches!(at(b, e), b' ' | b'-' | b'.') && at(b, e + 1).is_ascii_digit() {
+                    e += 1;
+                }
+            }
+            if digits >= 7 {
+                break 'found (e, "[number]");
+            }
+            i += 1;
+            continue 'scan;
+        };
+        out.push_str(text.get(last..i).unwrap_or(""));
+        out.push_str(token);
+        (last, i) = (end, end);
+    }
+    out.push_str(text.get(last..).unwrap_or(""));
+    (last > 0).then_some(out)
+}
+
+/// `b[i]`, or 0 past the end (no bounds-check panics in the wasm; a call, not inlined at each
+/// use: smaller).
+#[inline(never)]
+fn at(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+/// Replaces V8's copy of the message in a stack by its masked form: Chrome and Edge start a
+/// stack with `Type: message`; Firefox and Safari stacks hold frames only. Frames are never
+/// masked (their line and column numbers, file names and hosts are what symbolication needs).
+/// `None` for a stack whose header does not hold `message` (Firefox, Safari, or the message was
+/// changed after the error was made): it is left as it is.
+pub fn mask_stack_header(stack: &str, message: &str, masked: &str) -> Option<String> {
+    let (head, rest) = stack.split_once(':')?;
+    let rest = rest.strip_prefix(' ')?.strip_prefix(message)?;
+    let mut s = String::with_capacity(stack.len());
+    s.push_str(head);
+    s.push_str(": ");
+    s.push_str(masked);
+    s.push_str(rest);
+    Some(s)
+}
+
+/// A byte of an e-mail address (either side of the `@`; non-ASCII allowed).
+fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-') || b >= 0x80
+}
+
+/// Keys of a non-`Error` object listed in its description, at most.
+pub const NON_ERROR_KEYS: u32 = 10;
+
+/// What a thrown value or rejection reason that is not an `Error` is reported as: its type and
+/// keys, never its values. `shape` is what the executor read: `typeof` for a primitive
+/// (`string`, `number`, `undefined`, `null`, …), `Array\0length` for an array, and
+/// `name\0keys` for any other object: its constructor's name and its first [`NON_ERROR_KEYS`]
+/// own enumerable keys joined by `, ` (then `, ...` if it has more). For example
+/// `Non-Error promise rejection: Object with keys [token, user]`, `Non-Error exception: string`,
+/// `Non-Error promise rejection: Array(3)`.
+pub fn describe_non_error(rejection: bool, shape: &str) -> String {
+    let mut m = String::from(if rejection {
+        "Non-Error promise rejection: "
+    } else {
+        "Non-Error exception: "
+    });
+    match shape.split_once('\0') {
+        Some(("Array", length)) => {
+            m.push_str("Array(");
+            m.push_str(length);
+            m.push(')');
+        }
+        Some((kind, keys)) => {
+            m.push_str(kind);
+            m.push_str(" with keys [");
+            m.push_str(keys);
+            m.push(']');
+        }
+        None => m.push_str(shape),
+    }
+    m
+}
+
 /// Range checks rather than `char::is_numeric`, whose Unicode tables would cost wasm bytes.
 fn is_digit(c: char) -> bool {
     c.is_ascii_digit()
@@ -459,6 +586,106 @@ mod tests {
     }
 
     #[test]
+    fn messages_mask_emails_and_long_numbers() {
+        for (raw, masked) in [
+            ("user bob@example.com not found", "user [email] not found"),
+            ("mailto:J.Doe+tag@mail.example.co.uk.", "mailto:[email]."),
+            (
+                "card 4111 1111 1111 1111 declined",
+                "card [number] declined",
+            ),
+            ("card 4111-1111-1111-1111", "card [number]"),
+            ("call +1 415-555-0100 now", "call +[number] now"),
+            ("IBAN DE89370400440532013000", "IBAN DE[number]"),
+            ("order 12345678 failed", "order [number] failed"),
+            ("at 1700000000000ms", "at [number]ms"),
+            ("born 1990-01-15", "born [number]"),
+            ("host 192.168.100.200", "host [number]"),
+            ("phone 555.123.4567", "phone [number]"),
+            ("id=1234567&x=1", "id=[number]&x=1"),
+            // An address whose local part is a number is one address, not a number.
+            ("from 4915112345678@sms.example.net", "from [email]"),
+            ("a@b.cd and c@d.ef", "[email] and [email]"),
+        ] {
+            assert_eq!(mask_message(raw).as_deref(), Some(masked), "{raw}");
+        }
+    }
+
+    #[test]
+    fn short_numbers_and_non_addresses_stay() {
+        for kept in [
+            "Request failed with status 404",
+            "Unexpected token at line 123 column 45",
+            "copyright 2026, build 1.2.3",
+            "expected 3 items, got 2",
+            "value 123456 is too large", // 6 digits
+            "pages 1234 56",             // 6 digits joined
+            "react@18.2.0 and @scope/pkg and f@https://x.test/a.js:1:2",
+            "user@localhost is not an address with a dot",
+            "x is not a function",
+            "",
+        ] {
+            assert_eq!(mask_message(kept), None, "{kept}");
+        }
+        // Joined only by single separators: a double space or a comma ends a number.
+        assert_eq!(mask_message("1234  5678 ,123, 4567"), None);
+        assert_eq!(mask_message("123-4567").as_deref(), Some("[number]"));
+        assert_eq!(mask_message("123--4567"), None);
+        assert_eq!(
+            mask_message("unicode é bob@exämple.de ü").as_deref(),
+            Some("unicode é [email] ü")
+        );
+    }
+
+    #[test]
+    fn stacks_are_masked_in_their_copy_of_the_message_only() {
+        let message = "no user bob@example.com\ncard 4111111111111111";
+        let masked = mask_message(message).unwrap();
+        assert_eq!(masked, "no user [email]\ncard [number]");
+        // V8 repeats `Type: message` (all its lines) before the frames.
+        let v8 = format!("TypeError: {message}\n    at f (https://app.test/chunk-1234567.js:1:1234567)\n    at bob@example.com (x.js:2:3)");
+        assert_eq!(
+            mask_stack_header(&v8, message, &masked).unwrap(),
+            "TypeError: no user [email]\ncard [number]\n    at f (https://app.test/chunk-1234567.js:1:1234567)\n    at bob@example.com (x.js:2:3)"
+        );
+        // Without frames (`Error.stackTraceLimit = 0`) too.
+        let bare = format!("Error: {message}");
+        assert_eq!(
+            mask_stack_header(&bare, message, &masked),
+            Some(format!("Error: {masked}"))
+        );
+        // Firefox and Safari stacks are frames only, and a header holding another message
+        // (changed after the error was made) is not guessed at: left as they are.
+        for other in [
+            "f@https://192.168.100.200/app.js:1:1234567\n@debugger eval code:1:1",
+            "https://app.test/a.js:3:9",
+            "Error: an earlier message\n    at f (a.js:1:2)",
+            "",
+        ] {
+            assert_eq!(mask_stack_header(other, message, &masked), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn non_errors_are_described_by_type_and_keys() {
+        for (rejection, shape, want) in [
+            (true, "Object\0token, user", "Non-Error promise rejection: Object with keys [token, user]"),
+            (true, "string", "Non-Error promise rejection: string"),
+            (false, "number", "Non-Error exception: number"),
+            (true, "undefined", "Non-Error promise rejection: undefined"),
+            (true, "Array\u{0}3", "Non-Error promise rejection: Array(3)"),
+            (true, "Object\0", "Non-Error promise rejection: Object with keys []"),
+            (
+                false,
+                "Payload\0k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, ...",
+                "Non-Error exception: Payload with keys [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, ...]",
+            ),
+        ] {
+            assert_eq!(describe_non_error(rejection, shape), want);
+        }
+    }
+
+    #[test]
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("hello", 10), "hello");
         assert_eq!(truncate("hello", 3), "hel");
@@ -583,6 +810,45 @@ mod tests {
             prop_assert!(!m.bytes().any(|b| b.is_ascii_digit() || b == b'@'));
             prop_assert!(!m.contains("  "));
             prop_assert_eq!(m.trim(), m.as_str());
+        }
+
+        #[test]
+        fn masked_messages_hold_no_long_number_or_address(
+            pre in "[a-z0-9 .@-]{0,12}",
+            digits in prop::collection::vec("[0-9]{1,4}", 2..6),
+            sep in "[ .-]",
+            local in "[a-z0-9._+-]{1,10}",
+            domain in "[a-z0-9-]{1,8}\\.[a-z]{2,4}",
+            post in "[a-z0-9 .@-]{0,12}",
+        ) {
+            let number = digits.join(&sep);
+            let address = format!("{local}@{domain}");
+            let text = format!("{pre} x {number} x {address} {post}");
+            let once = mask_message(&text).unwrap_or_else(|| text.clone());
+            // No seven digits or more are left, alone or joined by single separators.
+            let (mut run, mut after_sep) = (0, false);
+            for b in once.bytes() {
+                let sep = matches!(b, b' ' | b'.' | b'-');
+                if b.is_ascii_digit() {
+                    run += 1;
+                } else if !sep || after_sep {
+                    run = 0;
+                }
+                after_sep = sep;
+                prop_assert!(run < 7, "{} -> {}", text, once);
+            }
+            prop_assert!(!once.contains(&address), "{} -> {}", text, once);
+            prop_assert_eq!(mask_message(&once), None, "idempotent");
+            if number.bytes().filter(u8::is_ascii_digit).count() < 7 {
+                prop_assert!(once.contains(&format!(" {number} x ")), "{} -> {}", text, once);
+            }
+        }
+
+        #[test]
+        fn mask_message_never_panics(s in any::<String>()) {
+            let once = mask_message(&s).unwrap_or_else(|| s.clone());
+            prop_assert_eq!(mask_message(&once), None);
+            let _ = mask_stack_header(&s, &s, "");
         }
 
         #[test]

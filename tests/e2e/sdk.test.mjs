@@ -26,6 +26,7 @@ before(async () => {
     "/": page(`{ endpoint: "/v1/batch", key: "pk_e2e", allowQuery: ["utm_source"] }`),
     "/bad": page(`{ endpoint: "/v1/batch", key: "pk_e2e", sampleRate: 7 }`),
     "/gpc": page(`{ endpoint: "/v1/batch", key: "pk_e2e" }`),
+    "/unmasked": page(`{ endpoint: "/v1/batch", key: "pk_e2e", maskMessages: false }`),
     "/leave": "<!doctype html><p>bye</p>",
   });
   browser = await launch();
@@ -86,6 +87,35 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
   const nav = evs.find((e) => e.type === "nav_timing");
   assert.ok(nav && nav.dom_interactive > 0 && nav.navigation_type === "navigate", JSON.stringify(nav));
   await p.close();
+});
+
+test("error messages are masked (unless maskMessages: false) and non-Error rejections keep only their keys", async () => {
+  const message = "no account for amy@example.org, card 4111 1111 1111 1111, status 404";
+  for (const [route, want] of [["/", "no account for [email], card [number], status 404"], ["/unmasked", message]]) {
+    const p = await browser.newPage();
+    await p.goto(server.origin + route);
+    const sid = await until(() => p.evaluate(() => window.__ok));
+    await p.evaluate((m) => {
+      Promise.reject({ token: "s3cret", user: "bob@example.com" });
+      setTimeout(function thrower() { throw new Error(m); });
+    }, message);
+    await p.waitForTimeout(300);
+    await p.goto(server.origin + "/leave");
+    const errs = await until(() => {
+      const e = server.events().filter((x) => x._session === sid && x.type === "error");
+      return e.length >= 2 ? e : null;
+    });
+    assert.ok(errs, `${route}: errors arrived`);
+    const rej = errs.find((e) => e.source === "unhandledrejection");
+    assert.equal(rej["exception.message"], "Non-Error promise rejection: Object with keys [token, user]");
+    const all = JSON.stringify(errs);
+    for (const secret of ["s3cret", "bob@example.com"]) assert.ok(!all.includes(secret), `${route}: leaked ${secret}: ${all}`);
+    const err = errs.find((e) => e.source === "error");
+    assert.equal(err["exception.message"], want, route);
+    assert.ok(err["exception.stacktrace"].startsWith("Error: " + want + "\n"), err["exception.stacktrace"]);
+    assert.match(err["exception.stacktrace"], /at thrower \(/, "frames kept");
+    await p.close();
+  }
 });
 
 test("a bad option rejects init with one error naming it", async () => {

@@ -25,7 +25,9 @@ use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, 
 use super::ids::{is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
-use super::scrub::{mask_text, scrub_url, scrub_urls_in_text, truncate_in_place};
+use super::scrub::{
+    mask_message, mask_stack_header, mask_text, scrub_url, scrub_urls_in_text, truncate_in_place,
+};
 use super::stack::fingerprint;
 use super::vitals::{Cls, Inp, Metric};
 
@@ -119,7 +121,7 @@ pub struct Page {
     pub privacy_signal: bool,
     /// Wall time at `now == 0`: `Date.now() - performance.now()`.
     pub wall_origin: u64,
-    /// 64 random bits (from `crypto.getRandomValues`).
+    /// The event-id seed: [`super::ids::seed`] of four random words (`crypto.getRandomValues`).
     pub seed: u64,
 }
 
@@ -450,8 +452,10 @@ impl Sdk {
         self.record(EventKind::Custom { name, attrs }, now)
     }
 
-    /// An uncaught error, rejection or panic. Message and stack are scrubbed of query strings;
-    /// repeats of the same fingerprint are counted and sent as one event at the next flush.
+    /// An uncaught error, rejection or panic. Message and stack are scrubbed of query strings
+    /// and, with `mask_messages`, of e-mail addresses and long numbers (the stack in its copy of
+    /// the message only: [`mask_stack_header`]); repeats of the same fingerprint are counted and
+    /// sent as one event at the next flush.
     pub fn error(
         &mut self,
         source: ErrorSource,
@@ -464,8 +468,17 @@ impl Sdk {
             return 0;
         }
         let kind = if kind.is_empty() { "Error" } else { kind };
-        let message = scrub_urls_in_text(message, &self.cfg.allow_query).into_owned();
-        let stack = scrub_urls_in_text(stack, &self.cfg.allow_query).into_owned();
+        let mut message = scrub_urls_in_text(message, &self.cfg.allow_query).into_owned();
+        let mut stack = scrub_urls_in_text(stack, &self.cfg.allow_query).into_owned();
+        // Before the fingerprint: messages differing only in an address or a card number group.
+        if self.cfg.mask_messages {
+            if let Some(masked) = mask_message(&message) {
+                if let Some(s) = mask_stack_header(&stack, &message, &masked) {
+                    stack = s;
+                }
+                message = masked;
+            }
+        }
         let fp = fingerprint(kind, &message, &stack);
         if let Some(slot) = self.errors.iter_mut().find(|e| e.fingerprint == fp) {
             slot.unsent = slot.unsent.saturating_add(1);

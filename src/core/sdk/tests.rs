@@ -565,6 +565,72 @@ fn errors_are_deduplicated_and_counted() {
     assert_eq!(counts, vec![1, 2]);
 }
 
+/// The error events `w` sent: (message, stack, fingerprint, count).
+fn sent_errors(w: &World) -> Vec<(String, String, u64, u32)> {
+    let mut out = Vec::new();
+    for body in &w.sent {
+        for e in Envelope::decode(body.as_bytes()).unwrap().events {
+            if let EventKind::Error {
+                message,
+                stack,
+                fingerprint,
+                count,
+                ..
+            } = e.kind
+            {
+                out.push((message, stack, fingerprint, count));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn error_messages_are_masked_unless_turned_off() {
+    let report = |mask: bool| {
+        let mut w = World::new(Config {
+            mask_messages: mask,
+            ..config()
+        });
+        for (who, card) in [
+            ("bob@example.com", "4111 1111 1111 1111"),
+            ("amy@example.org", "5500-0000-0000-0004"),
+        ] {
+            let message = format!("no account for {who}, card {card}, status 404");
+            let stack =
+                format!("Error: {message}\n    at pay (https://shop.test/app.js:1:2345678)");
+            w.sdk
+                .error(ErrorSource::Error, "Error", &message, &stack, w.now);
+        }
+        w.flush();
+        sent_errors(&w)
+    };
+    let masked = report(true);
+    assert_eq!(masked.len(), 2, "{masked:?}");
+    let (message, stack, fingerprint, _) = &masked[0];
+    assert_eq!(message, "no account for [email], card [number], status 404");
+    assert_eq!(
+        stack,
+        "Error: no account for [email], card [number], status 404\n    at pay (https://shop.test/app.js:1:2345678)",
+        "the header is masked, the frame (a 7-digit column) is not"
+    );
+    assert_eq!(
+        (&masked[1].2, masked[1].3),
+        (fingerprint, 1),
+        "another address and card is a repeat of the same error"
+    );
+    let plain = report(false);
+    assert_eq!(plain.len(), 2, "{plain:?}");
+    assert_ne!(plain[0].2, plain[1].2, "unmasked, they are two errors");
+    assert_eq!(
+        plain[0].0,
+        "no account for bob@example.com, card 4111 1111 1111 1111, status 404"
+    );
+    assert!(plain[0]
+        .1
+        .starts_with("Error: no account for bob@example.com, card 4111"));
+}
+
 #[test]
 fn a_persisted_retry_time_in_the_far_future_is_capped() {
     let mut w = World::new(config());
