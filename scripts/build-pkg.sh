@@ -7,8 +7,27 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+
+# The npm package is built with one pinned nightly: std rebuilt for size (-Zbuild-std) with
+# panic=immediate-abort, so no panic machinery or core::fmt is linked (about 2 KB brotli less;
+# README "Size"). An SDK panic then traps without a report; index.js keeps it from the page.
+# Rust users of the crate build it with their own (stable) toolchain. Without the pinned nightly
+# (or with FERROTEL_STABLE_PKG=1) the package is built on stable, and this says so.
+NIGHTLY_PIN="rustc 1.97.0-nightly (e50aa6fba 2026-05-19)"
+build_std=()
+if [ "${FERROTEL_STABLE_PKG:-}" != 1 ] && [ "$(rustc +nightly -V 2>/dev/null)" = "$NIGHTLY_PIN" ] \
+  && rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src' \
+  && rustup target list --toolchain nightly --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  echo "build-pkg: $NIGHTLY_PIN, -Zbuild-std=std,panic_abort, panic=immediate-abort"
+  export RUSTUP_TOOLCHAIN=nightly
+  export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
+  export CARGO_TARGET_DIR="$PWD/target/pkg-nightly"   # keeps the stable builds' cache intact
+  build_std=(-Zbuild-std=std,panic_abort)
+else
+  echo "build-pkg: WARNING: the pinned nightly ($NIGHTLY_PIN, with rust-src and wasm32) is not here; building on stable (about 2 KB brotli larger)" >&2
+fi
 rm -rf pkg
-wasm-pack build --target web --release --no-pack --out-dir pkg --out-name ferrotel -- --features browser,small-alloc
+wasm-pack build --target web --release --no-pack --out-dir pkg --out-name ferrotel -- --features browser,small-alloc "${build_std[@]}"
 rm -f pkg/.gitignore pkg/ferrotel.d.ts pkg/ferrotel_bg.wasm.d.ts
 # Rust's wasm32 target emits these post-MVP features by default; wasm-opt must be told.
 # --low-memory-unused: Rust's wasm32 layout never touches the first 1 KB (the stack grows down

@@ -17,6 +17,19 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The npm package is built with the machine's nightly (pinned in scripts/build-pkg.sh) and
+# -Zbuild-std, which needs std's sources and the nightly wasm32 target.
+if rustup toolchain list | grep -q '^nightly'; then
+  if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+    log "rustup component add rust-src --toolchain nightly"
+    rustup component add rust-src --toolchain nightly
+  fi
+  if ! rustup target list --toolchain nightly --installed | grep -qx wasm32-unknown-unknown; then
+    log "rustup target add wasm32-unknown-unknown --toolchain nightly"
+    rustup target add wasm32-unknown-unknown --toolchain nightly
+  fi
+fi
+
 for c in clippy rustfmt; do
   if ! rustup component list --installed | grep -q "^$c"; then
     log "rustup component add $c"
