@@ -4,7 +4,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::js;
-use crate::core::config::{Config, ConfigError};
+use crate::core::config::{Config, ConfigError, Kind, Value, OPTIONS};
 use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
@@ -12,50 +12,21 @@ fn js_error(e: &ConfigError) -> JsValue {
     js::Error::new(&e.message()).into()
 }
 
-/// One option's value, read with a type check; a wrong type becomes an error naming the option.
-trait FromJs: Sized {
-    fn from_js(v: &JsValue) -> Option<Self>;
-}
-impl FromJs for String {
-    fn from_js(v: &JsValue) -> Option<Self> {
-        v.as_string()
+/// An array of strings, or `None`.
+fn strings(v: &JsValue) -> Option<Vec<String>> {
+    if !js::is_array(v) {
+        return None;
     }
-}
-impl FromJs for bool {
-    fn from_js(v: &JsValue) -> Option<Self> {
-        v.as_bool()
+    // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
+    let mut out = Vec::new();
+    for i in 0..js::len(v) {
+        out.push(js::at(v, i).as_string()?);
     }
-}
-impl FromJs for f64 {
-    fn from_js(v: &JsValue) -> Option<Self> {
-        v.as_f64()
-    }
-}
-impl FromJs for u32 {
-    fn from_js(v: &JsValue) -> Option<Self> {
-        let n = v.as_f64()?;
-        (n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n)).then_some(n as u32)
-    }
-}
-impl FromJs for Vec<String> {
-    fn from_js(v: &JsValue) -> Option<Self> {
-        if !js::is_array(v) {
-            return None;
-        }
-        // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
-        let mut out = Vec::new();
-        for i in 0..js::len(v) {
-            out.push(js::at(v, i).as_string()?);
-        }
-        Some(out)
-    }
+    Some(out)
 }
 
-fn opt<T: FromJs>(name: &str, v: JsValue, problem: &'static str) -> Result<T, ConfigError> {
-    T::from_js(&v).ok_or_else(|| ConfigError::new(name, problem))
-}
-
-/// Converts the `init` options object; unknown names and wrong types are errors.
+/// Converts the `init` options object by the options table ([`OPTIONS`]): each value is read
+/// by its option's kind; unknown names and wrong kinds are errors naming the option.
 fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
     if !js::is_object(o) {
         return Err(ConfigError::new(
@@ -65,52 +36,25 @@ fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
     }
     let mut c = Config::new("", "");
     let keys = js::keys(o);
-    for i in 0..js::len(&keys) {
-        let name = js::at(&keys, i).as_string().unwrap_or_default();
+    for k in 0..js::len(&keys) {
+        let name = js::at(&keys, k).as_string().unwrap_or_default();
         let v = js::get(o, &name);
         if js::is_undefined(&v) {
             continue;
         }
-        const BOOL: &str = "must be true or false";
-        let n = name.as_str();
-        match n {
-            "endpoint" => c.endpoint = opt(n, v, "must be a string URL")?,
-            "key" => c.key = opt(n, v, "must be a string")?,
-            "sampleRate" => c.sample_rate = opt(n, v, "must be a number from 0 to 1")?,
-            "flushIntervalMs" => {
-                c.flush_interval_ms = opt(
-                    n,
-                    v,
-                    "must be a whole number of milliseconds from 100 to 600000",
-                )?
-            }
-            "maxBatchBytes" => {
-                c.max_batch_bytes = opt(n, v, "must be a whole number from 20000 to 65536")?
-            }
-            "maxBatchEvents" => {
-                c.max_batch_events = opt(n, v, "must be a whole number from 1 to 200")?
-            }
-            "maxErrorsPerSession" => {
-                c.max_errors_per_session = opt(n, v, "must be a whole number from 1 to 1000")?
-            }
-            "allowQuery" => c.allow_query = opt(n, v, "must be an array of query parameter names")?,
-            "respectDoNotTrack" => c.respect_do_not_track = opt(n, v, BOOL)?,
-            "requireConsent" => c.require_consent = opt(n, v, BOOL)?,
-            "captureClicks" => c.capture_clicks = opt(n, v, BOOL)?,
-            "captureText" => c.capture_text = opt(n, v, BOOL)?,
-            "captureErrors" => c.capture_errors = opt(n, v, BOOL)?,
-            "capturePageViews" => c.capture_page_views = opt(n, v, BOOL)?,
-            "capturePerformance" => c.capture_performance = opt(n, v, BOOL)?,
-            "maskMessages" => c.mask_messages = opt(n, v, BOOL)?,
-            "release" => c.release = opt(n, v, "must be a string")?,
-            "environment" => c.environment = opt(n, v, "must be a string")?,
-            _ => {
-                return Err(ConfigError::new(
-                    n,
-                    "is not a known option (see the options table in the README)",
-                ))
-            }
-        }
+        let Some(i) = OPTIONS.iter().position(|o| o.name == name) else {
+            return Err(ConfigError::new(
+                &name,
+                "is not a known option (see the options table in the README)",
+            ));
+        };
+        let value = match OPTIONS[i].kind {
+            Kind::Str => v.as_string().map(Value::Str),
+            Kind::Bool => v.as_bool().map(Value::Bool),
+            Kind::Num(..) | Kind::Int(..) => v.as_f64().map(Value::Num),
+            Kind::List => strings(&v).map(Value::List),
+        };
+        c.set(i, value)?;
     }
     Ok(c)
 }

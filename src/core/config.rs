@@ -1,26 +1,79 @@
 //! SDK configuration: defaults, and validation errors that name the option and say what to do.
 
-/// Every option `init` accepts, by its JavaScript name.
-pub const OPTIONS: &[&str] = &[
-    "endpoint",
-    "key",
-    "sampleRate",
-    "flushIntervalMs",
-    "maxBatchBytes",
-    "maxBatchEvents",
-    "respectDoNotTrack",
-    "requireConsent",
-    "allowQuery",
-    "captureClicks",
-    "captureText",
-    "captureErrors",
-    "capturePageViews",
-    "capturePerformance",
-    "maxErrorsPerSession",
-    "maskMessages",
-    "release",
-    "environment",
+/// What an option's value must be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A string.
+    Str,
+    /// `true` or `false`.
+    Bool,
+    /// A number from `.0` to `.1`.
+    Num(f64, f64),
+    /// A whole number from `.0` to `.1`.
+    Int(u32, u32),
+    /// An array of strings.
+    List,
+}
+
+/// One option `init` accepts: its JavaScript name, what its value must be, and what the error
+/// says when it is not ("option `name` …"). The one declaration of the options: the browser
+/// reads them by it ([`Config::set`]) and [`Config::validate`] checks the ranges by it.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    /// The JavaScript name.
+    pub name: &'static str,
+    /// What its value must be.
+    pub kind: Kind,
+    /// The end of the error message.
+    pub problem: &'static str,
+}
+
+const fn opt(name: &'static str, kind: Kind, problem: &'static str) -> Opt {
+    Opt {
+        name,
+        kind,
+        problem,
+    }
+}
+
+const BOOL: &str = "must be true or false";
+const LABEL_RULE: &str =
+    "must be a string of at most 64 printable ASCII characters, without quotes";
+
+/// Every option `init` accepts, in [`Config::set`]'s order.
+pub const OPTIONS: &[Opt] = &[
+    opt("endpoint", Kind::Str, "must be a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\""),
+    opt("key", Kind::Str, "must be a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project"),
+    opt("sampleRate", Kind::Num(0.0, 1.0), "must be a number from 0 to 1"),
+    opt("flushIntervalMs", Kind::Int(100, 600_000), "must be a whole number of milliseconds from 100 to 600000"),
+    opt("maxBatchBytes", Kind::Int(20_000, 65_536), "must be a whole number from 20000 to 65536 (browsers refuse larger beacons)"),
+    opt("maxBatchEvents", Kind::Int(1, 200), "must be a whole number from 1 to 200"),
+    opt("respectDoNotTrack", Kind::Bool, BOOL),
+    opt("requireConsent", Kind::Bool, BOOL),
+    opt("allowQuery", Kind::List, "must be an array of query parameter names of 1-128 characters"),
+    opt("captureClicks", Kind::Bool, BOOL),
+    opt("captureText", Kind::Bool, BOOL),
+    opt("captureErrors", Kind::Bool, BOOL),
+    opt("capturePageViews", Kind::Bool, BOOL),
+    opt("capturePerformance", Kind::Bool, BOOL),
+    opt("maxErrorsPerSession", Kind::Int(1, 1000), "must be a whole number from 1 to 1000"),
+    opt("maskMessages", Kind::Bool, BOOL),
+    opt("release", Kind::Str, LABEL_RULE),
+    opt("environment", Kind::Str, LABEL_RULE),
 ];
+
+/// An option's value as read from JavaScript by its [`Kind`] (`Num` for both numeric kinds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// For [`Kind::Str`].
+    Str(String),
+    /// For [`Kind::Bool`].
+    Bool(bool),
+    /// For [`Kind::Num`] and [`Kind::Int`].
+    Num(f64),
+    /// For [`Kind::List`].
+    List(Vec<String>),
+}
 
 /// Validated SDK options. Field docs give the JavaScript option name and default.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,56 +182,97 @@ impl Config {
         }
     }
 
+    /// Sets option `i` of [`OPTIONS`] from a value read by its kind; `None` (or a value of
+    /// another kind) is that option's error. Ranges are checked by [`Config::validate`].
+    pub fn set(&mut self, i: usize, v: Option<Value>) -> Result<(), ConfigError> {
+        use Value::*;
+        match (i, v) {
+            (0, Some(Str(s))) => self.endpoint = s,
+            (1, Some(Str(s))) => self.key = s,
+            (2, Some(Num(n))) => self.sample_rate = n,
+            (3, Some(Num(n))) => self.flush_interval_ms = whole(n),
+            (4, Some(Num(n))) => self.max_batch_bytes = whole(n),
+            (5, Some(Num(n))) => self.max_batch_events = whole(n),
+            (6, Some(Bool(b))) => self.respect_do_not_track = b,
+            (7, Some(Bool(b))) => self.require_consent = b,
+            (8, Some(List(l))) => self.allow_query = l,
+            (9, Some(Bool(b))) => self.capture_clicks = b,
+            (10, Some(Bool(b))) => self.capture_text = b,
+            (11, Some(Bool(b))) => self.capture_errors = b,
+            (12, Some(Bool(b))) => self.capture_page_views = b,
+            (13, Some(Bool(b))) => self.capture_performance = b,
+            (14, Some(Num(n))) => self.max_errors_per_session = whole(n),
+            (15, Some(Bool(b))) => self.mask_messages = b,
+            (16, Some(Str(s))) => self.release = s,
+            (17, Some(Str(s))) => self.environment = s,
+            _ => return Err(self::error(i)),
+        }
+        Ok(())
+    }
+
+    /// The value of numeric option `i` of [`OPTIONS`].
+    fn number(&self, i: usize) -> f64 {
+        match i {
+            2 => self.sample_rate,
+            3 => self.flush_interval_ms.into(),
+            4 => self.max_batch_bytes.into(),
+            5 => self.max_batch_events.into(),
+            _ => self.max_errors_per_session.into(),
+        }
+    }
+
     /// Checks every option; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // One `ConfigError::new` for all the checks (one call site in the wasm, not ten).
-        let (option, problem) = if self.endpoint.is_empty() {
-            ("endpoint", "is required: the URL of your ferrotel ingest, e.g. \"https://ingest.example.com/v1/batch\"")
-        } else if !valid_endpoint(&self.endpoint) {
-            ("endpoint", "must be an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"")
-        } else if self.key.is_empty() {
-            ("key", "is required: the public write key of your project")
-        } else if self.key.len() > 64
-            || !self
-                .key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            ("key", "must be 1-64 characters of A-Z a-z 0-9 _ -")
-        } else if !(0.0..=1.0).contains(&self.sample_rate) {
-            ("sampleRate", "must be a number from 0 to 1")
-        } else if !(100..=600_000).contains(&self.flush_interval_ms) {
-            ("flushIntervalMs", "must be from 100 to 600000")
-        } else if !(20_000..=65_536).contains(&self.max_batch_bytes) {
-            (
-                "maxBatchBytes",
-                "must be from 20000 to 65536 (browsers refuse larger beacons)",
-            )
-        } else if !(1..=200).contains(&self.max_batch_events) {
-            ("maxBatchEvents", "must be from 1 to 200")
-        } else if !(1..=1000).contains(&self.max_errors_per_session) {
-            ("maxErrorsPerSession", "must be from 1 to 1000")
-        } else if self
-            .allow_query
-            .iter()
-            .any(|q| q.is_empty() || q.len() > 128)
-        {
-            (
-                "allowQuery",
-                "must list query parameter names of 1-128 characters",
-            )
-        } else if !valid_label(&self.release) {
-            ("release", LABEL_RULE)
-        } else if !valid_label(&self.environment) {
-            ("environment", LABEL_RULE)
-        } else {
-            return Ok(());
-        };
-        Err(ConfigError::new(option, problem))
+        for (i, o) in OPTIONS.iter().enumerate() {
+            let ok = match o.kind {
+                Kind::Num(lo, hi) => (lo..=hi).contains(&self.number(i)),
+                Kind::Int(lo, hi) => {
+                    let n = self.number(i);
+                    n >= f64::from(lo) && n <= f64::from(hi)
+                }
+                Kind::List => self
+                    .allow_query
+                    .iter()
+                    .all(|q| !q.is_empty() && q.len() <= 128),
+                Kind::Bool => true,
+                Kind::Str => match i {
+                    0 => valid_endpoint(&self.endpoint),
+                    1 => {
+                        !self.key.is_empty()
+                            && self.key.len() <= 64
+                            && self
+                                .key
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    }
+                    16 => valid_label(&self.release),
+                    _ => valid_label(&self.environment),
+                },
+            };
+            if !ok {
+                return Err(error(i));
+            }
+        }
+        Ok(())
     }
 }
 
-const LABEL_RULE: &str = "must be at most 64 printable ASCII characters, without quotes";
+/// The error of option `i` of [`OPTIONS`].
+fn error(i: usize) -> ConfigError {
+    match OPTIONS.get(i) {
+        Some(o) => ConfigError::new(o.name, o.problem),
+        None => ConfigError::new("options", "has an unknown option"),
+    }
+}
+
+/// A whole number in `u32`, or `u32::MAX` (out of every range) for anything else.
+fn whole(n: f64) -> u32 {
+    if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) {
+        n as u32
+    } else {
+        u32::MAX
+    }
+}
 
 /// A release or environment name: empty (not sent) or up to 64 printable ASCII characters
 /// without quotes.
@@ -265,7 +359,48 @@ mod tests {
     }
 
     #[test]
-    fn every_field_has_an_option_name() {
-        assert_eq!(OPTIONS.len(), 18);
+    fn every_option_is_set_by_its_kind_and_only_by_it() {
+        let mut c = ok();
+        for (i, o) in OPTIONS.iter().enumerate() {
+            let good = match o.kind {
+                Kind::Str => Value::Str("x".into()),
+                Kind::Bool => Value::Bool(false),
+                Kind::Num(lo, _) => Value::Num(lo),
+                Kind::Int(lo, _) => Value::Num(lo.into()),
+                Kind::List => Value::List(vec!["utm_source".into()]),
+            };
+            c.set(i, Some(good))
+                .unwrap_or_else(|e| panic!("{}: {e}", o.name));
+            let wrong = match o.kind {
+                Kind::Bool => Value::Str("true".into()),
+                _ => Value::Bool(true),
+            };
+            assert_eq!(c.set(i, Some(wrong)).unwrap_err().option, o.name);
+            assert_eq!(c.set(i, None).unwrap_err().option, o.name);
+        }
+        assert!(c.set(OPTIONS.len(), Some(Value::Bool(true))).is_err());
+        // A fractional number for a whole-number option is out of every range.
+        let mut c = ok();
+        c.set(3, Some(Value::Num(1000.5))).unwrap();
+        assert_eq!(c.validate().unwrap_err().option, "flushIntervalMs");
+        // The README's options table lists every option, in this order.
+        let readme = include_str!("../../README.md");
+        let listed: Vec<&str> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| option | default | meaning |"))
+            .skip(2)
+            .take_while(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('`').nth(1))
+            .filter(|n| *n != "wasmUrl")
+            .collect();
+        let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+        assert_eq!(listed, names, "README's options table");
+        let dts = include_str!("../../pkg-templates/index.d.ts");
+        for n in names {
+            assert!(
+                dts.contains(&format!("  {n}?:")) || dts.contains(&format!("  {n}:")),
+                "index.d.ts lacks {n}"
+            );
+        }
     }
 }
