@@ -10,7 +10,7 @@ const MAX_QUEUED = 100;
 
 function call(f, args) {
   if (running) {
-    try { f(...args); } catch (_) { /* never into the host page */ }
+    try { f(...args); } catch { /* never into the host page */ }
   } else if (queued.length < MAX_QUEUED) {
     queued.push([f, args]);
   }
@@ -50,7 +50,7 @@ export function setConsent(granted) { call(wSetConsent, [!!granted]); }
 /** The current session id, or undefined before `init` has finished. */
 export function sessionId() {
   if (!running) return undefined;
-  try { return wSessionId(); } catch (_) { return undefined; }
+  try { return wSessionId(); } catch { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
@@ -60,5 +60,5 @@ export function stats() {
   try {
     const v = STATS.map((k, i) => [k, wStat(i)]);
     return v[0][1] === undefined ? undefined : Object.fromEntries(v);
-  } catch (_) { return undefined; }
+  } catch { return undefined; }
 }

@@ -91,13 +91,13 @@ check_pack() {
 const fs = require("fs"), path = require("path");
 const dir = process.argv[2];
 const packed = JSON.parse(process.env.PACK_JSON)[0].files.map((f) => f.path).sort();
-// What the package needs, and nothing else. wasm-bindgen puts the JS of src/browser/js.rs in
-// snippets/<crate>-<hash of the crate>/inline0.js.
+// What the package needs, and nothing else. wasm-bindgen copies src/browser/glue.js (imported
+// by src/browser/js.rs) to snippets/<crate>-<hash of the crate>/src/browser/glue.js.
 const expected = [
   ["README.md"], ["package.json"],
   ["index.js", "the entry"], ["index.d.ts", "the types"],
   ["ferrotel.js", "the wasm-bindgen glue"], ["ferrotel_bg.wasm", "the module"],
-  [/^snippets\/ferrotel-[0-9a-f]{16}\/inline0\.js$/, "the page-side JS (src/browser/js.rs)"],
+  [/^snippets\/ferrotel-[0-9a-f]{16}\/src\/browser\/glue\.js$/, "the page-side JS (src/browser/glue.js)"],
 ];
 const errors = [];
 const matches = (e, f) => (typeof e === "string" ? e === f : e.test(f));

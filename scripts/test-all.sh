@@ -11,8 +11,9 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "static checks: cargo fmt --check; cargo clippy -D warnings (native, browser, browser tests, edge)"
+step "static checks: cargo fmt --check; eslint (the shipped and Worker JavaScript); cargo clippy -D warnings (native, browser, browser tests, edge)"
 cargo fmt --check
+eslint src/browser/glue.js pkg-templates/index.js worker/entry.mjs
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc --tests -- -D warnings

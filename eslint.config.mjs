@@ -1,0 +1,18 @@
+// Lints the project's hand-written JavaScript that ships to browsers or runs the Worker:
+// the SDK's page-side module, the npm entry and the Worker's entry (scripts/test-all.sh).
+import js from "@eslint/js";
+import globals from "globals";
+
+export default [
+  js.configs.recommended,
+  // A guarded call that fails is dropped on purpose: the SDK never throws into the host page.
+  { rules: { "no-empty": ["error", { allowEmptyCatch: true }] } },
+  {
+    files: ["src/browser/glue.js", "pkg-templates/index.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+  },
+  {
+    files: ["worker/entry.mjs"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.serviceworker } },
+  },
+];
