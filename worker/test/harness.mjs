@@ -38,8 +38,15 @@ export const TEST_SECRETS = {
  * @param {string} [o.main]                     "entry" (worker/entry.mjs, as deployed) or "rust"
  *                                              (build/index.js alone: the `worker` crate router)
  * @param {Record<string,any>} [o.bindings]     extra raw bindings (replace real ones of that name)
+ * @param {"test"|"wrangler"} [o.consumers]     "test" (default): the queue consumers fast, for
+ *                                              tests (retry delay 0, batch timeout 0, `maxRetries`);
+ *                                              "wrangler": exactly wrangler.toml's consumer
+ *                                              settings (`maxRetries` is then ignored)
+ * @param {boolean} [o.inspector]               open workerd's V8 inspector (loopback, a free port):
+ *                                              `inspectorUrl` is then its ws:// address
  */
-export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, clientLimit = 300, maxRetries = 10, main = "entry", bindings: extra = {} } = {}) {
+export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, clientLimit = 300, maxRetries = 10, main = "entry", bindings: extra = {}, consumers = "test", inspector = false } = {}) {
+  if (consumers !== "test" && consumers !== "wrangler") throw new Error(`startWorker: consumers must be "test" or "wrangler", got ${consumers}`);
   const workerOptions = wranglerTomlOptions();
   // wrangler.toml holds no secrets: the tests supply them, as `wrangler secret put` would.
   // RETRY_BASE_SECONDS 1: the consumer's backoff in seconds, not tens of seconds.
@@ -72,6 +79,8 @@ export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, cl
         }
       : {},
   };
+  if (queue && consumers === "wrangler") opts.queueConsumers = structuredClone(workerOptions.queueConsumers);
+  if (inspector) opts.inspectorPort = 0;
   const mf = new Miniflare(opts);
   const url = (await mf.ready).origin;
   const db = await mf.getD1Database("DB");
@@ -81,6 +90,7 @@ export async function startWorker({ vars = {}, queue = true, keyLimit = 3000, cl
     url,
     db,
     mf,
+    inspectorUrl: inspector ? (await mf.getInspectorURL()).href : undefined,
     async rows(sql = "SELECT * FROM events ORDER BY t, id") {
       return (await db.prepare(sql).all()).results;
     },
