@@ -82,7 +82,7 @@ export default class Ingest extends RustWorker {
     await Promise.all(batch.messages.map(async (m) => {
       let d;
       try {
-        d = await consume(this.env, batch.queue, String(m.body), m.attempts);
+        d = await consume(this.env, batch.queue, m.id, String(m.body), m.attempts);
       } catch (e) {
         console.error("ferrotel: consumer failed", e);
         d = { retry: 60 };

@@ -4,6 +4,8 @@
 -- ids are TEXT: a 64-bit integer would bind as a BigInt, which D1 refuses.
 -- Upgrading a database made by an earlier version: apply this file again, and once
 --   ALTER TABLE events ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;
+--   ALTER TABLE events ADD COLUMN claim TEXT;
+--   ALTER TABLE events ADD COLUMN claim_at INTEGER;
 CREATE TABLE IF NOT EXISTS events (
   id TEXT PRIMARY KEY,          -- the SDK's event id: INSERT OR IGNORE makes redelivery harmless
   t INTEGER NOT NULL,           -- event time, ms since the epoch
@@ -12,7 +14,9 @@ CREATE TABLE IF NOT EXISTS events (
   key TEXT NOT NULL,            -- write key
   data TEXT NOT NULL,           -- the event as JSON, wire field names, plus enrichment
   received_at INTEGER NOT NULL,
-  forwarded INTEGER NOT NULL DEFAULT 0  -- 1 once the OTLP receiver took it: redelivery skips it
+  forwarded INTEGER NOT NULL DEFAULT 0, -- 1 once the OTLP receiver took it: redelivery skips it
+  claim TEXT,                   -- the delivery (queue message id) forwarding it right now, if any
+  claim_at INTEGER              -- when it claimed it (a claim expires after 15 minutes)
 );
 CREATE INDEX IF NOT EXISTS events_t ON events (t);
 CREATE INDEX IF NOT EXISTS events_type_t ON events (type, t);

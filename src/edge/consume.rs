@@ -4,9 +4,11 @@
 //!
 //! A message is one OTLP logs document. It is projected into D1 rows (`INSERT OR IGNORE` on
 //! the event id, so redelivery never duplicates) and, when `OTLP_ENDPOINT` is set, forwarded,
-//! each attempt bounded by `OTLP_TIMEOUT_SECONDS` (default 10). Forwarding is idempotent across redeliveries
-//! and resends: records whose event D1 marks as forwarded are left out, and the rest are marked
-//! once the receiver took them. A message that keeps failing backs off
+//! each attempt bounded by `OTLP_TIMEOUT_SECONDS` (default 10). Forwarding is idempotent across
+//! redeliveries and resends, concurrent ones included: a delivery first claims the events it will
+//! forward in D1 (those not forwarded and not claimed by another delivery in the last
+//! [`CLAIM_TTL_MS`]), forwards only those, then marks them forwarded (or releases them if the
+//! receiver failed). A message that keeps failing backs off
 //! (`core::consume::after_failure`) and is dead-lettered by the consumer itself, with the
 //! reason; the dead-letter consumer keeps dead letters in D1 with their reason.
 
@@ -46,18 +48,27 @@ impl Failure {
 const ATTEMPTS: u32 = 3;
 /// Bound parameters per D1 statement (D1 allows 100).
 const IDS_PER_STATEMENT: usize = 90;
+/// A claim older than this is another delivery's that died before it finished (a claim is held
+/// at most through 3 attempts of at most `OTLP_TIMEOUT_SECONDS` each, plus backoff).
+pub const CLAIM_TTL_MS: f64 = 15.0 * 60_000.0;
 
-/// Handles one queue message: `queue` is the queue's name, `attempts` its delivery count
-/// (1-based). Resolves to `{}` (ack) or `{retry: seconds}`.
+/// Handles one queue message: `queue` is the queue's name, `id` the message's id, `attempts`
+/// its delivery count (1-based). Resolves to `{}` (ack) or `{retry: seconds}`.
 #[wasm_bindgen]
-pub fn consume_message(env: JsValue, queue: String, body: String, attempts: u32) -> Promise {
+pub fn consume_message(
+    env: JsValue,
+    queue: String,
+    id: String,
+    body: String,
+    attempts: u32,
+) -> Promise {
     let env: Env = env.unchecked_into();
     wasm_bindgen_futures::future_to_promise(async move {
         let out = Object::new();
         let retry = if queue.ends_with("-dlq") {
             keep_dead_letter(&env, &body, attempts).await
         } else {
-            deliver(&env, &body, attempts).await
+            deliver(&env, &id, &body, attempts).await
         };
         if let Some(s) = retry {
             let _ = Reflect::set(&out, &"retry".into(), &JsValue::from(s));
@@ -67,8 +78,8 @@ pub fn consume_message(env: JsValue, queue: String, body: String, attempts: u32)
 }
 
 /// A message of the events queue: `None` to ack, `Some(seconds)` to retry.
-async fn deliver(env: &Env, doc: &str, attempts: u32) -> Option<u32> {
-    let failure = match process(env, doc).await {
+async fn deliver(env: &Env, id: &str, doc: &str, attempts: u32) -> Option<u32> {
+    let failure = match process(env, id, doc).await {
         Ok(()) => return None,
         Err(f) => f,
     };
@@ -126,30 +137,40 @@ async fn keep_dead_letter(env: &Env, message: &str, attempts: u32) -> Option<u32
     }
 }
 
-fn ids_param(ids: &[&str]) -> (String, Vec<JsValue>) {
-    let marks = (1..=ids.len())
+/// `?first,?first+1,…` for `n` bound ids.
+fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
-        .join(",");
-    (marks, ids.iter().map(|id| JsValue::from_str(id)).collect())
+        .join(",")
 }
 
-/// Ids of these rows that D1 already records as forwarded.
-async fn forwarded(
+/// Claims for `owner` the rows not yet forwarded and not claimed by another delivery (or
+/// claimed longer than [`CLAIM_TTL_MS`] ago); returns the ids claimed.
+async fn claim(
     db: &D1Database,
     rows: &[Row],
+    owner: &str,
+    now: f64,
 ) -> std::result::Result<BTreeSet<String>, Failure> {
     #[derive(serde::Deserialize)]
     struct Id {
         id: String,
     }
-    let mut done = BTreeSet::new();
+    let mut claimed = BTreeSet::new();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let (marks, binds) = ids_param(chunk);
+        let marks = marks(4, chunk.len());
+        let mut binds = vec![
+            JsValue::from_str(owner),
+            JsValue::from_f64(now),
+            JsValue::from_f64(now - CLAIM_TTL_MS),
+        ];
+        binds.extend(chunk.iter().map(|id| JsValue::from_str(id)));
         let res = db
             .prepare(format!(
-                "SELECT id FROM events WHERE forwarded = 1 AND id IN ({marks})"
+                "UPDATE events SET claim = ?1, claim_at = ?2 WHERE forwarded = 0 \
+                 AND (claim IS NULL OR claim = ?1 OR claim_at < ?3) AND id IN ({marks}) RETURNING id"
             ))
             .bind(&binds)
             .map_err(|e| Failure::Transient(e.to_string()))?
@@ -160,19 +181,32 @@ async fn forwarded(
             .results::<Id>()
             .map_err(|e| Failure::Transient(e.to_string()))?
         {
-            done.insert(r.id);
+            claimed.insert(r.id);
         }
     }
-    Ok(done)
+    Ok(claimed)
 }
 
-async fn mark_forwarded(db: &D1Database, ids: &[&str]) -> std::result::Result<(), Failure> {
+/// Ends `owner`'s claim on `ids`: forwarded (`done`) or released for a later delivery.
+async fn settle(
+    db: &D1Database,
+    ids: &[&str],
+    owner: &str,
+    done: bool,
+) -> std::result::Result<(), Failure> {
     let mut stmts = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let (marks, binds) = ids_param(chunk);
+        let marks = marks(2, chunk.len());
+        let set = if done {
+            "forwarded = 1, claim = NULL"
+        } else {
+            "claim = NULL"
+        };
+        let mut binds = vec![JsValue::from_str(owner)];
+        binds.extend(chunk.iter().map(|id| JsValue::from_str(id)));
         stmts.push(
             db.prepare(format!(
-                "UPDATE events SET forwarded = 1 WHERE id IN ({marks})"
+                "UPDATE events SET {set} WHERE claim = ?1 AND id IN ({marks})"
             ))
             .bind(&binds)
             .map_err(|e| Failure::Transient(e.to_string()))?,
@@ -186,8 +220,9 @@ async fn mark_forwarded(db: &D1Database, ids: &[&str]) -> std::result::Result<()
     Ok(())
 }
 
-/// Stores and forwards one OTLP document. Idempotent.
-pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
+/// Stores and forwards one OTLP document for the delivery `owner` (a queue message's id).
+/// Idempotent.
+pub async fn process(env: &Env, owner: &str, doc: &str) -> std::result::Result<(), Failure> {
     let rows = project(doc.as_bytes()).map_err(Failure::Permanent)?;
     let db = env.d1("DB").ok();
     if let Some(db) = &db {
@@ -253,23 +288,34 @@ pub async fn process(env: &Env, doc: &str) -> std::result::Result<(), Failure> {
     let Some(db) = &db else {
         return forward(endpoint, &cfg.otlp_headers, doc, cfg.otlp_timeout_s * 1000).await;
     };
-    let done = forwarded(db, &rows).await?;
-    let Some(rest) = without_records(doc, &done).map_err(Failure::Permanent)? else {
-        return Ok(()); // every record went out on an earlier delivery
+    let now = Date::now().as_millis() as f64;
+    let mine = claim(db, &rows, owner, now).await?;
+    // Records not claimed here went out already, or are another delivery's to send.
+    let others: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| !mine.contains(&r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    let Some(rest) = without_records(doc, &others).map_err(Failure::Permanent)? else {
+        return Ok(());
     };
-    forward(
+    let ids: Vec<&str> = mine.iter().map(String::as_str).collect();
+    let sent = forward(
         endpoint,
         &cfg.otlp_headers,
         &rest,
         cfg.otlp_timeout_s * 1000,
     )
-    .await?;
-    let sent: Vec<&str> = rows
-        .iter()
-        .map(|r| r.id.as_str())
-        .filter(|id| !done.contains(*id))
-        .collect();
-    mark_forwarded(db, &sent).await
+    .await;
+    if let Err(e) = settle(db, &ids, owner, sent.is_ok()).await {
+        if sent.is_ok() {
+            // Forwarded but not marked: a redelivery would send these again (the claim
+            // expires), so retry the message now rather than lose the mark.
+            return Err(e);
+        }
+        console_warn!("ferrotel: claim not released (it expires): {e:?}");
+    }
+    sent
 }
 
 /// POSTs the document, retrying 408/429/5xx, network errors and timeouts with backoff

@@ -152,8 +152,13 @@ pub fn ingest_decide(
 pub fn ingest_store(env: JsValue, docs: Array) -> Promise {
     let env: worker::Env = env.unchecked_into();
     worker::wasm_bindgen_futures::future_to_promise(async move {
+        // No queue message: the delivery is named by a random token.
+        let owner = format!(
+            "direct-{:016x}",
+            (js_sys::Math::random() * 2f64.powi(53)) as u64
+        );
         for d in docs.iter().filter_map(|d| d.as_string()) {
-            if let Err(e) = super::consume::process(&env, &d).await {
+            if let Err(e) = super::consume::process(&env, &owner, &d).await {
                 worker::console_error!("ferrotel: direct write failed: {e:?}");
             }
         }
