@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `=` pin in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7
 GECKODRIVER_VERSION=0.37.1     # WebDriver for Debian's firefox-esr (scripts/test-browsers.sh)
+CARGO_FUZZ_VERSION=0.13.2      # scripts/fuzz.sh (libFuzzer needs nightly Rust)
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== setup: %s\n' "$*"; }
@@ -57,6 +58,16 @@ fi
 if [ "$(geckodriver --version 2>/dev/null | head -n1 | awk '{print $2}')" != "$GECKODRIVER_VERSION" ]; then
   log "cargo install geckodriver $GECKODRIVER_VERSION"
   cargo install -q --locked geckodriver --version "$GECKODRIVER_VERSION" --force
+fi
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "rustup toolchain install nightly (cargo fuzz)"
+  rustup toolchain install nightly --profile minimal
+fi
+
+if [ "$(version_of cargo-fuzz)" != "$CARGO_FUZZ_VERSION" ]; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --force
 fi
 
 if ! command -v wasm-pack >/dev/null; then

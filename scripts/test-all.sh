@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: static checks (rustfmt, clippy on the native, browser and edge builds), the
 # native core, the browser SDK in headless Chromium, Firefox and WebKit, the npm package build
-# (with its size report), the Worker build, the end-to-end tests and the Worker's tests in workerd.
+# (with its size report), the Worker build, the end-to-end tests and the Worker's tests in workerd,
+# and the fuzz targets for 60 s each.
 # Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +11,11 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "static checks: cargo fmt --check; cargo clippy -D warnings (native, browser, browser tests, edge)"
+step "static checks: cargo fmt --check; cargo clippy -D warnings (native, browser, browser tests, edge, fuzz targets)"
 cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc --tests -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features edge -- -D warnings
@@ -31,3 +34,6 @@ bash scripts/build-worker.sh
 
 step "end to end (built package in Chromium) and the Worker in workerd (Miniflare, local Queues/D1)"
 node --test tests/e2e/ worker/test/
+
+step "fuzzing: scripts/fuzz.sh 60 (cargo fuzz: envelope, stack, scrub, ingest; 60 s each)"
+bash scripts/fuzz.sh "${FERROTEL_FUZZ_SECONDS:-60}"
