@@ -8,6 +8,7 @@ WASM_BINDGEN_VERSION=0.2.130   # must equal the `=` pin in Cargo.toml
 WORKER_BUILD_VERSION=0.8.7
 GECKODRIVER_VERSION=0.37.1     # WebDriver for Debian's firefox-esr (scripts/test-browsers.sh)
 CARGO_DENY_VERSION=0.20.2      # scripts/supply-chain.sh; newest on crates.io, builds on stable 1.95
+CARGO_FUZZ_VERSION=0.13.2      # scripts/fuzz.sh (libFuzzer needs nightly Rust)
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== setup: %s\n' "$*"; }
@@ -17,8 +18,13 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# The npm package is built with the machine's nightly (pinned in scripts/build-pkg.sh) and
-# -Zbuild-std, which needs std's sources and the nightly wasm32 target.
+# Nightly Rust: the fuzz targets (cargo fuzz) and the npm package, built with the machine's
+# nightly (pinned in scripts/build-pkg.sh) and -Zbuild-std, which needs std's sources and the
+# nightly wasm32 target.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "rustup toolchain install nightly"
+  rustup toolchain install nightly --profile minimal
+fi
 if rustup toolchain list | grep -q '^nightly'; then
   if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
     log "rustup component add rust-src --toolchain nightly"
@@ -76,6 +82,11 @@ fi
 if [ "$(version_of cargo-deny)" != "$CARGO_DENY_VERSION" ]; then
   log "cargo install cargo-deny $CARGO_DENY_VERSION"
   cargo install -q --locked cargo-deny --version "$CARGO_DENY_VERSION" --force
+fi
+
+if [ "$(version_of cargo-fuzz)" != "$CARGO_FUZZ_VERSION" ]; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --force
 fi
 
 if ! command -v wasm-pack >/dev/null; then

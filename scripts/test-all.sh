@@ -2,7 +2,8 @@
 # Runs every test: static checks (rustfmt, clippy on the native, browser and edge builds), the
 # supply chain (cargo deny, npm audit), the native core, the browser SDK in headless Chromium,
 # Firefox and WebKit, the npm package build (with its size report and a check of what it ships),
-# the Worker build, the end-to-end tests and the Worker's tests in workerd.
+# the Worker build, the end-to-end tests and the Worker's tests in workerd (the outage soak
+# included), and the fuzz targets for 60 s each.
 # Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,10 +12,12 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "static checks: cargo fmt --check; eslint (the shipped and Worker JavaScript); cargo clippy -D warnings (native, browser, browser tests, edge)"
+step "static checks: cargo fmt --check; eslint (the shipped and Worker JavaScript); cargo clippy -D warnings (native, browser, browser tests, edge, fuzz targets)"
 cargo fmt --check
+cargo fmt --check --manifest-path fuzz/Cargo.toml
 eslint src/browser/glue.js pkg-templates/index.js worker/entry.mjs
 cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc --tests -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features edge -- -D warnings
@@ -37,3 +40,6 @@ bash scripts/build-worker.sh
 
 step "end to end (built package in Chromium) and the Worker in workerd (Miniflare, local Queues/D1)"
 node --test tests/e2e/ worker/test/
+
+step "fuzzing: scripts/fuzz.sh 60 (cargo fuzz: envelope, stack, scrub, ingest; 60 s each)"
+bash scripts/fuzz.sh "${FERROTEL_FUZZ_SECONDS:-60}"

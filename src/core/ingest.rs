@@ -952,6 +952,7 @@ const ORIGIN_REFUSED: &str = "this origin may not send with this key (a page wit
 mod tests {
     use super::*;
     use crate::core::event::EventKind;
+    use crate::core::otlp::project;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<IngestConfig, ConfigProblem> {
         let map: BTreeMap<String, String> = pairs
@@ -1305,6 +1306,43 @@ mod tests {
         let p = plan(run(Ok(&c), &post(Some(any.as_bytes()), None), ALL));
         assert_eq!(p.reply.status, 204);
         assert_eq!(p.reply.header("access-control-allow-origin"), None);
+    }
+
+    /// Found by the `ingest` fuzz target's property: one error event whose stack is a single
+    /// frame of control characters (escaped, 6 bytes each) filling the 64 KB body was forwarded
+    /// as a 116,027-byte document, over `MAX_CHUNK_BYTES`: the frame's file was repeated
+    /// unbounded next to the trace. The largest body a client can send must fit one document.
+    #[test]
+    fn the_largest_event_fits_one_queue_message() {
+        let c = cfg(OK).unwrap();
+        let esc = |n: usize| "\\u0001".repeat(n);
+        let body = |url: usize| {
+            BODY.replace("https://a.test/", &esc(url)).replace(
+                "\"exception.message\":\"m\"",
+                &format!(
+                    "\"exception.type\":\"{}\",\"exception.message\":\"{}\",\"exception.stacktrace\":\"{}@{}\"",
+                    esc(128),
+                    esc(1024),
+                    esc(4000),
+                    esc(4191)
+                ),
+            )
+        };
+        let room = (MAX_BODY_BYTES - body(0).len()) / 6;
+        let body = body(room.min(2048));
+        assert!(body.len() > MAX_BODY_BYTES - 6 && body.len() <= MAX_BODY_BYTES);
+        let p = plan(decide(
+            Ok(&c),
+            &post(Some(body.as_bytes()), Some("https://a.test")),
+            ALL,
+        ));
+        assert_eq!((p.reply.status, p.docs.len()), (204, 1));
+        assert!(
+            p.docs[0].len() <= MAX_CHUNK_BYTES,
+            "{} bytes",
+            p.docs[0].len()
+        );
+        assert_eq!(project(p.docs[0].as_bytes()).unwrap().len(), 1);
     }
 
     #[test]

@@ -98,12 +98,18 @@ pub fn push_i64(out: &mut String, n: i64) {
 
 /// Digits kept after the decimal point: enough for CLS (0.000001) and sub-microsecond timings.
 pub const FLOAT_DECIMALS: u32 = 6;
-const FLOAT_SCALE: f64 = 1_000_000.0;
+const FLOAT_SCALE: u64 = 1_000_000;
+/// The value times 10^decimals is kept below this (2^49), where an f64 is exact to a fifth of
+/// a unit even after a parse that is an ulp off: reading the written decimal back and writing
+/// it again gives the same digits (decode → encode is a fixed point). Larger magnitudes get
+/// fewer decimals (five from about 5.6e8, ...).
+const SCALED_MAX: u64 = 1 << 49;
 /// Magnitudes above this are written without a fraction (they are not telemetry values anyway).
 const FLOAT_MAX_EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
 
-/// Appends a finite number with at most [`FLOAT_DECIMALS`] decimals and no exponent; NaN and
-/// infinities (which JSON cannot carry) are written as 0.
+/// Appends a finite number with at most [`FLOAT_DECIMALS`] decimals (fewer from about 5.6e8,
+/// none from about 5.6e14) and no exponent; NaN and infinities (which JSON cannot carry) are
+/// written as 0. What it writes, read back, is written the same again.
 pub fn push_f64(out: &mut String, v: f64) {
     if !v.is_finite() {
         out.push('0');
@@ -111,7 +117,14 @@ pub fn push_f64(out: &mut String, v: f64) {
     }
     let neg = v < 0.0;
     let a = if neg { -v } else { v };
-    if a >= FLOAT_MAX_EXACT / FLOAT_SCALE {
+    // Round once at the scaled magnitude, then split: avoids 0.9999995 printing as "0.1000000".
+    let mut unit = FLOAT_SCALE;
+    let mut scaled = (a * unit as f64 + 0.5) as u64;
+    while scaled >= SCALED_MAX && unit > 1 {
+        unit /= 10;
+        scaled = (a * unit as f64 + 0.5) as u64;
+    }
+    if scaled >= SCALED_MAX {
         // Integer part only; clamp so the cast is exact and never saturates silently.
         let whole = if a >= FLOAT_MAX_EXACT {
             FLOAT_MAX_EXACT
@@ -124,10 +137,9 @@ pub fn push_f64(out: &mut String, v: f64) {
         push_u64(out, whole);
         return;
     }
-    // Round once at the scaled magnitude, then split: avoids 0.9999995 printing as "0.1000000".
-    let scaled = (a * FLOAT_SCALE + 0.5) as u64;
-    let whole = scaled / FLOAT_SCALE as u64;
-    let mut frac = scaled % FLOAT_SCALE as u64;
+    let whole = scaled / unit;
+    // As six digits (the ones past `unit` are zeros, trimmed below).
+    let mut frac = scaled % unit * (FLOAT_SCALE / unit);
     if neg && scaled != 0 {
         out.push('-');
     }
@@ -186,6 +198,9 @@ mod tests {
         assert_eq!(f(f64::NAN), "0");
         assert_eq!(f(f64::INFINITY), "0");
         assert_eq!(f(1e300), "9007199254740992");
+        assert_eq!(f(8855147457.854354), "8855147457.8544");
+        assert_eq!(f(123456789.123456), "123456789.123456");
+        assert_eq!(f(1e15 + 0.5), "1000000000000000");
     }
 
     #[test]
@@ -232,7 +247,20 @@ mod tests {
         #[test]
         fn floats_parse_back_within_half_a_micro_unit(v in -1e9f64..1e9) {
             let back: f64 = serde_json::from_str(&f(v)).unwrap();
-            prop_assert!((back - v).abs() <= 0.5e-6 + v.abs() * 1e-15, "{} -> {}", v, back);
+            // Six decimals up to about 5.6e8, then one fewer per decade.
+            prop_assert!((back - v).abs() <= 0.5e-6 + v.abs() * 1e-14, "{} -> {}", v, back);
+        }
+
+        /// Found by the `envelope` fuzz target: 8855147457.854354 was written ….854356, read
+        /// back and written ….854358, and so on (six decimals of a number that large are more
+        /// digits than an f64 holds), so a decoded batch did not re-encode to a fixed point.
+        #[test]
+        fn what_is_written_reads_back_to_the_same_text(
+            v in prop_oneof![any::<f64>(), -1e16f64..1e16, -1e10f64..1e10, 1e8f64..1e10, -1e3f64..1e3]
+        ) {
+            let once = f(v);
+            let back: f64 = serde_json::from_str(&once).unwrap();
+            prop_assert_eq!(f(back), once.clone(), "{} -> {} -> {}", v, once, back);
         }
     }
 }

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::envelope::Envelope;
-use super::event::{ErrorSource, Event, EventKind, Resource};
+use super::event::{limits, ErrorSource, Event, EventKind, Resource};
 use super::ids::push_hex64;
 use super::json::{push_bool, push_f64, push_i64, push_str, push_u64};
 use super::schema::wire_name_of;
@@ -44,10 +44,15 @@ pub const MAX_CHUNK_BYTES: usize = 100 * 1024;
 const NO_LIMIT: usize = usize::MAX;
 
 pub(crate) fn kv_str(o: &mut String, key: &str, v: &str) {
+    kv_str_max(o, key, v, NO_LIMIT);
+}
+
+/// A string attribute whose escaped value is cut to at most `max` bytes.
+fn kv_str_max(o: &mut String, key: &str, v: &str, max: usize) {
     o.push_str("{\"key\":\"");
     o.push_str(key);
     o.push_str("\",\"value\":{\"stringValue\":");
-    push_str(o, v, NO_LIMIT);
+    push_str(o, v, max);
     o.push_str("}},");
 }
 
@@ -185,10 +190,12 @@ impl LogsEncoder {
                 let (_, frames) = stack::parse(raw);
                 kv_i64(o, "ferrotel.frames", frames.len() as i64);
                 if let Some(f) = frames.iter().find(|f| f.in_app).or(frames.first()) {
+                    // Bounded (escaped size, like the wire's strings): they repeat part of the
+                    // trace, and unbounded they let one record outgrow MAX_CHUNK_BYTES.
                     if let Some(func) = &f.function {
-                        kv_str(o, "code.function.name", func);
+                        kv_str_max(o, "code.function.name", func, limits::URL);
                     }
-                    kv_str(o, "code.file.path", &f.file);
+                    kv_str_max(o, "code.file.path", &f.file, limits::URL);
                     if let Some(l) = f.line {
                         kv_i64(o, "code.line.number", l as i64);
                     }

@@ -1,0 +1,165 @@
+//! The Worker's request path (`ingest::decide`, which decodes, validates, enriches and encodes
+//! OTLP) with a fixed configuration and the fuzz input as the body of `POST /v1/batch`.
+//!
+//! Beyond "never panics":
+//! - a refusal is a 400/401/403/413 whose body is JSON naming the error and the reason, and it
+//!   is a 400/413 exactly when `Envelope::decode_partial` refuses the body;
+//! - whatever is accepted is forwarded as documents that serde_json parses, in the OTLP logs
+//!   shape (`resourceLogs[].scopeLogs[].logRecords[]`, typed attribute values), each at most
+//!   `otlp::MAX_CHUNK_BYTES` (the queue message limit the code declares), holding every kept
+//!   event exactly once, in order (sampling is off in this configuration), and that the
+//!   consumer's `otlp::project` reads back into one row per event;
+//! - the answer is 204, or 200 with a JSON body counting the accepted and dropped events.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use ferrotel::core::envelope::Envelope;
+use ferrotel::core::ids::hex64;
+use ferrotel::core::ingest::{decide, Bindings, Decision, Incoming, IngestConfig, QUEUE};
+use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fn config() -> &'static IngestConfig {
+    static CFG: OnceLock<IngestConfig> = OnceLock::new();
+    CFG.get_or_init(|| {
+        IngestConfig::from_vars(|k| {
+            match k {
+                // pk_demo is the corpus's key.
+                "WRITE_KEYS" => Some(r#"{"pk_demo":["*"],"pk_a":["https://a.test"]}"#),
+                "IP_SALT" => Some("0123456789abcdef"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .expect("the fuzz configuration is valid")
+    })
+}
+
+const ALL: Bindings = Bindings {
+    rl_key: true,
+    rl_client: true,
+    queue: true,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let len = data.len().to_string();
+    let req = Incoming {
+        method: "POST",
+        url: "https://ingest.test/v1/batch",
+        content_type: Some("text/plain;charset=UTF-8"),
+        content_length: Some(&len),
+        origin: Some("https://a.test"),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+        ip: Some("2001:db8:1:2::1"),
+        country: Some("DE"),
+        now_ms: 1_764_000_001_000,
+        body: Some(data),
+    };
+    let decoded = Envelope::decode_partial(data);
+    match decide(Ok(config()), &req, ALL) {
+        Decision::Answer(r) => {
+            let body: Value =
+                serde_json::from_str(r.body.as_deref().expect("a refusal has a body"))
+                    .expect("a refusal's body is JSON");
+            assert!(
+                body["error"].is_string() && body["reason"].is_string(),
+                "{body}"
+            );
+            match &decoded {
+                Err(_) => assert!(matches!(r.status, 400 | 413), "{r:?}"),
+                Ok(_) => assert!(matches!(r.status, 401 | 403), "{r:?}"),
+            }
+        }
+        Decision::Accept(plan) => {
+            let (env, drops) = decoded.expect("accepted, so it decodes");
+            let mut ids = Vec::new();
+            for doc in &plan.docs {
+                assert!(
+                    doc.len() <= MAX_CHUNK_BYTES,
+                    "a forwarded document of {} bytes exceeds MAX_CHUNK_BYTES ({MAX_CHUNK_BYTES})",
+                    doc.len()
+                );
+                let v: Value = serde_json::from_str(doc)
+                    .unwrap_or_else(|e| panic!("a forwarded document is not JSON: {e}\n{doc}"));
+                let n = check_shape(&v, &mut ids);
+                let rows = project(doc.as_bytes()).expect("the consumer reads the document");
+                assert_eq!(rows.len(), n);
+            }
+            let expected: Vec<String> = env.events.iter().map(|e| hex64(e.id)).collect();
+            assert_eq!(ids, expected, "forwarded events differ from the kept ones");
+            assert_eq!(plan.queue, (!plan.docs.is_empty()).then_some(QUEUE));
+            assert_eq!(plan.docs.is_empty(), env.events.is_empty());
+            if drops.is_empty() {
+                assert_eq!((plan.reply.status, &plan.reply.body), (204, &None));
+            } else {
+                assert_eq!(plan.reply.status, 200);
+                let b: Value = serde_json::from_str(plan.reply.body.as_deref().expect("a body"))
+                    .expect("the partial acceptance is JSON");
+                assert_eq!(b["accepted"].as_u64(), Some(env.events.len() as u64));
+                assert_eq!(b["dropped"].as_u64(), Some(drops.len() as u64));
+            }
+        }
+        d => panic!("a POST with its body read got {d:?}"),
+    }
+});
+
+fn array<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
+    match v[key].as_array() {
+        Some(a) if !a.is_empty() => a,
+        _ => panic!("{key} is not a non-empty array in {v}"),
+    }
+}
+
+fn check_attributes(v: &Value) {
+    for kv in v["attributes"].as_array().expect("attributes is an array") {
+        assert!(kv["key"].is_string(), "{kv}");
+        let val = kv["value"]
+            .as_object()
+            .expect("an attribute value is an object");
+        assert_eq!(val.len(), 1, "one typed value: {kv}");
+        let (t, x) = val.iter().next().expect("one entry");
+        let ok = match t.as_str() {
+            "stringValue" => x.is_string(),
+            "boolValue" => x.is_boolean(),
+            "doubleValue" => x.is_number(),
+            "intValue" => x.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
+            _ => false,
+        };
+        assert!(ok, "not an OTLP AnyValue: {kv}");
+    }
+}
+
+/// Checks the OTLP logs shape; appends the records' `event.id`s; returns how many records.
+fn check_shape(doc: &Value, ids: &mut Vec<String>) -> usize {
+    let mut n = 0;
+    for rl in array(doc, "resourceLogs") {
+        check_attributes(&rl["resource"]);
+        for sl in array(rl, "scopeLogs") {
+            assert!(sl["scope"]["name"].is_string());
+            for r in array(sl, "logRecords") {
+                for k in ["timeUnixNano", "observedTimeUnixNano"] {
+                    assert!(
+                        r[k].as_str().is_some_and(|s| s.parse::<u64>().is_ok()),
+                        "{k}: {r}"
+                    );
+                }
+                assert!(
+                    r["severityNumber"].is_u64() && r["eventName"].is_string(),
+                    "{r}"
+                );
+                check_attributes(r);
+                let id = r["attributes"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|kv| kv["key"] == "event.id"))
+                    .and_then(|kv| kv["value"]["stringValue"].as_str())
+                    .expect("a record has its event.id");
+                ids.push(id.to_owned());
+                n += 1;
+            }
+        }
+    }
+    n
+}
