@@ -153,6 +153,7 @@ fn otlp(env: &Envelope) -> Value {
         ua: classify(""),
         client_hash: "",
         received_ms: 1,
+        clock_correction_ms: 0,
     };
     let enc = LogsEncoder::for_envelope(env, &e);
     let records: Vec<String> = env

@@ -15,9 +15,13 @@
 
 use std::sync::OnceLock;
 
+use ferrotel::core::envelope::valid_key;
 use ferrotel::core::envelope::Envelope;
 use ferrotel::core::ids::hex64;
-use ferrotel::core::ingest::{decide, Bindings, Decision, Incoming, IngestConfig, QUEUE};
+use ferrotel::core::ingest::{
+    clock_times, decide, Bindings, Decision, Incoming, IngestConfig, DEFAULT_RETENTION_DAYS, QUEUE,
+    RL_CLIENT,
+};
 use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -57,9 +61,38 @@ fuzz_target!(|data: &[u8]| {
         country: Some("DE"),
         now_ms: 1_764_000_001_000,
         body: Some(data),
+        checked: false,
+        day_salt: "fuzz-day-salt",
+        used_today: None,
     };
-    let decoded = Envelope::decode_partial(data);
-    match decide(Ok(config()), &req, ALL) {
+    // As the request path keeps them: decoded, then corrected for the client clock and cut to
+    // the time window.
+    let decoded = Envelope::decode_partial(data).map(|(mut env, mut drops)| {
+        clock_times(&mut env, &mut drops, req.now_ms, DEFAULT_RETENTION_DAYS);
+        (env, drops)
+    });
+    let plain_key = Envelope::peek(data).is_ok_and(|p| p.key.is_some_and(valid_key));
+    // As the entry runs it: the limiters (all allow here) before decoding, then the decision;
+    // every refusal is charged to the client's limiter.
+    let decision = match decide(Ok(config()), &req, ALL) {
+        Decision::Next(step) => {
+            assert!(step.checked && step.read == 0, "{step:?}");
+            let checked = Incoming {
+                checked: true,
+                ..req.clone()
+            };
+            decide(Ok(config()), &checked, ALL)
+        }
+        d => d,
+    };
+    let decision = match decision {
+        Decision::Refuse(r) => {
+            assert_eq!(r.limit.0, RL_CLIENT);
+            Decision::Answer(r.reply)
+        }
+        d => d,
+    };
+    match decision {
         Decision::Answer(r) => {
             let body: Value =
                 serde_json::from_str(r.body.as_deref().expect("a refusal has a body"))
@@ -68,9 +101,12 @@ fuzz_target!(|data: &[u8]| {
                 body["error"].is_string() && body["reason"].is_string(),
                 "{body}"
             );
-            match &decoded {
-                Err(_) => assert!(matches!(r.status, 400 | 413), "{r:?}"),
-                Ok(_) => assert!(matches!(r.status, 401 | 403), "{r:?}"),
+            // The key and origin are checked before decoding (from the cheap pass), so a body
+            // the decoder refuses may still be refused for its key or origin first.
+            match (&decoded, plain_key) {
+                (Err(_), _) => assert!(matches!(r.status, 400 | 401 | 403 | 413), "{r:?}"),
+                (Ok(_), true) => assert!(matches!(r.status, 401 | 403), "{r:?}"),
+                (Ok(_), false) => assert_eq!(r.status, 400, "{r:?}"),
             }
         }
         Decision::Accept(plan) => {

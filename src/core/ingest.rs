@@ -1331,7 +1331,7 @@ mod tests {
         let room = (MAX_BODY_BYTES - body(0).len()) / 6;
         let body = body(room.min(2048));
         assert!(body.len() > MAX_BODY_BYTES - 6 && body.len() <= MAX_BODY_BYTES);
-        let p = plan(decide(
+        let p = plan(run(
             Ok(&c),
             &post(Some(body.as_bytes()), Some("https://a.test")),
             ALL,
