@@ -9,7 +9,11 @@
 // coordinates of its centre (measured once, before any loop), so SDKs that listen to pointer or
 // mouse events see them too. The page's delegated click handler keeps links from navigating (as a
 // client-side router would), counts "Add to cart" into the cart badge and toggles the wishlist
-// state; the "Apply coupon" button's handler throws.
+// state; the "Apply coupon" button's handler throws. Interactive elements carry
+// data-faro-user-action-name, which is how Grafana Faro's user-action capture is switched on per
+// element (the other SDKs ignore it). After each click the page forces style and layout, as the
+// rendering between two real clicks would, so an SDK that reads layout finds it clean and the
+// page's own re-layout is paid equally by every variant.
 
 const CARDS = 64;
 
@@ -19,17 +23,17 @@ function card(i) {
   return `<li class="grid-item">
   <article class="card" data-product="${id}">
     <div class="card-media">
-      <a class="card-link" href="/product/${id}"><img class="thumb" alt="Trail runner ${i + 1}" width="160" height="120"
+      <a class="card-link" href="/product/${id}" data-faro-user-action-name="open-product"><img class="thumb" alt="Trail runner ${i + 1}" width="160" height="120"
         src="data:image/gif;base64,R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=" data-t></a>
       ${i % 4 === 0 ? '<span class="badge">New</span>' : ""}
     </div>
     <div class="card-body">
-      <h3 class="card-title"><a href="/product/${id}" data-t>Trail runner ${i + 1}</a></h3>
+      <h3 class="card-title"><a href="/product/${id}" data-faro-user-action-name="open-product" data-t>Trail runner ${i + 1}</a></h3>
       <p class="card-meta"><span class="rating" aria-label="4 of 5">★★★★☆</span> <span class="reviews">(${(i * 13) % 200} reviews)</span></p>
       <p class="card-price"><span class="price" data-t>€${price}</span></p>
       <div class="card-actions">
-        <button type="button" class="btn add" data-action="add"><span class="btn-label" data-t>Add to cart</span></button>
-        <button type="button" class="btn wish" data-action="wish" aria-pressed="false"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true"><path data-t d="M8 14s-6-4-6-8a3 3 0 0 1 6-1 3 3 0 0 1 6 1c0 4-6 8-6 8z"/></svg><span class="sr">Save</span></button>
+        <button type="button" class="btn add" data-action="add" data-faro-user-action-name="add-to-cart"><span class="btn-label" data-t>Add to cart</span></button>
+        <button type="button" class="btn wish" data-action="wish" aria-pressed="false" data-faro-user-action-name="wishlist"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true"><path data-t d="M8 14s-6-4-6-8a3 3 0 0 1 6-1 3 3 0 0 1 6 1c0 4-6 8-6 8z"/></svg><span class="sr">Save</span></button>
       </div>
     </div>
   </article>
@@ -55,13 +59,13 @@ ul.grid{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:re
 
 export function productPage() {
   const nav = ["Women", "Men", "Kids", "Running", "Hiking", "Sale", "New in", "Help"]
-    .map((n) => `<a href="/c/${n.toLowerCase().replace(" ", "-")}" data-t>${n}</a>`).join("\n");
+    .map((n) => `<a href="/c/${n.toLowerCase().replace(" ", "-")}" data-faro-user-action-name="nav" data-t>${n}</a>`).join("\n");
   const filters = ["Size 38", "Size 39", "Size 40", "Size 41", "Size 42", "Size 43", "Black", "Blue", "Red", "Waterproof", "Wide fit", "In stock"]
-    .map((n, i) => `<label data-t><input type="checkbox" name="f${i}"> ${n}</label>`).join("\n");
+    .map((n, i) => `<label data-faro-user-action-name="filter" data-t><input type="checkbox" name="f${i}"> ${n}</label>`).join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Trail shop: running shoes</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head><body>
 <header><strong class="logo">Trail shop</strong><nav>${nav}</nav>
-  <div class="cart">Cart <span id="cart-count">0</span> <button type="button" class="btn" id="coupon" data-action="coupon">Apply coupon</button></div>
+  <div class="cart">Cart <span id="cart-count">0</span> <button type="button" class="btn" id="coupon" data-action="coupon" data-faro-user-action-name="coupon">Apply coupon</button></div>
 </header>
 <div class="layout">
   <aside class="filters"><form id="filters"><h2>Filter</h2>
@@ -133,6 +137,7 @@ function clickAt(t) {
   t.el.dispatchEvent(new PointerEvent("pointerup", { ...base, ...ptr, buttons: 0, pressure: 0 }));
   t.el.dispatchEvent(new MouseEvent("mouseup", { ...base, buttons: 0, detail: 1 }));
   t.el.dispatchEvent(new MouseEvent("click", { ...base, buttons: 0, detail: 1 }));
+  void document.documentElement.offsetWidth;
 }
 
 // Timed: import() of the bundle and the SDK's init call, up to the promise it returns (if any)
@@ -153,19 +158,21 @@ window.__go = async () => {
 };
 
 // n clicks over the targets in turn, in chunks of \`chunk\` with a yield to the event loop
-// between chunks (microtasks and queued tasks run there, as between real clicks); wall time.
+// after each chunk (microtasks and queued tasks run there, as between real clicks). Returns the
+// wall time of each chunk, its yield included, in ms.
 window.__clicks = async (n, chunk) => {
   const T = window.__targets;
   let k = window.__next || 0;
-  const t0 = performance.now();
+  const times = [];
   for (let i = 0; i < n;) {
+    const t0 = performance.now();
     const end = Math.min(n, i + chunk);
     for (; i < end; i++) clickAt(T[k++ % T.length]);
     await yieldTask();
+    times.push(performance.now() - t0);
   }
-  const ms = performance.now() - t0;
   window.__next = k;
-  return ms;
+  return times;
 };
 
 // The memory workload: \`clicks\` clicks over the targets and \`errors\` errors, half thrown by the
