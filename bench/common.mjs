@@ -89,11 +89,12 @@ export async function startServer(routes, pages) {
   };
 }
 
-export function launch() {
+/** Headless Chromium (/usr/bin/chromium); `extraArgs` are appended to the fixed flags. */
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
+      "--disable-component-update", "--disable-sync", "--no-first-run", ...extraArgs],
   });
 }
 

@@ -2,8 +2,9 @@
 # Runs every test: static checks (rustfmt, clippy on the native, browser and edge builds), the
 # supply chain (cargo deny, npm audit), the native core, the browser SDK in headless Chromium,
 # Firefox and WebKit, the npm package build (with its size report and a check of what it ships),
-# the Worker build, the end-to-end tests and the Worker's tests in workerd (the outage soak
-# included), and the fuzz targets for 60 s each.
+# a smoke run of the side-by-side SDK benchmark (bench/compare/run.mjs --smoke), the Worker
+# build, the end-to-end tests and the Worker's tests in workerd (the outage soak included), and
+# the fuzz targets for 60 s each.
 # Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,9 @@ bash scripts/test-browsers.sh all
 step "npm package build and size; npm pack ships exactly the expected files"
 bash scripts/build-pkg.sh
 bash scripts/supply-chain.sh pack
+
+step "compare benchmark, smoke: ferrotel and nine other browser SDKs load, init, send to a local sink and yield every measure"
+node bench/compare/run.mjs --smoke
 
 step "ingest Worker build (worker-build, feature edge)"
 bash scripts/build-worker.sh
