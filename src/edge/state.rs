@@ -156,13 +156,18 @@ pub fn ingest_prepare(env: JsValue, now_ms: f64) -> JsValue {
                     retry_at: None,
                 },
                 Err(e) => {
-                    console_error!(
-                        "ferrotel: day salt not read from D1 ({e}); using an isolate salt"
-                    );
+                    // Without a DB binding there is nothing to retry: the isolate's salt
+                    // serves the day. A failing D1 is asked again after a minute.
+                    let bound = db.is_some();
+                    if bound {
+                        console_error!(
+                            "ferrotel: day salt not read from D1 ({e}); using an isolate salt"
+                        );
+                    }
                     Salt {
                         day,
                         salt: random_hex().into(),
-                        retry_at: Some(now + FALLBACK_SALT_MS),
+                        retry_at: bound.then_some(now + FALLBACK_SALT_MS),
                     }
                 }
             };
