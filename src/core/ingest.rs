@@ -364,7 +364,8 @@ pub struct Incoming<'a> {
     pub now_ms: u64,
     /// The body, once read (at most [`READ_AT_MOST`] bytes); `None` before.
     pub body: Option<&'a [u8]>,
-    /// Whether the batch's rate limiters were consulted (a [`Step`] said so).
+    /// Whether the batch's rate limiters were consulted (a [`Step`] said so, after the body
+    /// passed the shape check of `Envelope::peek`: it is not checked again).
     pub checked: bool,
     /// Today's random salt for the client hash (see [`client_hash`]); empty if unknown.
     pub day_salt: &'a str,
@@ -814,7 +815,8 @@ pub fn decide(
             });
         }
     }
-    let (mut env, mut dropped) = match Envelope::decode_partial(body) {
+    // The body passed `Envelope::peek` above, or in the call that asked for the limiters.
+    let (mut env, mut dropped) = match Envelope::decode_peeked(body) {
         Ok(d) => d,
         Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
     };
