@@ -285,13 +285,13 @@ impl LogsEncoder {
         } = &ev.kind
         {
             if !raw.is_empty() && *source != ErrorSource::Panic {
-                let (_, frames) = stack::parse(raw);
-                kv_i64(o, "ferrotel.frames", frames.len() as i64);
-                if let Some(f) = frames.iter().find(|f| f.in_app).or(frames.first()) {
-                    if let Some(func) = &f.function {
-                        kv_str(o, "code.function.name", func);
+                let (frames, top) = stack::summary(raw);
+                kv_i64(o, "ferrotel.frames", frames as i64);
+                if let Some(f) = top {
+                    if !f.function.is_empty() {
+                        kv_str(o, "code.function.name", f.function);
                     }
-                    kv_str(o, "code.file.path", &f.file);
+                    kv_str(o, "code.file.path", f.file);
                     if let Some(l) = f.line {
                         kv_i64(o, "code.line.number", l as i64);
                     }
