@@ -43,10 +43,13 @@ export default class Ingest extends RustWorker {
     // Today's salt and quota counts (src/edge/state.rs): usually current, then nothing to await.
     const ready = prepare(env, Date.now());
     if (ready) await ready;
+    const method = request.method, url = request.url, type = h.get("content-type"), length = h.get("content-length"),
+      origin = h.get("origin"), agent = h.get("user-agent"), ip = h.get("cf-connecting-ip"), country = request.cf?.country;
     let body, checked = false;
     for (;;) {
-      const d = decide(env, request.method, request.url, h.get("content-type"), h.get("content-length"),
-        h.get("origin"), h.get("user-agent"), h.get("cf-connecting-ip"), request.cf?.country, Date.now(), body, checked);
+      // The decision as JSON, then the documents to store, if any (see src/edge/fast.rs).
+      const [json, ...docs] = decide(env, method, url, type, length, origin, agent, ip, country, Date.now(), body, checked);
+      const d = JSON.parse(json);
       if (d.route) return super.fetch(request);
       for (const [binding, key] of d.limits ?? []) {
         if (!(await env[binding].limit({ key })).success) return respond(d.limited);
@@ -58,13 +61,13 @@ export default class Ingest extends RustWorker {
       }
       if (d.queue) {
         try {
-          for (const doc of d.docs) await env[d.queue].send(doc, { contentType: "text" });
+          for (const doc of docs) await env[d.queue].send(doc, { contentType: "text" });
         } catch (e) {
           console.error("ferrotel: queue send failed", e);
           return respond(d.unavailable);
         }
       } else if (d.direct) {
-        this.ctx.waitUntil(store(env, d.docs));
+        this.ctx.waitUntil(store(env, docs));
       }
       return respond(d.reply);
     }
