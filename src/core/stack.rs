@@ -48,15 +48,24 @@ pub fn parse(stack: &str) -> (Format, Vec<Frame>) {
 }
 
 /// What the OTLP record keeps of a stack: how many frames [`parse`] reads and the first
-/// in-app frame (or the first frame), without allocating.
+/// in-app frame (or the first frame), without allocating. Frames after the one returned are
+/// only counted (see [`is_frame`]), not parsed.
 pub(crate) fn summary(stack: &str) -> (usize, Option<FrameRef<'_>>) {
-    let (_, frames) = frames(stack);
+    let v8 = is_v8(stack);
     let (mut n, mut first, mut app) = (0, None, None);
-    for f in frames {
-        n += 1;
-        first = first.or(Some(f));
-        if app.is_none() && f.in_app {
-            app = Some(f);
+    for line in stack.lines() {
+        if n == MAX_FRAMES {
+            break;
+        }
+        let line = line.trim();
+        if app.is_some() {
+            n += usize::from(is_frame(v8, line));
+        } else if let Some(f) = parse_line(v8, line) {
+            n += 1;
+            first = first.or(Some(f));
+            if f.in_app {
+                app = Some(f);
+            }
         }
     }
     (n, app.or(first))
@@ -86,21 +95,40 @@ impl FrameRef<'_> {
 
 /// Whether the trace is V8's, and its frames (at most [`MAX_FRAMES`]).
 fn frames(stack: &str) -> (bool, impl Iterator<Item = FrameRef<'_>>) {
-    // A V8 header (the message) can contain '@', so once any V8 frame is present only V8 lines
-    // count; the pre-scan is cheap next to parsing a frame.
-    let v8 = stack.lines().any(|l| l.trim_start().starts_with("at "));
+    let v8 = is_v8(stack);
     let frames = stack
         .lines()
-        .filter_map(move |line| {
-            let line = line.trim();
-            if v8 {
-                line.strip_prefix("at ").and_then(parse_v8)
-            } else {
-                parse_gecko(line)
-            }
-        })
+        .filter_map(move |line| parse_line(v8, line.trim()))
         .take(MAX_FRAMES);
     (v8, frames)
+}
+
+/// A V8 header (the message) can contain '@', so once any V8 frame is present only V8 lines
+/// count; the pre-scan is cheap next to parsing a frame.
+fn is_v8(stack: &str) -> bool {
+    stack.lines().any(|l| l.trim_start().starts_with("at "))
+}
+
+/// The frame on a trimmed line, if it is one.
+fn parse_line(v8: bool, line: &str) -> Option<FrameRef<'_>> {
+    if v8 {
+        line.strip_prefix("at ").and_then(parse_v8)
+    } else {
+        parse_gecko(line)
+    }
+}
+
+/// `parse_line(v8, line).is_some()`, without reading the location.
+fn is_frame(v8: bool, line: &str) -> bool {
+    if v8 {
+        line.strip_prefix("at ")
+            .is_some_and(|rest| !rest.trim().is_empty())
+    } else {
+        line == "[native code]"
+            || line.split_once('@').is_some_and(|(function, location)| {
+                !has_colon_space(function) && !location.trim().is_empty()
+            })
+    }
 }
 
 fn parse_v8(rest: &str) -> Option<FrameRef<'_>> {
@@ -772,7 +800,7 @@ mod tests {
         #[test]
         fn the_summary_counts_and_picks_the_frame_parse_would(
             lines in proptest::collection::vec(
-                "( *at )?([a-z.<> ]{0,8}\\(|[a-z]{0,4}@|eval at )?(https://a\\.test/[a-z]{1,3}\\.js|chrome-extension://x|<anonymous>|native|index 1|a line 2 > eval|w:wasm-function\\[1\\]:0x1f)?(:[0-9]{1,3}){0,2}\\)?",
+                "( *at )?([a-z.<> ]{0,8}\\(|[a-z:* ]{0,5}@ ?|eval at )?(https://a\\.test/[a-z]{1,3}\\.js|chrome-extension://x|<anonymous>|native|index 1|a line 2 > eval|w:wasm-function\\[1\\]:0x1f|\\[native code\\])?(:[0-9]{1,3}){0,2}\\)?",
                 0..8,
             ),
         ) {
