@@ -176,6 +176,39 @@ fn documents_stay_under_the_queue_limit_and_keep_every_record() {
 }
 
 #[test]
+fn the_writer_makes_the_documents_of_the_joined_records() {
+    let enc = encoder("k");
+    let mut evs = events();
+    // Large errors, so that the records fill several documents.
+    evs.extend((0..60).map(|i| Event {
+        id: 1000 + i,
+        t: 1_764_000_000_000 + i,
+        url: "https://x.test/".into(),
+        kind: EventKind::Error {
+            source: ErrorSource::Error,
+            kind: "E".into(),
+            message: "m\"".repeat(200 + i as usize * 7),
+            stack: "s\n".repeat(2000 + i as usize * 11),
+            fingerprint: 1,
+            count: 1,
+        },
+    }));
+    for max in [MAX_CHUNK_BYTES, 20_000, 1] {
+        for n in [0, 1, evs.len()] {
+            let mut w = enc.writer(max, 4096);
+            for e in &evs[..n] {
+                w.record(e, 1.0, 1_764_000_001_000);
+            }
+            let docs = w.finish();
+            assert_eq!(docs, enc.documents(&records(&enc, &evs[..n], 1.0), max));
+            if max == 20_000 && n == evs.len() {
+                assert!(docs.len() > 5, "{}", docs.len());
+            }
+        }
+    }
+}
+
+#[test]
 fn projection_gives_wire_names_back() {
     let evs = events();
     let enc = encoder("pk_demo");

@@ -224,6 +224,32 @@ impl Envelope {
             return Err(DecodeError::new("body", "exceeds 65536 bytes"));
         }
         Envelope::peek(body)?;
+        Envelope::decode_peeked(body)
+    }
+
+    /// [`decode_partial`](Self::decode_partial) of a body that [`peek`](Self::peek) has
+    /// accepted (the ingest peeks before it consults the limiters, and decodes after).
+    pub(crate) fn decode_peeked(body: &[u8]) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
+        // One pass decodes every event as it is read. An event that serde refuses (not an
+        // object, a value of the wrong JSON type, a repeated field) would end that pass, so
+        // then the body is read again with each event kept raw and decoded on its own: one bad
+        // event is one drop, with serde's reason. Both give the same result for any body.
+        // The body is checked as UTF-8 once, not string by string (invalid UTF-8 takes the
+        // second way, which refuses it as before).
+        if let Ok(text) = std::str::from_utf8(body) {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let one_pass = EnvelopeVisitor { one_pass: true };
+            if let Ok(raw) = de::DeserializeSeed::deserialize(one_pass, &mut de)
+                .and_then(|raw| de.end().map(|()| raw))
+            {
+                return raw.validate();
+            }
+        }
+        Envelope::decode_event_by_event(body)
+    }
+
+    /// The second way: the events kept raw, then each decoded on its own.
+    fn decode_event_by_event(body: &[u8]) -> Result<(Envelope, Vec<Dropped>), DecodeError> {
         let raw: RawEnvelope<'_> = serde_json::from_slice(body)
             .map_err(|e| DecodeError::new("body", format!("is not a valid v1 envelope: {e}")))?;
         raw.validate()
@@ -387,25 +413,76 @@ struct RawSdk<'a> {
 }
 
 /// The envelope as read in one pass: its fixed members, the schema's envelope fields in their
-/// slots, and the events still raw (each is decoded on its own, so one bad event is one drop).
-/// Other members are skipped; a repeated member is refused.
+/// slots, and the events (see [`RawEvents`]). Other members are skipped; a repeated member is
+/// refused.
 struct RawEnvelope<'a> {
     v: Option<u64>,
     key: Option<Cow<'a, str>>,
     sdk: Option<RawSdk<'a>>,
     session: Option<Cow<'a, str>>,
     sent_at: Option<u64>,
-    events: Option<Vec<&'a RawValue>>,
+    events: Option<RawEvents<'a>>,
     resource: Slots<'a, RESOURCE_SLOTS>,
+}
+
+/// The events of an envelope: decoded as they were read (each one valid, or what made it
+/// invalid), or raw, each to be decoded on its own (so that one bad event is one drop).
+enum RawEvents<'a> {
+    Decoded(Vec<Result<Event, FieldError>>),
+    Raw(Vec<&'a RawValue>),
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawEnvelope<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(EnvelopeVisitor)
+        d.deserialize_map(EnvelopeVisitor { one_pass: false })
     }
 }
 
-struct EnvelopeVisitor;
+/// Reads an envelope; with `one_pass`, the events are decoded as they are read.
+#[derive(Clone, Copy)]
+struct EnvelopeVisitor {
+    one_pass: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for EnvelopeVisitor {
+    type Value = RawEnvelope<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+/// The `events` member decoded in one pass: `null`, or an array of event objects.
+struct EventsSeed;
+
+impl<'de> de::DeserializeSeed<'de> for EventsSeed {
+    type Value = Option<Vec<Result<Event, FieldError>>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventsSeed {
+    type Value = Option<Vec<Result<Event, FieldError>>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_EVENTS));
+        while let Some(ev) = seq.next_element::<RawEvent<'de>>()? {
+            events.push(ev.validate());
+        }
+        Ok(Some(events))
+    }
+}
 
 /// Stores a fixed member's value, refusing a second one as serde's derive would.
 fn once<T, E: de::Error>(
@@ -450,7 +527,15 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                     once(&mut e.session, &mut seen[3], v, "session")?
                 }
                 "sent_at" => once(&mut e.sent_at, &mut seen[4], map.next_value()?, "sent_at")?,
-                "events" => once(&mut e.events, &mut seen[5], map.next_value()?, "events")?,
+                "events" => {
+                    let v = if self.one_pass {
+                        map.next_value_seed(EventsSeed)?.map(RawEvents::Decoded)
+                    } else {
+                        map.next_value::<Option<Vec<&'de RawValue>>>()?
+                            .map(RawEvents::Raw)
+                    };
+                    once(&mut e.events, &mut seen[5], v, "events")?
+                }
                 other => match (RESOURCE_TABLE.index)(other) {
                     Some(i) => e.resource.read_value(&RESOURCE_TABLE, i, &mut map)?,
                     None => {
@@ -529,28 +614,42 @@ impl<'a> RawEnvelope<'a> {
         let raw_events = self
             .events
             .ok_or_else(|| DecodeError::new("events", "is missing"))?;
-        if raw_events.is_empty() {
+        let count = match &raw_events {
+            RawEvents::Decoded(v) => v.len(),
+            RawEvents::Raw(v) => v.len(),
+        };
+        if count == 0 {
             return Err(DecodeError::new(
                 "events",
                 "is empty; send at least one event",
             ));
         }
-        if raw_events.len() > MAX_EVENTS {
+        if count > MAX_EVENTS {
             return Err(DecodeError::new("events", "has more than 200 events"));
         }
-        let mut events = Vec::with_capacity(raw_events.len());
+        let mut events = Vec::with_capacity(count);
         let mut dropped = Vec::new();
-        for (index, raw) in raw_events.into_iter().enumerate() {
-            match decode_event(raw.get()) {
-                Ok(e) => events.push(e),
-                Err((field, reason)) => dropped.push(Dropped {
-                    index,
-                    field: match field {
-                        Some(f) => format!("events[{index}].{f}"),
-                        None => format!("events[{index}]"),
-                    },
-                    reason,
-                }),
+        let mut keep = |index: usize, e: Result<Event, (Option<&str>, Cow<'static, str>)>| match e {
+            Ok(e) => events.push(e),
+            Err((field, reason)) => dropped.push(Dropped {
+                index,
+                field: match field {
+                    Some(f) => format!("events[{index}].{f}"),
+                    None => format!("events[{index}]"),
+                },
+                reason,
+            }),
+        };
+        match raw_events {
+            RawEvents::Decoded(v) => {
+                for (index, e) in v.into_iter().enumerate() {
+                    keep(index, e.map_err(|(field, reason)| (Some(field), reason)));
+                }
+            }
+            RawEvents::Raw(v) => {
+                for (index, raw) in v.into_iter().enumerate() {
+                    keep(index, decode_event(raw.get()));
+                }
             }
         }
         let env = Envelope {
@@ -763,6 +862,50 @@ mod partial_tests {
         let e = Envelope::decode(b.as_bytes()).unwrap_err();
         assert_eq!(e.field, "events[1].type");
         assert!(Envelope::decode(body(&[GOOD, GOOD]).as_bytes()).is_ok());
+    }
+
+    /// A valid batch of every kind of event, with escapes, attributes and a stack.
+    fn varied() -> String {
+        body(&[
+            GOOD,
+            r#"{"id":"00000000000000b1","t":1764000000001,"type":"page_view","url":"https://a.test/p?q=\"x\"","referrer":"","cause":"route"}"#,
+            r#"{"id":"00000000000000b2","t":1764000000002,"type":"web_vital","name":"CLS","value":0.01,"delta":0.01,"metric_id":"v1-1"}"#,
+            r#"{"id":"00000000000000b3","t":1764000000003,"type":"error","exception.type":"TypeError","exception.message":"x is \u00e9\n","exception.stacktrace":"TypeError: x\n    at f (https://a.test/app.js:1:2)","fingerprint":"00000000000000ff","count":2}"#,
+            r#"{"id":"00000000000000b4","t":1764000000004,"type":"custom","name":"buy","attrs":{"sku":"a\"b","n":3,"ok":true}}"#,
+            r#"{"id":"00000000000000b5","t":1764000000005,"type":"nav_timing","dns":1.5,"load":1200,"navigation_type":"navigate"}"#,
+            r#"{"id":"00000000000000b6","t":1764000000006,"type":"long_task","start":10,"duration":60}"#,
+            r#"{"id":"00000000000000b7","t":1764000000007,"type":"screen_time","view":"00000000000000b1","visible_ms":500}"#,
+        ])
+    }
+
+    #[test]
+    fn one_pass_and_event_by_event_agree_on_valid_and_partly_valid_batches() {
+        let b = varied();
+        let (env, d) = Envelope::decode_partial(b.as_bytes()).unwrap();
+        assert_eq!((env.events.len(), d.len()), (8, 0));
+        // Every single-byte change of the batch: whichever way decodes it, the result is the
+        // same as event by event (bad events dropped with serde's reason, or the body refused).
+        let bytes = b.as_bytes();
+        let mut ways = [0usize; 3];
+        for i in 0..bytes.len() {
+            for c in [b'"', b'1', b'{', b'x', 0xff] {
+                let mut m = bytes.to_vec();
+                m[i] = c;
+                if Envelope::peek(&m).is_err() {
+                    continue;
+                }
+                let got = Envelope::decode_peeked(&m);
+                let want = Envelope::decode_event_by_event(&m);
+                assert_eq!(got, want, "byte {i} -> {c}");
+                ways[match &want {
+                    Err(_) => 0,
+                    Ok((_, d)) if d.is_empty() => 1,
+                    Ok(_) => 2,
+                }] += 1;
+            }
+        }
+        // The changes reach every outcome: refused, whole, and with drops.
+        assert!(ways.iter().all(|&n| n > 50), "{ways:?}");
     }
 
     #[test]

@@ -364,7 +364,8 @@ pub struct Incoming<'a> {
     pub now_ms: u64,
     /// The body, once read (at most [`READ_AT_MOST`] bytes); `None` before.
     pub body: Option<&'a [u8]>,
-    /// Whether the batch's rate limiters were consulted (a [`Step`] said so).
+    /// Whether the batch's rate limiters were consulted (a [`Step`] said so, after the body
+    /// passed the shape check of `Envelope::peek`: it is not checked again).
     pub checked: bool,
     /// Today's random salt for the client hash (see [`client_hash`]); empty if unknown.
     pub day_salt: &'a str,
@@ -814,7 +815,8 @@ pub fn decide(
             });
         }
     }
-    let (mut env, mut dropped) = match Envelope::decode_partial(body) {
+    // The body passed `Envelope::peek` above, or in the call that asked for the limiters.
+    let (mut env, mut dropped) = match Envelope::decode_peeked(body) {
         Ok(d) => d,
         Err(e) => return refuse(400, "invalid_batch", Some(&e.field), &e.reason),
     };
@@ -842,24 +844,25 @@ pub fn decide(
         clock_correction_ms: correction,
     };
     let encoder = LogsEncoder::for_envelope(&env, &enrichment);
-    let mut records = Vec::with_capacity(env.events.len());
+    // OTLP runs about three times the batch's size.
+    let mut writer = encoder.writer(MAX_CHUNK_BYTES, body.len() * 3);
+    let mut accepted = 0;
     for ev in &env.events {
         let error = ev.kind.is_error();
         let rate = if error { 1.0 } else { cfg.rate_for(&ev.kind) };
         if Sampler::new(rate).keep(&env.session, error) {
-            let mut r = String::with_capacity(512);
-            encoder.record(&mut r, ev, rate, req.now_ms);
-            records.push(r);
+            writer.record(ev, rate, req.now_ms);
+            accepted += 1;
         }
     }
-    let docs = encoder.documents(&records, MAX_CHUNK_BYTES);
+    let docs = writer.finish();
     let reply = if dropped.is_empty() {
         Reply::empty(204)
     } else {
         Reply::json(200, partial_body(sent - dropped.len(), &dropped))
     };
     Decision::Accept(Plan {
-        accepted: records.len(),
+        accepted,
         key: env.key.clone(),
         queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
         direct: !bindings.queue && !docs.is_empty(),

@@ -52,7 +52,7 @@ pub fn push_str(out: &mut String, s: &str, max: usize) {
     out.push('"');
 }
 
-fn push_escaped_byte(out: &mut String, b: u8) {
+pub(crate) fn push_escaped_byte(out: &mut String, b: u8) {
     match b {
         b'"' => out.push_str("\\\""),
         b'\\' => out.push_str("\\\\"),

@@ -37,24 +37,8 @@ const MAX_FRAMES: usize = 100;
 /// cannot parse are skipped; at most 100 frames (the first 100). Returns frames in the order
 /// given (innermost first).
 pub fn parse(stack: &str) -> (Format, Vec<Frame>) {
-    // A V8 header (the message) can contain '@', so once any V8 frame is present only V8 lines
-    // count; the pre-scan is cheap next to the allocation per frame.
-    let v8 = stack.lines().any(|l| l.trim_start().starts_with("at "));
-    let mut frames = Vec::new();
-    for line in stack.lines() {
-        if frames.len() >= MAX_FRAMES {
-            break;
-        }
-        let line = line.trim();
-        let frame = if v8 {
-            line.strip_prefix("at ").and_then(parse_v8)
-        } else {
-            parse_gecko(line)
-        };
-        if let Some(f) = frame {
-            frames.push(f);
-        }
-    }
+    let (v8, frames) = frames(stack);
+    let frames: Vec<Frame> = frames.map(FrameRef::to_owned).collect();
     let format = match (frames.is_empty(), v8) {
         (true, _) => Format::Unknown,
         (false, true) => Format::V8,
@@ -63,7 +47,91 @@ pub fn parse(stack: &str) -> (Format, Vec<Frame>) {
     (format, frames)
 }
 
-fn parse_v8(rest: &str) -> Option<Frame> {
+/// What the OTLP record keeps of a stack: how many frames [`parse`] reads and the first
+/// in-app frame (or the first frame), without allocating. Frames after the one returned are
+/// only counted (see [`is_frame`]), not parsed.
+pub(crate) fn summary(stack: &str) -> (usize, Option<FrameRef<'_>>) {
+    let v8 = is_v8(stack);
+    let (mut n, mut first, mut app) = (0, None, None);
+    for line in stack.lines() {
+        if n == MAX_FRAMES {
+            break;
+        }
+        let line = line.trim();
+        if app.is_some() {
+            n += usize::from(is_frame(v8, line));
+        } else if let Some(f) = parse_line(v8, line) {
+            n += 1;
+            first = first.or(Some(f));
+            if f.in_app {
+                app = Some(f);
+            }
+        }
+    }
+    (n, app.or(first))
+}
+
+/// A frame borrowing from the stack text (see [`Frame`]; the function is empty when none).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameRef<'a> {
+    pub function: &'a str,
+    pub file: &'a str,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub in_app: bool,
+}
+
+impl FrameRef<'_> {
+    fn to_owned(self) -> Frame {
+        Frame {
+            function: (!self.function.is_empty()).then(|| self.function.to_owned()),
+            file: self.file.to_owned(),
+            line: self.line,
+            column: self.column,
+            in_app: self.in_app,
+        }
+    }
+}
+
+/// Whether the trace is V8's, and its frames (at most [`MAX_FRAMES`]).
+fn frames(stack: &str) -> (bool, impl Iterator<Item = FrameRef<'_>>) {
+    let v8 = is_v8(stack);
+    let frames = stack
+        .lines()
+        .filter_map(move |line| parse_line(v8, line.trim()))
+        .take(MAX_FRAMES);
+    (v8, frames)
+}
+
+/// A V8 header (the message) can contain '@', so once any V8 frame is present only V8 lines
+/// count; the pre-scan is cheap next to parsing a frame.
+fn is_v8(stack: &str) -> bool {
+    stack.lines().any(|l| l.trim_start().starts_with("at "))
+}
+
+/// The frame on a trimmed line, if it is one.
+fn parse_line(v8: bool, line: &str) -> Option<FrameRef<'_>> {
+    if v8 {
+        line.strip_prefix("at ").and_then(parse_v8)
+    } else {
+        parse_gecko(line)
+    }
+}
+
+/// `parse_line(v8, line).is_some()`, without reading the location.
+fn is_frame(v8: bool, line: &str) -> bool {
+    if v8 {
+        line.strip_prefix("at ")
+            .is_some_and(|rest| !rest.trim().is_empty())
+    } else {
+        line == "[native code]"
+            || line.split_once('@').is_some_and(|(function, location)| {
+                !has_colon_space(function) && !location.trim().is_empty()
+            })
+    }
+}
+
+fn parse_v8(rest: &str) -> Option<FrameRef<'_>> {
     let rest = rest.trim();
     if rest.is_empty() {
         return None;
@@ -99,7 +167,7 @@ fn split_trailing_group(s: &str) -> Option<(&str, &str)> {
     None
 }
 
-fn parse_gecko(line: &str) -> Option<Frame> {
+fn parse_gecko(line: &str) -> Option<FrameRef<'_>> {
     if line == "[native code]" {
         return Some(frame("", line));
     }
@@ -113,19 +181,31 @@ fn parse_gecko(line: &str) -> Option<Frame> {
     Some(frame(function, location))
 }
 
-fn frame(function: &str, location: &str) -> Frame {
+fn frame<'a>(function: &'a str, location: &'a str) -> FrameRef<'a> {
     let (file, line, column) = split_location(location.trim());
-    Frame {
-        function: if function.is_empty() {
-            None
-        } else {
-            Some(function.to_owned())
-        },
-        file: file.to_owned(),
+    FrameRef {
+        function,
+        file,
         line,
         column,
         in_app: is_app_file(file),
     }
+}
+
+/// `s.split_once(sep)` for a multi-byte separator, without `str`'s per-call searcher setup
+/// (a memchr on the first byte and a compare: this runs on every frame of every error).
+fn split_once_str<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let (b, sep_b) = (s.as_bytes(), sep.as_bytes());
+    let (&first, rest) = sep_b.split_first()?;
+    let mut at = 0;
+    while let Some(i) = b.get(at..).and_then(|h| memchr::memchr(first, h)) {
+        let start = at + i;
+        if b.get(start + 1..start + 1 + rest.len()) == Some(rest) {
+            return Some((s.get(..start)?, s.get(start + sep_b.len()..)?));
+        }
+        at = start + 1;
+    }
+    None
 }
 
 fn split_location(loc: &str) -> (&str, Option<u32>, Option<u32>) {
@@ -139,7 +219,7 @@ fn split_location(loc: &str) -> (&str, Option<u32>, Option<u32>) {
         return split_line_col(inner.trim());
     }
     // Firefox eval/Function: `url line 2 > eval:1:3`; only the line in `url` is meaningful.
-    if let Some((file, after)) = loc.split_once(" line ").filter(|(_, a)| a.contains(" > ")) {
+    if let Some((file, after)) = split_once_str(loc, " line ").filter(|(_, a)| a.contains(" > ")) {
         let digits = after
             .split(|c: char| !c.is_ascii_digit())
             .next()
@@ -147,7 +227,7 @@ fn split_location(loc: &str) -> (&str, Option<u32>, Option<u32>) {
         return (file, digits.parse().ok(), None);
     }
     // `wasm://wasm/abc:wasm-function[12]:0x1a2b`: the hex offset is what wasm source maps key on.
-    if let Some((file, rest)) = loc.split_once(":wasm-function[") {
+    if let Some((file, rest)) = split_once_str(loc, ":wasm-function[") {
         let offset = rest
             .rsplit_once(":0x")
             .and_then(|(_, hex)| u32::from_str_radix(hex, 16).ok());
@@ -717,6 +797,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_summary_counts_and_picks_the_frame_parse_would(
+            lines in proptest::collection::vec(
+                "( *at )?([a-z.<> ]{0,8}\\(|[a-z:* ]{0,5}@ ?|eval at )?(https://a\\.test/[a-z]{1,3}\\.js|chrome-extension://x|<anonymous>|native|index 1|a line 2 > eval|w:wasm-function\\[1\\]:0x1f|\\[native code\\])?(:[0-9]{1,3}){0,2}\\)?",
+                0..8,
+            ),
+        ) {
+            let s = lines.join("\n");
+            let (_, frames) = parse(&s);
+            let (n, top) = summary(&s);
+            prop_assert_eq!(n, frames.len());
+            let want = frames.iter().find(|f| f.in_app).or(frames.first()).cloned();
+            prop_assert_eq!(top.map(FrameRef::to_owned), want);
+        }
+
         #[test]
         fn first_location_is_the_same_as_by_lines(
             message in "[a-z@:() 0-9\r\n]{0,40}",

@@ -45,7 +45,7 @@ pub fn classify(ua: &str) -> UaClass {
         };
     }
     let l = ua.to_ascii_lowercase();
-    let has = |s: &str| l.contains(s);
+    let has = |s: &str| contains(l.as_bytes(), s.as_bytes());
     let bot = BOT_MARKERS.iter().any(|m| has(m));
     let browser = if has("edg/") || has("edge/") {
         "edge"
@@ -80,6 +80,23 @@ pub fn classify(ua: &str) -> UaClass {
     }
 }
 
+/// `needle` occurs in `hay` (the ~35 markers are short and a user agent is ~100 bytes: a
+/// memchr on the first byte and a compare, without `str::contains`'s per-call searcher setup).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut at = 0;
+    while let Some(i) = hay.get(at..).and_then(|h| memchr::memchr(first, h)) {
+        let start = at + i + 1;
+        if hay.get(start..start + rest.len()) == Some(rest) {
+            return true;
+        }
+        at = start;
+    }
+    false
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -99,6 +116,12 @@ mod tests {
             ("curl/8.5.0", "bot", "other", true),
             ("", "unknown", "other", false),
         ];
+        for (h, n) in [("abcabd", "abd"), ("abc", "c"), ("abc", ""), ("", "")] {
+            assert!(contains(h.as_bytes(), n.as_bytes()), "{h} {n}");
+        }
+        for (h, n) in [("abcab", "abd"), ("ab", "abc"), ("", "a")] {
+            assert!(!contains(h.as_bytes(), n.as_bytes()), "{h} {n}");
+        }
         for (ua, device, browser, bot) in cases {
             assert_eq!(
                 classify(ua),

@@ -9,7 +9,7 @@
 //! This skips the `worker` crate's per-request Request/Response wrapping and its async glue
 //! (the costs that made a naive Rust Worker slower than plain JS; bench/worker/).
 
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -17,53 +17,89 @@ use super::config_from;
 use crate::core::ingest::{
     decide, Bindings, Decision, Incoming, Limit, Reply, QUEUE, RL_CLIENT, RL_KEY,
 };
+use crate::core::json::push_u64;
+use crate::core::otlp::push_text;
 
-fn set(o: &Object, k: &str, v: &JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(k), v);
+thread_local! {
+    /// The binding names as JS strings, made once (each `JsValue::from_str` is a call out of
+    /// the wasm and a text decode).
+    static NAMES: [JsValue; 3] = [RL_KEY, RL_CLIENT, QUEUE].map(JsValue::from_str);
 }
 
-fn has(env: &JsValue, binding: &str) -> bool {
-    Reflect::get(env, &JsValue::from_str(binding)).is_ok_and(|v| !v.is_undefined() && !v.is_null())
+fn has(env: &JsValue, binding: usize) -> bool {
+    NAMES.with(|n| Reflect::get(env, &n[binding]).is_ok_and(|v| !v.is_undefined() && !v.is_null()))
 }
 
-/// `{status, headers: {name: value}, body?}`: what `new Response(body, {status, headers})` takes.
-fn reply(r: &Reply) -> JsValue {
-    let o = Object::new();
-    set(&o, "status", &JsValue::from(r.status));
-    let h = Object::new();
-    for (k, v) in &r.headers {
-        set(&h, k, &JsValue::from_str(v));
+/// `"name":` after an opening brace or a previous member.
+fn key(o: &mut String, name: &str) {
+    if !o.ends_with('{') {
+        o.push(',');
     }
-    set(&o, "headers", &h);
+    o.push('"');
+    o.push_str(name);
+    o.push_str("\":");
+}
+
+/// `{"status":…,"headers":{name: value},"body":…}`: what `new Response(body, {status,
+/// headers})` takes (a repeated header name keeps its last value).
+fn reply(o: &mut String, name: &str, r: &Reply) {
+    key(o, name);
+    o.push_str("{\"status\":");
+    push_u64(o, r.status.into());
+    o.push_str(",\"headers\":{");
+    for (i, (k, v)) in r.headers.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        push_text(o, k);
+        o.push(':');
+        push_text(o, v);
+    }
+    o.push('}');
     if let Some(b) = &r.body {
-        set(&o, "body", &JsValue::from_str(b));
+        o.push_str(",\"body\":");
+        push_text(o, b);
     }
-    o.into()
+    o.push('}');
 }
 
-fn limits(out: &Object, limits: &[Limit], limited: &Reply) {
-    let a = Array::new_with_length(limits.len() as u32);
-    for (i, (binding, key)) in limits.iter().enumerate() {
-        let pair = Array::of2(&JsValue::from_str(binding), &JsValue::from_str(key));
-        a.set(i as u32, pair.into());
+fn limits(o: &mut String, limits: &[Limit], limited: &Reply) {
+    key(o, "limits");
+    o.push('[');
+    for (i, (binding, k)) in limits.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        o.push('[');
+        push_text(o, binding);
+        o.push(',');
+        push_text(o, k);
+        o.push(']');
     }
-    set(out, "limits", &a);
-    set(out, "limited", &reply(limited));
+    o.push(']');
+    reply(o, "limited", limited);
 }
 
-/// Decides one request (or the next step of one). Returns one of:
-/// - `{route: true}`: not the ingest's; the `worker` crate's router answers (preflight,
+fn flag(o: &mut String, name: &str, v: bool) {
+    key(o, name);
+    o.push_str(if v { "true" } else { "false" });
+}
+
+/// Decides one request (or the next step of one). Returns the decision as JSON text, followed
+/// by the OTLP documents to store when there are any (one array: two calls out of the wasm
+/// instead of one per property). The decision is one of:
+/// - `{"route":true}`: not the ingest's; the `worker` crate's router answers (preflight,
 ///   `/healthz`, `GET /v1/events`);
-/// - `{next: true, limits, limited, read, checked}`: consult the limiters in order (the first
-///   refusal answers `limited`), read at most `read` bytes of body if `read` > 0, and call
-///   again with the body and `checked`;
-/// - `{reply, limits?, limited?}`: consult the limiters if any (a refusal answers `limited`),
-///   else answer `reply` (every refusal, 404, 405, 500 misconfigured);
-/// - `{reply, docs, queue?, direct, unavailable}`: send `docs` to `queue` (a failed send
-///   answers `unavailable`) or, when `direct`, pass them to `ingest_store` under `waitUntil`;
-///   then answer `reply`.
+/// - `{"next":true,"limits","limited","read","checked"}`: consult the limiters in order (the
+///   first refusal answers `limited`), read at most `read` bytes of body if `read` > 0, and
+///   call again with the body and `checked`;
+/// - `{"reply","limits"?,"limited"?}`: consult the limiters if any (a refusal answers
+///   `limited`), else answer `reply` (every refusal, 404, 405, 500 misconfigured);
+/// - `{"reply","queue"?,"direct","unavailable"}` and the documents: send them to `queue` (a
+///   failed send answers `unavailable`) or, when `direct`, pass them to `ingest_store` under
+///   `waitUntil`; then answer `reply`.
 ///
-/// Each reply is `{status, headers, body?}`.
+/// Each reply is `{"status","headers":{name: value},"body"?}`.
 #[allow(clippy::too_many_arguments)]
 #[wasm_bindgen]
 pub fn ingest_decide(
@@ -79,16 +115,16 @@ pub fn ingest_decide(
     now_ms: f64,
     body: Option<Box<[u8]>>,
     checked: bool,
-) -> JsValue {
+) -> Vec<String> {
     let cfg = config_from(|name| {
         Reflect::get(&env, &JsValue::from_str(name))
             .ok()
             .and_then(|v| v.as_string())
     });
     let bindings = Bindings {
-        rl_key: has(&env, RL_KEY),
-        rl_client: has(&env, RL_CLIENT),
-        queue: has(&env, QUEUE),
+        rl_key: has(&env, 0),
+        rl_client: has(&env, 1),
+        queue: has(&env, 2),
     };
     let now = now_ms as u64;
     let decision = super::state::with_state(now, |day_salt, used_today| {
@@ -109,41 +145,43 @@ pub fn ingest_decide(
         };
         decide(cfg.as_deref(), &req, bindings)
     });
-    let out = Object::new();
+    let mut o = String::with_capacity(512);
+    o.push('{');
+    let mut docs = Vec::new();
     match decision {
-        Decision::Route => set(&out, "route", &JsValue::TRUE),
+        Decision::Route => flag(&mut o, "route", true),
         Decision::Next(s) => {
-            set(&out, "next", &JsValue::TRUE);
-            limits(&out, &s.limits, &s.limited);
-            set(&out, "read", &JsValue::from(s.read as u32));
-            set(&out, "checked", &JsValue::from_bool(s.checked));
+            flag(&mut o, "next", true);
+            limits(&mut o, &s.limits, &s.limited);
+            key(&mut o, "read");
+            push_u64(&mut o, s.read as u64);
+            flag(&mut o, "checked", s.checked);
         }
         Decision::Answer(r) => {
             if let Err(p) = &cfg {
                 worker::console_error!("ferrotel: misconfigured: {p}");
             }
-            set(&out, "reply", &reply(&r));
+            reply(&mut o, "reply", &r);
         }
         Decision::Refuse(r) => {
-            limits(&out, std::slice::from_ref(&r.limit), &r.limited);
-            set(&out, "reply", &reply(&r.reply));
+            limits(&mut o, std::slice::from_ref(&r.limit), &r.limited);
+            reply(&mut o, "reply", &r.reply);
         }
         Decision::Accept(p) => {
             super::state::count_accepted(now, &p.key, p.accepted);
-            let docs = Array::new_with_length(p.docs.len() as u32);
-            for (i, d) in p.docs.iter().enumerate() {
-                docs.set(i as u32, JsValue::from_str(d));
-            }
-            set(&out, "docs", &docs);
             if let Some(q) = p.queue {
-                set(&out, "queue", &JsValue::from_str(q));
+                key(&mut o, "queue");
+                push_text(&mut o, q);
             }
-            set(&out, "direct", &JsValue::from_bool(p.direct));
-            set(&out, "reply", &reply(&p.reply));
-            set(&out, "unavailable", &reply(&p.unavailable));
+            flag(&mut o, "direct", p.direct);
+            reply(&mut o, "reply", &p.reply);
+            reply(&mut o, "unavailable", &p.unavailable);
+            docs = p.docs;
         }
     }
-    out.into()
+    o.push('}');
+    docs.insert(0, o);
+    docs
 }
 
 /// Without a Queue: stores (and forwards) the documents of a plan directly, with the queue
