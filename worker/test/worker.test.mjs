@@ -257,19 +257,28 @@ describe("cheap checks first", () => {
   // The limiter's window is fixed (60 s): a run that crosses its boundary starts counting
   // again, so these tests look for the first 429 within a bounded number of requests.
   test("refusals count against the client's limit: garbage from one address turns into 429, others unaffected", async () => {
-    const statuses = [];
-    for (let i = 0; i < 12 && !statuses.includes(429); i++) {
-      const r = await post(w.url, i % 2 ? "{" : batch({ key: "pk_nobody" }), from("203.0.113.9"));
-      statuses.push(r.status);
-      await r.arrayBuffer();
+    // The limiter's 60 s window may turn between the garbage and the good batch: then the
+    // whole sequence runs once more, from a fresh address, inside the new window.
+    let outcome;
+    for (const ip of ["203.0.113.9", "203.0.113.19"]) {
+      const statuses = [];
+      for (let i = 0; i < 12 && !statuses.includes(429); i++) {
+        const r = await post(w.url, i % 2 ? "{" : batch({ key: "pk_nobody" }), from(ip));
+        statuses.push(r.status);
+        await r.arrayBuffer();
+      }
+      const good = await post(w.url, batch({ key: "pk_shop" }), from(ip));
+      outcome = { statuses, good: good.status, retryAfter: good.headers.get("retry-after") };
+      await good.arrayBuffer();
+      if (outcome.good === 429) break;
     }
+    const { statuses } = outcome;
     assert.ok(statuses.includes(429), statuses.join());
     assert.ok(statuses.every((s) => [400, 401, 429].includes(s)), statuses.join());
     assert.ok(statuses.indexOf(429) >= 4, `the limit is 4 requests: ${statuses.join()}`);
     // The same address is now limited for good batches too; another address is not.
-    const good = await post(w.url, batch({ key: "pk_shop" }), from("203.0.113.9"));
-    assert.equal(good.status, 429);
-    assert.equal(good.headers.get("retry-after"), "60");
+    assert.equal(outcome.good, 429, JSON.stringify(outcome));
+    assert.equal(outcome.retryAfter, "60");
     const other = await post(w.url, batch({ key: "pk_shop" }), from("203.0.113.10"));
     assert.equal(other.status, 204);
   });
