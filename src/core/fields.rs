@@ -475,6 +475,23 @@ impl<'a, const N: usize> Slots<'a, N> {
     pub fn take(&mut self, i: usize) -> Raw<'a> {
         std::mem::replace(&mut self.raw[i], Raw::Absent)
     }
+
+    /// Stores the value read for slot `i` (`Absent` for `null`); false when slot `i` was read
+    /// before (a repeated member, which [`Slots::read_value`] refuses).
+    pub(crate) fn put(&mut self, i: usize, v: Raw<'a>) -> bool {
+        let bit = 1u64 << i;
+        if self.seen & bit != 0 {
+            return false;
+        }
+        match self.raw.get_mut(i) {
+            Some(slot) => {
+                self.seen |= bit;
+                *slot = v;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl<const N: usize> Drop for Slots<'_, N> {
