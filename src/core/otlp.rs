@@ -70,8 +70,9 @@ pub(crate) fn next_escape(b: &[u8], from: usize) -> usize {
     b.len()
 }
 
-/// Where the first chunk holding a byte to escape starts (or fewer than a chunk remain).
-/// Sixteen bytes at a time with wasm SIMD (the Worker's build).
+/// Where the first byte to escape is, or where the chunk holding it starts, or where fewer
+/// than a chunk remain (`next_escape` looks at the rest byte by byte). Sixteen bytes at a time
+/// with wasm SIMD (the Worker's build), which gives the byte itself.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn skip_plain(b: &[u8], mut i: usize) -> usize {
     use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
@@ -85,8 +86,9 @@ fn skip_plain(b: &[u8], mut i: usize) -> usize {
             v128_or(u8x16_eq(v, quote), u8x16_eq(v, backslash)),
             u8x16_lt(v, space),
         );
-        if u8x16_bitmask(hit) != 0 {
-            break;
+        let mask = u8x16_bitmask(hit);
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize; // the byte itself: no second look
         }
         i += 16;
     }
