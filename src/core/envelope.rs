@@ -421,6 +421,7 @@ struct RawSdk<'a> {
 /// The envelope as read in one pass: its fixed members, the schema's envelope fields in their
 /// slots, and the events (see [`RawEvents`]). Other members are skipped; a repeated member is
 /// refused.
+#[derive(Default)]
 struct RawEnvelope<'a> {
     v: Option<u64>,
     key: Option<Cow<'a, str>>,
@@ -510,15 +511,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         f.write_str("a v1 batch envelope")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut e = RawEnvelope {
-            v: None,
-            key: None,
-            sdk: None,
-            session: None,
-            sent_at: None,
-            events: None,
-            resource: Slots::default(),
-        };
+        let mut e = RawEnvelope::default();
         let mut seen = [false; 6];
         while let Some(CowStr(k)) = map.next_key::<CowStr<'de>>()? {
             match &*k {

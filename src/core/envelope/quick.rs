@@ -25,15 +25,7 @@ pub(super) fn envelope(text: &str) -> Option<RawEnvelope<'_>> {
         t: text,
         i: 0,
     };
-    let mut e = RawEnvelope {
-        v: None,
-        key: None,
-        sdk: None,
-        session: None,
-        sent_at: None,
-        events: None,
-        resource: Slots::default(),
-    };
+    let mut e = RawEnvelope::default();
     let mut seen = [false; 6];
     let mut once = |i: usize| !std::mem::replace(&mut seen[i], true);
     s.object(|s, name| match name {
