@@ -20,6 +20,12 @@ if [ ! -f "$DEV_VARS" ]; then
 fi
 wrangler d1 execute DB -c worker/wrangler.toml --local --persist-to worker/.wrangler/state \
   --file worker/schema.sql >/dev/null
+# A local database from an earlier version: add the columns schema.sql's header lists (an
+# existing column is refused, which is fine).
+for col in "forwarded INTEGER NOT NULL DEFAULT 0" "claim TEXT" "claim_at INTEGER"; do
+  wrangler d1 execute DB -c worker/wrangler.toml --local --persist-to worker/.wrangler/state \
+    --command "ALTER TABLE events ADD COLUMN $col" >/dev/null 2>&1 || true
+done
 if [ "${1:-}" = "--smoke" ]; then
   exec node scripts/demo-smoke.mjs
 fi
