@@ -158,6 +158,28 @@ pub fn cutoffs(now_ms: u64, retention_days: u32) -> Cutoffs {
 mod tests {
     use super::*;
 
+    /// The platform's dead-lettering loses the reason, so wrangler.toml must let the consumer
+    /// reach [`DEAD_LETTER_AFTER`] first, and the dead-letter queue must allow
+    /// [`DEAD_LETTER_ATTEMPTS`] deliveries.
+    #[test]
+    fn wrangler_toml_retries_leave_dead_lettering_to_the_consumer() {
+        let toml = include_str!("../../worker/wrangler.toml");
+        let max_retries = |queue: &str| -> u32 {
+            let at = toml
+                .find(&format!("queue = \"{queue}\"\nmax_batch_size"))
+                .unwrap_or_else(|| panic!("a consumer of {queue} in wrangler.toml"));
+            let rest = &toml[at..];
+            let line = rest
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .find(|l| l.starts_with("max_retries"))
+                .unwrap_or_else(|| panic!("max_retries for {queue}"));
+            line.split('=').nth(1).unwrap().trim().parse().unwrap()
+        };
+        assert!(max_retries("ferrotel-events") + 1 > DEAD_LETTER_AFTER);
+        assert!(max_retries("ferrotel-dlq") + 1 >= DEAD_LETTER_ATTEMPTS);
+    }
+
     #[test]
     fn retention_cutoffs() {
         let day = 86_400_000u64;
