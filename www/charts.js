@@ -74,13 +74,14 @@ export function stackedBars({ x0, step, n, series, colors, width = 1040, height 
   const yMax = niceStep(Math.max(1, ...totals), 4) * 4;
   const f = frame({ W: width, R: 12, height, yMax, fmtY: num, x0, step, n });
   const bars = s("g", { class: "bars" });
+  const bw = Math.max(1, Math.min(f.bw * 0.8, 48)); // a lone bucket is a bar, not a wall
   for (let i = 0; i < n; i++) {
     let acc = 0;
     for (const sr of series) {
       const v = sr.values[i] || 0;
       if (!v) continue;
       const top = f.y(acc + v), bottom = f.y(acc);
-      bars.append(s("rect", { class: "bar", "data-series": sr.name, "data-n": v, x: f.x(i) + f.bw * 0.1, width: Math.max(1, f.bw * 0.8), y: top, height: Math.max(0.5, bottom - top), fill: colors(sr.name) },
+      bars.append(s("rect", { class: "bar", "data-series": sr.name, "data-n": v, x: f.x(i) + (f.bw - bw) / 2, width: bw, y: top, height: Math.max(0.5, bottom - top), fill: colors(sr.name) },
         s("title", {}, `${sr.name}: ${v} at ${timeLabel(x0 + i * step, step)}`)));
       acc += v;
     }
