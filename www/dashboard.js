@@ -7,7 +7,8 @@ import { h, stackedBars, lines, hbars, legend, colorMap, num, niceStep } from ".
 /** The event types read (the wire schema's kinds, and where failed requests will come from). */
 const TYPES = ["page_view", "screen_time", "click", "web_vital", "nav_timing", "long_task", "error", "custom", ...FAILED_REQUEST_TYPES];
 const PAGE = 1000, MAX_PAGES = 5; // per type: at most 5,000 events, newest first
-const REFRESH_MS = 5000;
+// Read again every 5 s while the tab is visible; every minute once a type hits the bound.
+const REFRESH_MS = 5000, REFRESH_BOUNDED_MS = 60000;
 
 const $ = (id) => document.getElementById(id);
 const body = (id) => $(id).querySelector(".body");
@@ -15,7 +16,7 @@ const typeColor = colorMap();
 // The token is asked for, kept in this tab's sessionStorage at most, and sent only in the
 // Authorization header (never in a URL).
 let token = sessionStorage.getItem("ferrotel.readToken") || "";
-let timer = 0, busy = false, last = null, shown = "";
+let timer = 0, busy = false, again = false, stopped = false, last = null, shown = "";
 const openStacks = new Set();
 
 class ReadError extends Error {
@@ -43,7 +44,8 @@ async function readType(type, since) {
 }
 
 async function refresh() {
-  if (!token || busy) return;
+  if (!token) return;
+  if (busy) { again = true; return; } // read again when this read is done (the window changed)
   busy = true;
   try {
     const since = Date.now() - Number($("window").value);
@@ -54,11 +56,15 @@ async function refresh() {
     render();
   } catch (e) {
     // A refusal stops the refreshes; a network failure is shown and retried at the next one.
-    if (e instanceof ReadError) clearInterval(timer);
+    if (e instanceof ReadError) stopped = true;
     if (e.status === 401) { sessionStorage.removeItem("ferrotel.readToken"); token = ""; }
     $("auth").textContent = e instanceof ReadError ? e.message : "cannot read the events: " + e.message;
   } finally {
     busy = false;
+  }
+  if (again) {
+    again = false;
+    await refresh();
   }
 }
 
@@ -157,11 +163,19 @@ function render() {
   document.body.dataset.state = "ready";
 }
 
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(async () => {
+    if (document.visibilityState === "visible") await refresh();
+    if (token && !stopped) schedule();
+  }, last?.capped.length ? REFRESH_BOUNDED_MS : REFRESH_MS);
+}
+
 function start() {
-  clearInterval(timer);
+  stopped = false;
   shown = "";
   refresh();
-  timer = setInterval(() => document.visibilityState === "visible" && refresh(), REFRESH_MS);
+  schedule();
 }
 
 $("token-form").addEventListener("submit", (e) => {

@@ -183,6 +183,16 @@ test("the dashboard draws every chart from the stored events, shows hostile data
 
   mkdirSync(artifacts, { recursive: true });
   await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });
+
+  // A new error stored later shows after a refresh, with the page's state (route grouping) kept.
+  const late = error(1, "00000000000000cc", "late failure", 1, "Error: late failure\n    at later (https://shop.test/app.js:2:2)");
+  const res = await post(w.url, JSON.stringify({ ...JSON.parse(batch({ session: S[2], events: [] })), sent_at: Date.now(), events: [late] }));
+  assert.equal(res.status, 204);
+  assert.ok(await until(async () => (await w.rows("SELECT count(*) AS n FROM events"))[0].n === seeded.length + 1));
+  await page.click("#reload");
+  await page.waitForFunction(() => document.querySelectorAll("#errors tbody tr").length === 3, null, { timeout: 20000 });
+  assert.match(await page.textContent("#updated"), new RegExp(`^${seeded.length + 1} events in the window`));
+  assert.deepEqual(await linesOf("LCP"), ["/", "/product/:id"]);
   assert.deepEqual(problems, []);
   await page.close();
 });
