@@ -34,6 +34,7 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   const page = await browser.newPage();
+  const runStart = Date.now(); // the database may hold earlier runs' events: wait for this one's
   await page.goto(origin + "/");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("session"), null, { timeout: 15000 });
   await page.click("button.add >> nth=0");
@@ -44,9 +45,10 @@ try {
   await page.goto(origin + "/dashboard.html"); // pagehide flushes the shop's last batch
   await page.fill("#token", token);
   await page.click("#token-form button");
-  // The dashboard redraws every 5 s; wait until the shop's clicks and its error are in.
-  await page.waitForFunction(() => document.body.dataset.state === "ready" && document.querySelector("#timeline rect.bar")
-    && document.querySelector("#errors tbody tr") && document.querySelector("#clicks table.top-clicks"), null, { timeout: 30000 });
+  // The dashboard reads again every 5 s; wait until this run's error (the shop's last act) is in.
+  await page.waitForFunction((since) => document.body.dataset.state === "ready" && document.querySelector("#timeline rect.bar")
+    && [...document.querySelectorAll("#errors time.last")].some((t) => Date.parse(t.dateTime) >= since)
+    && document.querySelector("#clicks table.top-clicks"), runStart, { timeout: 30000 });
   const text = (sel) => page.$$eval(sel, (es) => es.map((e) => e.textContent.replace(/\s+/g, " ").trim()));
   const rows = (sel) => page.$$eval(sel + " tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.replace(/\s+/g, " ").trim()).join(" | ")));
   console.log("\n" + (await text("#updated"))[0]);

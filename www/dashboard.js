@@ -72,6 +72,7 @@ const fmtTime = (t) => new Date(t).toLocaleString("en-GB", { month: "short", day
 const fmtMs = (ms) => (ms >= 60000 ? (ms / 60000).toFixed(1) + " min" : ms >= 1000 ? (ms / 1000).toFixed(1) + " s" : Math.round(ms) + " ms");
 const fmtVital = (m, v) => (m === "CLS" ? num(v) : Math.round(v).toLocaleString("en") + " ms");
 const empty = (text) => h("p", { class: "empty" }, text);
+const when = (t, cls) => h("time", { class: cls, datetime: new Date(t).toISOString() }, fmtTime(t));
 
 /** A table: `head` cells (a leading "#" marks a numeric column) and rows of cells (strings, numbers or nodes). */
 function table(head, rows, cls) {
@@ -125,7 +126,7 @@ function render() {
       const key = g.fingerprint || g.type + g.message;
       const det = h("details", { open: openStacks.has(key) ? "" : null }, h("summary", {}, g.stack ? (g.stackField.endsWith("symbolicated") ? "symbolicated stack" : "stack") : "no stack sent"), h("pre", {}, g.stack || "(the SDK sends the stack with an error's first occurrence; none was stored in this window)"));
       det.addEventListener("toggle", () => (det.open ? openStacks.add(key) : openStacks.delete(key)));
-      return [g.count, h("div", {}, h("strong", {}, g.type + ": "), g.message, h("div", { class: "note" }, (g.fingerprint ? "fingerprint " + g.fingerprint + " · " : "") + g.url)), g.sessions, fmtTime(g.first), fmtTime(g.last), det];
+      return [g.count, h("div", {}, h("strong", {}, g.type + ": "), g.message, h("div", { class: "note" }, (g.fingerprint ? "fingerprint " + g.fingerprint + " · " : "") + g.url)), g.sessions, when(g.first, "first"), when(g.last, "last"), det];
     }), "errors")
     : empty("No errors in this window."));
 
@@ -156,7 +157,7 @@ function render() {
   // Failed requests by URL.
   const fr = failedRequests(events);
   body("requests").replaceChildren(fr.length
-    ? table(["URL", "#failures", "status / error", "last seen"], fr.map((r) => [h("code", {}, r.url), r.count, r.kinds, fmtTime(r.last)]), "failed")
+    ? table(["URL", "#failures", "status / error", "last seen"], fr.map((r) => [h("code", {}, r.url), r.count, r.kinds, when(r.last, "last")]), "failed")
     : h("div", {}, empty("No failed requests stored."), h("p", { class: "note" },
       `Source: events of type ${FAILED_REQUEST_TYPES.join(", ")} (url, status or error type), read through GET /v1/events. The SDK does not record failed requests, and the wire schema has no such event yet: this fills once the Worker stores browsers' Network Error Logging reports as events.`)));
 
