@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
-use super::rules::{decide as sample, ErrorSessions, Rules, SessionError};
+use super::rules::{decide as sample, ErrorSessions, NeedLookup, Rules, SessionError};
 use super::ua::classify;
 
 /// Validated Worker configuration.
@@ -923,7 +923,7 @@ pub fn decide(
         ) {
             Ok(v) => v,
             // Whether the session had an error decides: look it up, then decide again.
-            Err(()) => {
+            Err(NeedLookup) => {
                 return Decision::Next(Step {
                     limits: Vec::new(),
                     limited: rate_limited(cors),

@@ -269,9 +269,14 @@ pub enum SessionError {
     Unknown,
 }
 
+/// The decision depends on whether the session had an error, and that is not known: look it
+/// up, then decide again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeedLookup;
+
 /// The sampling decision for one event: the first matching rule's, else the static rate
-/// (`static_rate`, from `SAMPLE_RATES`). `Err(())` when the decision depends on whether the
-/// session had an error and that is [`SessionError::Unknown`].
+/// (`static_rate`, from `SAMPLE_RATES`). [`NeedLookup`] when the decision depends on whether
+/// the session had an error and that is [`SessionError::Unknown`].
 pub fn decide<'r>(
     rules: Option<&'r Rules>,
     kind: &EventKind,
@@ -280,7 +285,7 @@ pub fn decide<'r>(
     session: &str,
     static_rate: f64,
     errored: SessionError,
-) -> Result<Verdict<'r>, ()> {
+) -> Result<Verdict<'r>, NeedLookup> {
     if kind.is_error() {
         return Ok(Verdict {
             keep: true,
@@ -303,7 +308,7 @@ pub fn decide<'r>(
     let error_session = match (by_error, errored) {
         (false, _) | (true, SessionError::No) => false,
         (true, SessionError::Yes) => true,
-        (true, SessionError::Unknown) => return Err(()),
+        (true, SessionError::Unknown) => return Err(NeedLookup),
     };
     Ok(Verdict {
         keep: sampled || error_session,
@@ -827,11 +832,11 @@ mod tests {
         let keep =
             rules(r#"{"rules":[{"id":"k","rate":0,"keep_sessions_with_error":true}]}"#).unwrap();
         let plain = rules(r#"{"rules":[{"id":"p","rate":0}]}"#).unwrap();
-        fn d(r: &Rules, e: SessionError) -> Result<Verdict<'_>, ()> {
+        fn d(r: &Rules, e: SessionError) -> Result<Verdict<'_>, NeedLookup> {
             let s = "0123456789abcdef0123456789abcdef";
             decide(Some(r), &click(), "/", "", s, 1.0, e)
         }
-        assert_eq!(d(&keep, SessionError::Unknown), Err(()));
+        assert_eq!(d(&keep, SessionError::Unknown), Err(NeedLookup));
         assert!(!d(&keep, SessionError::No).unwrap().keep);
         let v = d(&keep, SessionError::Yes).unwrap();
         assert_eq!((v.keep, v.error_session, v.rule), (true, true, Some("k")));
