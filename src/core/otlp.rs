@@ -545,6 +545,16 @@ struct AnyValue<'a> {
     double: Option<f64>,
     #[serde(rename = "boolValue")]
     boolean: Option<bool>,
+    /// Lists and maps (the consumer's `ferrotel.stack_frames`, see `symbolicate`).
+    #[serde(rename = "arrayValue", borrow)]
+    array: Option<Values<AnyValue<'a>>>,
+    #[serde(rename = "kvlistValue", borrow)]
+    kvlist: Option<Values<Kv<'a>>>,
+}
+#[derive(Deserialize)]
+struct Values<T> {
+    #[serde(default = "Vec::new")]
+    values: Vec<T>,
 }
 
 impl AnyValue<'_> {
@@ -559,6 +569,15 @@ impl AnyValue<'_> {
             serde_json::Value::from(d)
         } else if let Some(b) = self.boolean {
             serde_json::Value::from(b)
+        } else if let Some(a) = &self.array {
+            serde_json::Value::Array(a.values.iter().map(AnyValue::json).collect())
+        } else if let Some(m) = &self.kvlist {
+            serde_json::Value::Object(
+                m.values
+                    .iter()
+                    .map(|kv| (kv.key.to_string(), kv.value.json()))
+                    .collect(),
+            )
         } else {
             serde_json::Value::Null
         }
