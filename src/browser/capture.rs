@@ -149,7 +149,9 @@ fn dispatch(code: u32, arg: JsValue, t: f64) {
             let token = js::num(&arg, "t") as u32;
             let status = js::num(&arg, "s") as u16;
             let retry_after = js::get(&arg, "r").as_string();
-            with_at(t, |s, now| s.transport(token, status, retry_after.as_deref(), now));
+            with_at(t, |s, now| {
+                s.transport(token, status, retry_after.as_deref(), now)
+            });
         }
         _ => {}
     }

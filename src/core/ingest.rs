@@ -24,6 +24,9 @@ pub struct IngestConfig {
     /// Outside local development it is at least [`MIN_READ_TOKEN_CHARS`] characters and not a
     /// [`DEMO_READ_TOKENS`] value (see [`IngestConfig::from_vars`]).
     pub read_token: Option<String>,
+    /// Bearer token for `PUT /v1/sourcemaps` (source maps and wasm modules); uploads are off
+    /// without one. The same rules as `read_token`.
+    pub upload_token: Option<String>,
     /// Optional secret pepper for the client hash (`IP_SALT`; empty when unset). The day's
     /// random salt is what makes hashes unlinkable (see [`client_hash`]).
     pub ip_salt: String,
@@ -206,6 +209,7 @@ impl IngestConfig {
                 "must differ from READ_TOKEN (the dashboard's token must not change sampling)",
             ));
         }
+        let upload_token = token("UPLOAD_TOKEN")?;
         let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
             match var(name).filter(|s| !s.is_empty()) {
                 None => Ok(default),
@@ -255,6 +259,7 @@ impl IngestConfig {
             otlp_endpoint,
             otlp_headers,
             read_token,
+            upload_token,
             ip_salt,
             retry_base_s,
             otlp_timeout_s,
@@ -332,6 +337,8 @@ pub enum Route {
     Events,
     /// `/v1/sampling-rules` (`GET` reads, `PUT` replaces; the handler answers other methods).
     Rules,
+    /// `/v1/sourcemaps`: uploads of source maps and wasm modules (`PUT`; see `symbolicate`).
+    Artifacts,
     /// `/v1/batch` with another method: 405.
     WrongMethod,
     /// Anything else: 404.
@@ -347,6 +354,7 @@ pub fn route(method: &str, url: &str) -> Route {
         ("GET", "/healthz") => Route::Health,
         ("GET", "/v1/events") => Route::Events,
         (_, RULES_PATH) => Route::Rules,
+        (_, "/v1/sourcemaps") => Route::Artifacts,
         _ => Route::NotFound,
     }
 }
@@ -713,7 +721,7 @@ pub fn decide(
     let route = route(req.method, req.url);
     if matches!(
         route,
-        Route::Preflight | Route::Health | Route::Events | Route::Rules
+        Route::Preflight | Route::Health | Route::Events | Route::Rules | Route::Artifacts
     ) {
         return Decision::Route;
     }
@@ -757,7 +765,7 @@ pub fn decide(
                 404,
                 "not_found",
                 None,
-                "routes: POST /v1/batch, GET /v1/events, GET|PUT /v1/sampling-rules, GET /healthz",
+                "routes: POST /v1/batch, GET /v1/events, GET|PUT /v1/sampling-rules, PUT /v1/sourcemaps, GET /healthz",
             )
         }
     }
@@ -1192,6 +1200,12 @@ mod tests {
             ("GET", "https://i.test/healthz", Route::Health),
             ("POST", "https://i.test/healthz", Route::NotFound),
             ("GET", "https://i.test/v1/events?type=click", Route::Events),
+            (
+                "PUT",
+                "https://i.test/v1/sourcemaps?release=1",
+                Route::Artifacts,
+            ),
+            ("GET", "https://i.test/v1/sourcemaps", Route::Artifacts),
             ("GET", "https://i.test", Route::NotFound),
         ] {
             assert_eq!(route(m, u), want, "{m} {u}");
@@ -2139,5 +2153,29 @@ mod tests {
             let c = with(&[("READ_TOKEN", t), ("FERROTEL_ENV", "development")]).unwrap();
             assert_eq!(c.read_token.as_deref(), Some(t));
         }
+    }
+
+    #[test]
+    fn upload_token_follows_the_read_token_rules() {
+        let long = "0123456789abcdef0123456789abcdef";
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = OK.to_vec();
+            p.extend_from_slice(extra);
+            cfg(&p)
+        };
+        assert_eq!(with(&[]).unwrap().upload_token, None);
+        assert_eq!(
+            with(&[("UPLOAD_TOKEN", long)])
+                .unwrap()
+                .upload_token
+                .as_deref(),
+            Some(long)
+        );
+        for bad in ["demo-token", "short"] {
+            let e = with(&[("UPLOAD_TOKEN", bad)]).unwrap_err();
+            assert_eq!(e.name, "UPLOAD_TOKEN");
+            assert!(e.problem.contains("UPLOAD_TOKEN") || e.problem.contains("at least 32"));
+        }
+        assert!(with(&[("UPLOAD_TOKEN", "short"), ("FERROTEL_ENV", "development")]).is_ok());
     }
 }

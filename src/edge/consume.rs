@@ -223,6 +223,9 @@ async fn settle(
 /// Stores and forwards one OTLP document for the delivery `owner` (a queue message's id).
 /// Idempotent.
 pub async fn process(env: &Env, owner: &str, doc: &str) -> std::result::Result<(), Failure> {
+    // Error records are symbolicated first, so D1 and the receiver get the same frames.
+    let symbolicated = super::symbols::apply(env, doc).await;
+    let doc = symbolicated.as_deref().unwrap_or(doc);
     let rows = project(doc.as_bytes()).map_err(Failure::Permanent)?;
     let db = env.d1("DB").ok();
     if let Some(db) = &db {

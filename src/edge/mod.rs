@@ -5,8 +5,10 @@
 //! Routes (`core::ingest::route`): `POST /v1/batch` (ingest: worker/entry.mjs over
 //! `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight), `GET /healthz`,
 //! `GET /v1/events` (token-guarded read of the embedded store), `GET`/`PUT
-//! /v1/sampling-rules` (`ADMIN_TOKEN`-guarded sampling rules, see `rules`); the last four
-//! through the `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
+//! /v1/sampling-rules` (`ADMIN_TOKEN`-guarded sampling rules, see `rules`), `PUT
+//! /v1/sourcemaps` (`UPLOAD_TOKEN`-guarded uploads for symbolication, see `symbols`); the last
+//! five through the `worker` crate router below. The queue consumer writes to D1 and forwards
+//! OTLP; see `consume`.
 
 mod consume;
 mod cron;
@@ -14,6 +16,7 @@ mod fast;
 mod read;
 mod rules;
 mod state;
+mod symbols;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -94,6 +97,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         },
         Route::Events => read::handle(&req, &env).await,
         Route::Rules => rules::handle(req, &env).await,
+        Route::Artifacts => symbols::handle(req, &env).await,
         Route::Batch | Route::WrongMethod | Route::NotFound => {
             let cfg = config(&env);
             let origin = req.headers().get("origin")?;
