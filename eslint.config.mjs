@@ -1,6 +1,6 @@
 // Lints the project's hand-written JavaScript that ships to browsers or runs the Worker:
-// the SDK's page-side module, the npm entry, the Worker's entry and the dashboard's modules
-// (scripts/test-all.sh).
+// the SDK's page-side module, the npm entry, the Worker's entry, the dashboard's modules and
+// the upload script users run (scripts/test-all.sh).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -19,5 +19,9 @@ export default [
   {
     files: ["worker/entry.mjs"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.serviceworker } },
+  },
+  {
+    files: ["scripts/upload-sourcemaps.mjs"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.node },
   },
 ];

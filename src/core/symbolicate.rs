@@ -232,11 +232,18 @@ impl WasmNames {
     }
 }
 
-/// A Rust symbol demangled without its hash (`hello::main`); other names as they are.
+/// A Rust symbol demangled without its hash (`hello::main`); a name already demangled with
+/// its hash (wasm-bindgen writes `hello::main::h0123456789abcdef` into the name section) without
+/// the hash; other names as they are.
 pub fn demangle(name: &str) -> String {
-    match rustc_demangle::try_demangle(name) {
-        Ok(d) => format!("{d:#}"),
-        Err(_) => name.to_owned(),
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        return format!("{d:#}");
+    }
+    match name.rsplit_once("::h") {
+        Some((path, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            path.to_owned()
+        }
+        _ => name.to_owned(),
     }
 }
 

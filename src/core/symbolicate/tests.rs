@@ -248,6 +248,8 @@ fn wasm_names_are_read_and_demangled() {
     assert_eq!(names.get(2), Some("hello::main"));
     assert_eq!(names.get(3), Some("hello::helper"));
     assert_eq!(demangle("plain_c_name"), "plain_c_name");
+    assert_eq!(demangle("hello::main::h0123456789abcdef"), "hello::main");
+    assert_eq!(demangle("hello::h_not_a_hash"), "hello::h_not_a_hash");
 }
 
 #[test]
