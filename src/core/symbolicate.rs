@@ -316,7 +316,14 @@ pub enum Miss {
     NoPosition,
     /// The stored artifact could not be read, or storage failed.
     Unavailable,
+    /// The message named more files than the consumer loads for one message
+    /// ([`MAX_LOADS_PER_DOCUMENT`]).
+    TooManyFiles,
 }
+
+/// Files the consumer loads from storage for one message (cached ones are free): each load is a
+/// few D1 queries, and an invocation has a query budget (50 on the free plan).
+pub const MAX_LOADS_PER_DOCUMENT: usize = 8;
 
 impl Miss {
     /// The reason as recorded with the frame.
@@ -329,6 +336,7 @@ impl Miss {
             Miss::NotInApp => "not_in_app",
             Miss::NoPosition => "no_position",
             Miss::Unavailable => "unavailable",
+            Miss::TooManyFiles => "too_many_files",
         }
     }
 }

@@ -18,8 +18,8 @@ use worker::*;
 use super::{config, json_error, misconfigured, respond};
 use crate::core::ingest::Reply;
 use crate::core::symbolicate::{
-    self, artifact_url, candidates, Artifact, Cache, Kind, Loaded, Miss, Need, MAX_RELEASE_BYTES,
-    MAX_UPLOAD_BYTES, MAX_URL_BYTES,
+    self, artifact_url, candidates, Artifact, Cache, Kind, Loaded, Miss, Need,
+    MAX_LOADS_PER_DOCUMENT, MAX_RELEASE_BYTES, MAX_UPLOAD_BYTES, MAX_URL_BYTES,
 };
 
 /// Bytes of one stored chunk (D1's limit for a value is 2,000,000 bytes).
@@ -238,12 +238,16 @@ struct ChunkRow {
 }
 
 /// Loads what `need` names: from the cache, else from D1 (the most specific URL; for wasm,
-/// else the release's only module).
-async fn load(db: &D1Database, need: &Need, now_ms: u64) -> Found {
+/// else the release's only module) while `budget` lasts (one is spent per D1 load).
+async fn load(db: &D1Database, need: &Need, now_ms: u64, budget: &mut usize) -> Found {
     let key = format!("{}\t{}\t{}", need.kind, need.release, need.file);
     if let Some(found) = CACHE.with(|c| c.borrow_mut().get(&key, now_ms)) {
         return found;
     }
+    if *budget == 0 {
+        return Err(Miss::TooManyFiles);
+    }
+    *budget -= 1;
     let found = match fetch(db, need).await {
         Ok(f) => f,
         Err(e) => {
@@ -334,14 +338,17 @@ async fn fetch(db: &D1Database, need: &Need) -> Result<Found> {
 /// `None` when it has none. Never fails the message: what cannot be loaded is marked so on
 /// the frames.
 pub async fn apply(env: &Env, doc: &str) -> Option<String> {
+    // Most documents hold no error: they are not parsed here at all.
+    memchr::memmem::find(doc.as_bytes(), b"\"browser.error\"")?;
     let needs = symbolicate::needs(doc).ok()?;
     let mut loaded = Loaded::default();
     if !needs.is_empty() {
         let now = Date::now().as_millis();
+        let mut budget = MAX_LOADS_PER_DOCUMENT;
         match env.d1("DB") {
             Ok(db) => {
                 for need in needs {
-                    let found = load(&db, &need, now).await;
+                    let found = load(&db, &need, now, &mut budget).await;
                     loaded.insert(need, found);
                 }
             }

@@ -243,5 +243,11 @@ describe("symbolication", () => {
       const record = await forwarded(receiver, id);
       assert.equal(record["ferrotel.stack_frames"][0].reason, reason);
     }
+    // A message naming many files loads at most 8 from D1: the rest say so (a query budget).
+    const run = Date.now().toString(36);
+    const many = ["Error: x", ...Array.from({ length: 10 }, (_, i) => `    at f${i} (https://cdn.test/${run}/lib${i}.js:1:${i + 1})`)].join("\n");
+    const [id] = await send(w, [errorEvent(many)]);
+    const event = await stored(w, id);
+    assert.deepEqual(event.stack_frames.map((f) => f.reason), [...Array(8).fill("not_uploaded"), "too_many_files", "too_many_files"]);
   });
 });

@@ -464,3 +464,55 @@ fn cache_is_bounded_by_count_and_bytes_and_evicts_the_least_recent() {
         assert!(many.len() <= 8 && many.bytes() <= 800);
     }
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn uploads_of_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = prepare_upload(&body);
+            let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+            wasm.extend_from_slice(&body);
+            let _ = prepare_upload(&wasm);
+        }
+
+        #[test]
+        fn maps_with_any_mappings(
+            mappings in "[A-Za-z0-9+/,;]{0,80}",
+            sources in 0usize..3,
+            names in 0usize..3,
+        ) {
+            let list = |n: usize, p: &str| (0..n).map(|i| format!("\"{p}{i}\"")).collect::<Vec<_>>().join(",");
+            let body = format!(
+                "{{\"version\":3,\"sources\":[{}],\"names\":[{}],\"mappings\":\"{mappings}\"}}",
+                list(sources, "s"),
+                list(names, "n")
+            );
+            if let Ok(p) = prepare_upload(body.as_bytes()) {
+                let sm = load_source_map(&p.text).unwrap();
+                let mut loaded = Loaded::default();
+                let stack = format!("Error\n    at a ({APP}:1:3)\n    at b ({APP}:2:1)\n    at c ({APP}:1:4294967295)");
+                let mut needs = Vec::new();
+                stack_needs(&stack, Some("r"), &mut needs);
+                loaded.insert(needs[0].clone(), Ok(Rc::new(Artifact::SourceMap(sm))));
+                let s = symbolicate_stack(&stack, Some("r"), &loaded);
+                prop_assert_eq!(s.frames.len(), 3);
+            }
+        }
+
+        #[test]
+        fn any_stack_text(stack in "(\\PC{0,30}(@|at |\\(|\\)|:|wasm-function\\[|\\]|0x|\n)){0,20}") {
+            let mut needs = Vec::new();
+            stack_needs(&stack, Some("r"), &mut needs);
+            let loaded = loaded_with(&needs, |_| Err(Miss::NotUploaded));
+            let s = symbolicate_stack(&stack, Some("r"), &loaded);
+            // Nothing mapped: the text is the stack as it came.
+            if !s.changed() {
+                prop_assert_eq!(s.text, stack.lines().collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+}
