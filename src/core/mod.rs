@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod json;
 pub mod otlp;
 pub mod queue;
+pub mod reports;
 pub mod sample;
 pub mod schema;
 pub mod scrub;
