@@ -667,7 +667,9 @@ fn rate_limited(cors: Option<&str>) -> Reply {
 /// the key's; then decoding and validation (a broken envelope is a 400, bad events are dropped
 /// and reported); sampling, enrichment and OTLP encoding; where the documents go; and the exact
 /// answer for every outcome, with CORS headers for an origin some key accepts. Every refusal
-/// counts against the client's rate limit.
+/// counts against the client's rate limit. `POST /v1/reports` (browser reports, the key in the
+/// URL) takes the same steps in its own order: every check but the body's comes before the
+/// body is read (see `decide_reports`).
 pub fn decide(
     cfg: Result<&IngestConfig, &ConfigProblem>,
     req: &Incoming<'_>,

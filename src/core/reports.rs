@@ -725,6 +725,46 @@ mod tests {
     }
 
     #[test]
+    fn the_documents_are_what_the_official_otlp_types_read() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        let c = cfg(r#"{"default":1}"#);
+        let body = upload(&[CSP, DEPRECATION, INTERVENTION, CRASH, NEL]);
+        let p = plan(run(&c, &req(URL, RJ, None), body.as_bytes()));
+        let r: ExportLogsServiceRequest = serde_json::from_str(&p.docs[0]).unwrap();
+        let res = r.resource_logs[0].resource.as_ref().unwrap();
+        let has = |k: &str| res.attributes.iter().any(|a| a.key == k);
+        assert!(has("service.name") && !has("session.id"));
+        let records = &r.resource_logs[0].scope_logs[0].log_records;
+        assert_eq!(records.len(), 5);
+        let nel = records
+            .iter()
+            .find(|lr| {
+                lr.attributes
+                    .iter()
+                    .any(|a| a.key == "phase" || a.key == "browser.report.phase")
+            })
+            .unwrap();
+        let attr = |k: &str| {
+            nel.attributes
+                .iter()
+                .find(|a| a.key == k)
+                .and_then(|a| a.value.as_ref()?.value.clone())
+        };
+        assert_eq!(attr("http.response.status_code"), Some(Any::IntValue(0)));
+        assert_eq!(
+            attr("browser.report.elapsed_ms"),
+            Some(Any::DoubleValue(1234.0))
+        );
+        assert_eq!(
+            attr("error.type"),
+            Some(Any::StringValue("tcp.timed_out".into()))
+        );
+        assert_eq!(nel.event_name, "browser.report");
+        assert_eq!(nel.time_unix_nano, (NOW - 500) * 1_000_000);
+    }
+
+    #[test]
     fn a_legacy_csp_report_is_read_as_a_csp_violation() {
         let c = cfg(r#"{"default":1}"#);
         for ct in ["application/csp-report", "application/json; charset=utf-8"] {
