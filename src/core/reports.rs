@@ -25,9 +25,9 @@ use super::scrub::{scrub_url, scrub_urls_in_text, truncate};
 
 /// Reports per request. Chrome keeps at most 100 queued reports and sends them in one upload.
 pub const MAX_REPORTS: usize = 100;
-/// JSON nesting: the array, a report, its body, and one level inside the body (NEL's
-/// `request_headers` / `response_headers`).
-pub const MAX_REPORT_DEPTH: usize = 4;
+/// JSON nesting: the array, a report, its body, NEL's `request_headers` / `response_headers`
+/// object, and the list of values of one header in it.
+pub const MAX_REPORT_DEPTH: usize = 5;
 /// The wire `type` of a report event.
 pub const REPORT_TYPE: &str = "report";
 /// The report types read (others are dropped, each with its reason).
@@ -136,7 +136,7 @@ pub fn check_shape(body: &[u8], format: Format) -> Result<Shape, DecodeError> {
                 if depth > MAX_REPORT_DEPTH {
                     return Err(DecodeError::new(
                         "body",
-                        "nests deeper than 4 levels (reports array, report, body, one more)",
+                        "nests deeper than 5 levels (reports array, report, body, NEL headers, a header's values)",
                     ));
                 }
             }
@@ -507,7 +507,7 @@ mod tests {
     pub(crate) const DEPRECATION: &str = r#"{"age":1,"body":{"anticipatedRemoval":null,"columnNumber":3,"id":"UnloadHandler","lineNumber":9,"message":"Unload event listeners are deprecated. See https://a.test/doc?token=SECRET","sourceFile":"https://a.test/app.js"},"type":"deprecation","url":"https://a.test/","user_agent":"UA"}"#;
     pub(crate) const INTERVENTION: &str = r#"{"age":2,"body":{"id":"HeavyAdIntervention","message":"Ad was removed because its network usage exceeded the limit.","sourceFile":null,"lineNumber":null,"columnNumber":null},"type":"intervention","url":"https://a.test/","user_agent":"UA"}"#;
     pub(crate) const CRASH: &str = r#"{"age":42,"body":{"reason":"oom","is_top_level":true},"type":"crash","url":"https://a.test/","user_agent":"UA"}"#;
-    pub(crate) const NEL: &str = r#"{"age":500,"body":{"elapsed_time":1234,"method":"GET","phase":"connection","protocol":"http/1.1","referrer":"https://a.test/?ref=x","sampling_fraction":1.0,"server_ip":"203.0.113.7","status_code":0,"type":"tcp.timed_out","request_headers":{},"response_headers":{}},"type":"network-error","url":"https://a.test/api?token=SECRET","user_agent":"UA"}"#;
+    pub(crate) const NEL: &str = r#"{"age":500,"body":{"elapsed_time":1234,"method":"GET","phase":"connection","protocol":"http/1.1","referrer":"https://a.test/?ref=x","sampling_fraction":1.0,"server_ip":"203.0.113.7","status_code":0,"type":"tcp.timed_out","request_headers":{"If-None-Match":["abc"]},"response_headers":{}},"type":"network-error","url":"https://a.test/api?token=SECRET","user_agent":"UA"}"#;
     pub(crate) const LEGACY: &str = r#"{"csp-report":{"document-uri":"https://a.test/p?token=SECRET","referrer":"","violated-directive":"script-src-elem","effective-directive":"script-src-elem","original-policy":"script-src 'self'; report-uri /v1/reports?key=pk_a","disposition":"report","blocked-uri":"https://evil.test/x.js?token=SECRET","line-number":4,"column-number":7,"source-file":"https://a.test/p","status-code":200,"script-sample":""}}"#;
 
     fn cfg(rates: &str) -> IngestConfig {
@@ -1022,8 +1022,8 @@ mod tests {
         assert_eq!(s("[{},{}]").unwrap().reports, 2);
         assert_eq!(s("[\"a,b\",{\"x\":[1,2]}]").unwrap().reports, 2);
         assert_eq!(s("{\"csp-report\":{}}").unwrap().format, Format::CspReport);
-        assert!(s("[[[[[1]]]]]").unwrap_err().reason.contains("nests"));
-        assert!(s("[[[[1]]]]").is_ok());
+        assert!(s("[[[[[[1]]]]]]").unwrap_err().reason.contains("nests"));
+        assert!(s("[[[[[1]]]]]").is_ok());
         assert!(s("[[[1]]]").is_ok());
         assert!(s("\"x\"").is_err());
         assert!(s("[\"\\").is_err());

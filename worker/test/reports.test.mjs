@@ -26,7 +26,7 @@ function reports(age = 10) {
     { type: "crash", age, url: `${SITE}/checkout?token=SECRET`, user_agent: UA, body: { reason: "oom" } },
     { type: "network-error", age, url: `${SITE}/api/pay?token=SECRET`, user_agent: UA, body: {
       elapsed_time: 1234, method: "POST", phase: "connection", protocol: "http/1.1", referrer: `${SITE}/checkout?token=SECRET`,
-      sampling_fraction: 1, server_ip: "203.0.113.7", status_code: 0, type: "tcp.timed_out", request_headers: {}, response_headers: {} } },
+      sampling_fraction: 1, server_ip: "203.0.113.7", status_code: 0, type: "tcp.timed_out", request_headers: {}, response_headers: { ETag: ["abc"] } } },
   ];
 }
 
