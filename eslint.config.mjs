@@ -1,5 +1,6 @@
 // Lints the project's hand-written JavaScript that ships to browsers or runs the Worker:
-// the SDK's page-side module, the npm entry and the Worker's entry (scripts/test-all.sh).
+// the SDK's page-side module, the npm entry, the Worker's entry and the dashboard's modules
+// (scripts/test-all.sh).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -9,6 +10,10 @@ export default [
   { rules: { "no-empty": ["error", { allowEmptyCatch: true }] } },
   {
     files: ["src/browser/glue.js", "pkg-templates/index.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+  },
+  {
+    files: ["www/dashboard.js", "www/charts.js", "www/stats.js"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
   {

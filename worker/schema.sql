@@ -39,3 +39,17 @@ CREATE TABLE IF NOT EXISTS usage (
   events INTEGER NOT NULL,
   PRIMARY KEY (key, day)
 );
+-- Sampling rules (PUT /v1/sampling-rules): one row, the whole validated rule set as JSON,
+-- replaced at once; each isolate reads it at most every RULES_CACHE_SECONDS (default 30).
+CREATE TABLE IF NOT EXISTS sampling_rules (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  rules TEXT NOT NULL,          -- {"rules":[{"id","rate","types"?,"route"?,"release"?,"keep_sessions_with_error"?}]}
+  updated_at INTEGER NOT NULL   -- ms since the epoch
+);
+-- Sessions that had an error (written by the queue consumer for every stored error; deleted by
+-- the cron trigger after a day): a rule with keep_sessions_with_error keeps their later events.
+CREATE TABLE IF NOT EXISTS error_sessions (
+  session TEXT PRIMARY KEY,
+  at INTEGER NOT NULL           -- when the first error was stored, ms since the epoch
+);
+CREATE INDEX IF NOT EXISTS error_sessions_at ON error_sessions (at);

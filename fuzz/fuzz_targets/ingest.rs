@@ -26,9 +26,20 @@ use ferrotel::core::ingest::{
     READ_AT_MOST, RL_CLIENT,
 };
 use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
+use ferrotel::core::rules::Rules;
 use ferrotel::core::scrub::scrub_url;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+
+/// Rules that match hostile URLs and releases but keep everything (rate 1), so the checks
+/// below on what is kept still hold.
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        Rules::parse(br#"{"rules":[{"id":"cart","rate":1,"route":"/**/c*t/*"},{"id":"rel","rate":1,"release":"1.*"}]}"#)
+            .expect("the fuzz rules are valid")
+    })
+}
 
 fn config() -> &'static IngestConfig {
     static CFG: OnceLock<IngestConfig> = OnceLock::new();
@@ -73,6 +84,9 @@ fn batch(data: &[u8]) {
         checked: false,
         day_salt: "fuzz-day-salt",
         used_today: None,
+        rules: Some(rules()),
+        error_sessions: None,
+        looked_up: false,
     };
     // As the request path keeps them: decoded, then corrected for the client clock and cut to
     // the time window.
@@ -177,6 +191,9 @@ fn reports(selector: u8, body: &[u8]) {
         checked: false,
         day_salt: "fuzz-day-salt",
         used_today: None,
+        rules: Some(rules()),
+        error_sessions: None,
+        looked_up: false,
     };
     if body.len() > READ_AT_MOST - 1 {
         // Refused from Content-Length, unread.

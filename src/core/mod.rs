@@ -12,6 +12,7 @@ pub mod json;
 pub mod otlp;
 pub mod queue;
 pub mod reports;
+pub mod rules;
 pub mod sample;
 pub mod schema;
 pub mod scrub;

@@ -315,11 +315,19 @@ impl LogsEncoder {
     pub fn record(&self, o: &mut String, ev: &Event, sample_rate: f64, received_ms: u64) {
         let mut observed = String::with_capacity(20);
         push_nanos(&mut observed, received_ms);
-        self.record_observed(o, ev, sample_rate, &observed);
+        self.record_observed(o, ev, sample_rate, None, false, &observed);
     }
 
     /// [`record`](Self::record) with the receipt time already written in nanoseconds.
-    fn record_observed(&self, o: &mut String, ev: &Event, sample_rate: f64, observed: &str) {
+    fn record_observed(
+        &self,
+        o: &mut String,
+        ev: &Event,
+        sample_rate: f64,
+        rule: Option<&str>,
+        error_session: bool,
+        observed: &str,
+    ) {
         o.push_str("{\"timeUnixNano\":\"");
         push_nanos(o, ev.t);
         o.push_str("\",\"observedTimeUnixNano\":\"");
@@ -339,6 +347,12 @@ impl LogsEncoder {
         o.push_str("\"}},");
         kv_str(o, "url.full", &ev.url);
         kv_f64(o, "ferrotel.sample_rate", sample_rate);
+        if let Some(rule) = rule {
+            kv_str(o, super::rules::RULE_ATTRIBUTE, rule);
+        }
+        if error_session {
+            kv_bool(o, super::rules::ERROR_SESSION_ATTRIBUTE, true);
+        }
         ev.kind.otlp_attributes(o);
         // Frames are parsed here, at the edge, so the browser ships no parser.
         if let EventKind::Error {
@@ -424,6 +438,20 @@ impl DocWriter<'_> {
     /// Appends the log record of `ev` (see [`LogsEncoder::record`]) to the current document,
     /// or, when it would take that document over the limit, to a new one.
     pub fn record(&mut self, ev: &Event, sample_rate: f64, received_ms: u64) {
+        self.record_sampled(ev, sample_rate, None, false, received_ms);
+    }
+
+    /// [`record`](Self::record) with the sampling rule that decided (`ferrotel.sample_rule`)
+    /// and whether the event was kept only because its session had an error
+    /// (`ferrotel.sample_error_session`).
+    pub fn record_sampled(
+        &mut self,
+        ev: &Event,
+        sample_rate: f64,
+        rule: Option<&str>,
+        error_session: bool,
+        received_ms: u64,
+    ) {
         let before = self.cur.len();
         if before == 0 {
             self.start();
@@ -439,8 +467,14 @@ impl DocWriter<'_> {
                 &mut slot.insert((received_ms, text)).1
             }
         };
-        self.enc
-            .record_observed(&mut self.cur, ev, sample_rate, observed);
+        self.enc.record_observed(
+            &mut self.cur,
+            ev,
+            sample_rate,
+            rule,
+            error_session,
+            observed,
+        );
         let len = self.cur.len() - start;
         if before != 0 && before + 1 + len + SUFFIX.len() > self.max {
             let record = self.cur.split_off(start);

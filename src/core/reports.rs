@@ -546,6 +546,9 @@ mod tests {
             checked: false,
             day_salt: "",
             used_today: None,
+            rules: None,
+            error_sessions: None,
+            looked_up: false,
         }
     }
 
@@ -969,7 +972,8 @@ mod tests {
         ));
         assert_eq!((p.reply.status, p.accepted), (204, 1));
         assert_eq!(rows(&p)[0]["report_type"], "crash");
-        assert!(p.docs[0].contains("\"ferrotel.sample_rate\",\"value\":{\"doubleValue\":0"));
+        // Kept like an error: recorded at rate 1, so counts need no weighting.
+        assert!(p.docs[0].contains("\"ferrotel.sample_rate\",\"value\":{\"doubleValue\":1"));
         // Half: about half of 100 distinct reports (ids hash independently).
         let c = cfg(r#"{"default":1,"report":0.5}"#);
         let many: Vec<String> = (0..100)
@@ -978,6 +982,32 @@ mod tests {
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let kept = plan(run(&c, &req(URL, RJ, None), upload(&many).as_bytes())).accepted;
         assert!((30..=70).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn sampling_rules_decide_for_reports_before_sample_rates() {
+        use crate::core::rules::Rules;
+        let rules = Rules::parse(
+            br#"{"rules":[{"id":"no-csp","rate":0,"types":["report"],"route":"/page"},{"id":"reports","rate":1,"types":["report"]}]}"#,
+        )
+        .unwrap();
+        let c = cfg(r#"{"default":0}"#);
+        let mut r = req(URL, RJ, None);
+        r.rules = Some(&rules);
+        let p = plan(run(&c, &r, upload(&[CSP, DEPRECATION, CRASH]).as_bytes()));
+        let kept: Vec<String> = rows(&p)
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}:{}",
+                    r["report_type"].as_str().unwrap(),
+                    r["sample_rule"].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        // The CSP report is on /page (dropped by `no-csp`); the deprecation is kept by
+        // `reports` although SAMPLE_RATES says 0; the crash is kept whatever the rules say.
+        assert_eq!(kept, ["deprecation:reports", "crash:-"]);
     }
 
     #[test]

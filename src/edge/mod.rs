@@ -3,14 +3,16 @@
 //! projection) is in `core`.
 //!
 //! Routes (`core::ingest::route`): `POST /v1/batch` and `POST /v1/reports` (ingest:
-//! worker/entry.mjs over `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight), `GET /healthz`,
-//! `GET /v1/events` (token-guarded read of the embedded store); the last three through the
-//! `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
+//! worker/entry.mjs over `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight),
+//! `GET /healthz`, `GET /v1/events` (token-guarded read of the embedded store), `GET`/`PUT
+//! /v1/sampling-rules` (`ADMIN_TOKEN`-guarded sampling rules, see `rules`); the last four
+//! through the `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
 
 mod consume;
 mod cron;
 mod fast;
 mod read;
+mod rules;
 mod state;
 
 use std::cell::RefCell;
@@ -91,6 +93,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Err(p) => misconfigured(&p),
         },
         Route::Events => read::handle(&req, &env).await,
+        Route::Rules => rules::handle(req, &env).await,
         Route::Batch | Route::Reports | Route::WrongMethod | Route::NotFound => {
             let cfg = config(&env);
             let origin = req.headers().get("origin")?;
