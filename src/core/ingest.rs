@@ -307,6 +307,8 @@ fn allows(entry: &str, origin: Option<&str>) -> bool {
 
 /// The ingest route.
 pub const BATCH_PATH: &str = "/v1/batch";
+/// The browser reports route (`?key=<write key>`; see [`super::reports`]).
+pub const REPORTS_PATH: &str = "/v1/reports";
 /// The sampling rules' route (`GET`, `PUT` with `ADMIN_TOKEN`).
 pub const RULES_PATH: &str = "/v1/sampling-rules";
 /// The per-key rate-limit binding: consulted after [`RL_CLIENT`], with the write key.
@@ -329,6 +331,8 @@ pub const MAX_LISTED_DROPS: usize = 10;
 pub enum Route {
     /// `POST /v1/batch`.
     Batch,
+    /// `POST /v1/reports`: browser reports (Reporting API, CSP `report-uri`).
+    Reports,
     /// `OPTIONS` on any path: CORS preflight.
     Preflight,
     /// `GET /healthz`.
@@ -339,7 +343,7 @@ pub enum Route {
     Rules,
     /// `/v1/sourcemaps`: uploads of source maps and wasm modules (`PUT`; see `symbolicate`).
     Artifacts,
-    /// `/v1/batch` with another method: 405.
+    /// `/v1/batch` or `/v1/reports` with another method: 405.
     WrongMethod,
     /// Anything else: 404.
     NotFound,
@@ -350,7 +354,8 @@ pub fn route(method: &str, url: &str) -> Route {
     match (method, path_of(url)) {
         ("OPTIONS", _) => Route::Preflight,
         ("POST", BATCH_PATH) => Route::Batch,
-        (_, BATCH_PATH) => Route::WrongMethod,
+        ("POST", REPORTS_PATH) => Route::Reports,
+        (_, BATCH_PATH | REPORTS_PATH) => Route::WrongMethod,
         ("GET", "/healthz") => Route::Health,
         ("GET", "/v1/events") => Route::Events,
         (_, RULES_PATH) => Route::Rules,
@@ -712,7 +717,9 @@ fn rate_limited(cors: Option<&str>) -> Reply {
 /// the key's; then decoding and validation (a broken envelope is a 400, bad events are dropped
 /// and reported); sampling, enrichment and OTLP encoding; where the documents go; and the exact
 /// answer for every outcome, with CORS headers for an origin some key accepts. Every refusal
-/// counts against the client's rate limit.
+/// counts against the client's rate limit. `POST /v1/reports` (browser reports, the key in the
+/// URL) takes the same steps in its own order: every check but the body's comes before the
+/// body is read (see `decide_reports`).
 pub fn decide(
     cfg: Result<&IngestConfig, &ConfigProblem>,
     req: &Incoming<'_>,
@@ -753,6 +760,9 @@ pub fn decide(
     };
     match route {
         Route::Batch => {}
+        Route::Reports => {
+            return decide_reports(cfg, req, bindings, cors, &client_limit, &charge);
+        }
         Route::WrongMethod => {
             return charge(
                 Reply::error(405, "method_not_allowed", None, "use POST")
@@ -765,7 +775,7 @@ pub fn decide(
                 404,
                 "not_found",
                 None,
-                "routes: POST /v1/batch, GET /v1/events, GET|PUT /v1/sampling-rules, PUT /v1/sourcemaps, GET /healthz",
+                "routes: POST /v1/batch, POST /v1/reports, GET /v1/events, GET|PUT /v1/sampling-rules, PUT /v1/sourcemaps, GET /healthz",
             )
         }
     }
@@ -835,23 +845,8 @@ pub fn decide(
         if !cfg.origin_allowed(key, req.origin) {
             return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
         }
-        if let Some(&quota) = cfg.daily_quotas.get(key) {
-            let used = req
-                .used_today
-                .and_then(|u| u.get(key))
-                .copied()
-                .unwrap_or(0);
-            if used >= quota {
-                let reason = format!("this write key's quota of {quota} events per UTC day is used up; retry after midnight UTC");
-                return charge(
-                    Reply::error(429, "quota_exceeded", Some("key"), &reason)
-                        .with(
-                            "retry-after",
-                            &seconds_to_next_utc_day(req.now_ms).to_string(),
-                        )
-                        .cors(cors),
-                );
-            }
+        if let Some(r) = over_quota(cfg, key, req, cors) {
+            return charge(r);
         }
         let mut limits = Vec::with_capacity(2);
         // The client's own limit first: a client over it must not also spend the key's
@@ -963,6 +958,225 @@ pub fn decide(
             .with("retry-after", UNAVAILABLE_RETRY_AFTER)
             .cors(cors),
         errored_session: batch_error.then(|| env.session.clone()),
+    })
+}
+
+/// The 429 for a key whose `DAILY_QUOTAS` quota is used up today, if it is.
+fn over_quota(
+    cfg: &IngestConfig,
+    key: &str,
+    req: &Incoming<'_>,
+    cors: Option<&str>,
+) -> Option<Reply> {
+    let quota = *cfg.daily_quotas.get(key)?;
+    let used = req
+        .used_today
+        .and_then(|u| u.get(key))
+        .copied()
+        .unwrap_or(0);
+    (used >= quota).then(|| {
+        let reason = format!("this write key's quota of {quota} events per UTC day is used up; retry after midnight UTC");
+        Reply::error(429, "quota_exceeded", Some("key"), &reason)
+            .with(
+                "retry-after",
+                &seconds_to_next_utc_day(req.now_ms).to_string(),
+            )
+            .cors(cors)
+    })
+}
+
+/// The value of the query parameter `name` in a URL (as written, not percent-decoded).
+pub fn query_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// `telemetry.sdk.name` of report events: the browser's Reporting API sent them.
+pub const REPORTS_SDK_NAME: &str = "browser.reporting";
+
+/// `POST /v1/reports?key=<write key>` (see [`decide`] for the order and [`super::reports`] for
+/// the formats): the key is in the URL, so the media type, the key, the `Origin` header, the
+/// quota, the declared size and the rate limiters are all checked before the body is read;
+/// then its size, its shape (one pass over the bytes: nesting, number of reports), and the
+/// reports themselves. A report that is broken, of a type not read, too old, or from a page
+/// whose origin the key does not accept is dropped with its reason (200 and the
+/// partial-acceptance body); the others are scrubbed, sampled (by the sampling rules, else
+/// `SAMPLE_RATES.report`; each report on its own; crash reports always kept) and stored as
+/// `report` events. Every refusal is charged
+/// to the client.
+///
+/// `Origin`: browsers send a report upload with credentials omitted, and with an `Origin`
+/// (Chrome: the page's) or, for some legacy `report-uri` senders, none. A sent `Origin` must be
+/// one the key accepts (`null` only for a key listing `"null"`); with none the request is not
+/// refused for it. Either way each report's own URL must be on an origin the key accepts
+/// (keys with `*` accept every one).
+fn decide_reports(
+    cfg: &IngestConfig,
+    req: &Incoming<'_>,
+    bindings: Bindings,
+    cors: Option<&str>,
+    client_limit: &dyn Fn() -> Option<Limit>,
+    charge: &dyn Fn(Reply) -> Decision,
+) -> Decision {
+    use super::ids::hex64;
+    use super::reports::{check_shape, parse, Context, Format};
+    let refuse = |status: u16, error: &str, field: &str, reason: &str| {
+        charge(Reply::error(status, error, Some(field), reason).cors(cors))
+    };
+    let Some(format) = req.content_type.and_then(Format::of) else {
+        return refuse(
+            415,
+            "unsupported_media_type",
+            "content-type",
+            "send application/reports+json (Reporting API) or application/csp-report (CSP report-uri)",
+        );
+    };
+    let key = match query_param(req.url, "key") {
+        None => {
+            return refuse(
+                400,
+                "invalid_report",
+                "key",
+                "is missing: report to /v1/reports?key=<write key>",
+            )
+        }
+        Some(k) if !valid_key(k) => {
+            return refuse(
+                400,
+                "invalid_report",
+                "key",
+                "must be a write key: 1-64 characters of A-Z a-z 0-9 _ -",
+            )
+        }
+        Some(k) if !cfg.keys.contains_key(k) => {
+            return refuse(
+                401,
+                "unknown_key",
+                "key",
+                "this write key is not configured",
+            )
+        }
+        Some(k) => k,
+    };
+    if req.origin.is_some() && !cfg.origin_allowed(key, req.origin) {
+        return refuse(403, "origin_not_allowed", "origin", ORIGIN_REFUSED);
+    }
+    if let Some(r) = over_quota(cfg, key, req, cors) {
+        return charge(r);
+    }
+    let too_large = |n: u64| n > MAX_BODY_BYTES as u64;
+    if req
+        .content_length
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(too_large)
+    {
+        return refuse(413, "payload_too_large", "body", "exceeds 65536 bytes");
+    }
+    if !req.checked {
+        let mut limits = Vec::with_capacity(2);
+        limits.extend(client_limit());
+        if bindings.rl_key {
+            limits.push((RL_KEY, key.to_owned()));
+        }
+        if req.body.is_none() || !limits.is_empty() {
+            return Decision::Next(Step {
+                limits,
+                limited: rate_limited(cors),
+                read: if req.body.is_none() { READ_AT_MOST } else { 0 },
+                checked: true,
+                lookup: None,
+            });
+        }
+    }
+    let Some(body) = req.body else {
+        return Decision::Next(Step {
+            limits: Vec::new(),
+            limited: rate_limited(cors),
+            read: READ_AT_MOST,
+            checked: true,
+            lookup: None,
+        });
+    };
+    if too_large(body.len() as u64) {
+        return refuse(413, "payload_too_large", "body", "exceeds 65536 bytes");
+    }
+    let shape = match check_shape(body, format) {
+        Ok(s) => s,
+        Err(e) => return refuse(400, "invalid_report", &e.field, &e.reason),
+    };
+    let ip = req.ip.filter(|ip| !ip.is_empty());
+    let hash = client_hash(&cfg.ip_salt, req.day_salt, ip.unwrap_or(""), req.now_ms);
+    let cx = Context {
+        key,
+        client_hash: &hash,
+        now_ms: req.now_ms,
+        retention_days: cfg.retention_days,
+    };
+    let parsed = match parse(body, shape, &cx, &|origin| cfg.origin_allowed(key, origin)) {
+        Ok(p) => p,
+        Err(e) => return refuse(400, "invalid_report", &e.field, &e.reason),
+    };
+    let enrichment = Enrichment {
+        country: req.country,
+        ua: classify(req.user_agent.unwrap_or("")),
+        client_hash: &hash,
+        received_ms: req.now_ms,
+        clock_correction_ms: 0,
+    };
+    let encoder = LogsEncoder::new(key, "", REPORTS_SDK_NAME, "1", &enrichment);
+    let mut writer = encoder.writer(MAX_CHUNK_BYTES, body.len() * 3);
+    let mut accepted = 0;
+    let rules = req.rules.filter(|r| !r.is_empty());
+    for (ev, &crash) in parsed.events.iter().zip(&parsed.crash) {
+        if crash {
+            writer.record(ev, 1.0, req.now_ms);
+            accepted += 1;
+            continue;
+        }
+        // No session and no release: each report is its own sampling unit (a rule's
+        // `keep_sessions_with_error` cannot apply), by the rules first, then SAMPLE_RATES.
+        let unit = hex64(ev.id);
+        let static_rate = cfg.rate_for(&ev.kind);
+        let Ok(v) = sample(
+            rules,
+            &ev.kind,
+            &ev.url,
+            "",
+            &unit,
+            static_rate,
+            SessionError::No,
+        ) else {
+            continue; // never: a lookup is only asked for when the session's error is unknown
+        };
+        if v.keep {
+            writer.record_sampled(ev, v.rate, v.rule, v.error_session, req.now_ms);
+            accepted += 1;
+        }
+    }
+    let docs = writer.finish();
+    let reply = if parsed.dropped.is_empty() {
+        Reply::empty(204)
+    } else {
+        Reply::json(200, partial_body(parsed.events.len(), &parsed.dropped))
+    };
+    Decision::Accept(Plan {
+        accepted,
+        key: key.to_owned(),
+        queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
+        direct: !bindings.queue && !docs.is_empty(),
+        docs,
+        reply: reply.cors(cors),
+        unavailable: Reply::error(
+            503,
+            "unavailable",
+            None,
+            "could not queue the reports; retry",
+        )
+        .with("retry-after", UNAVAILABLE_RETRY_AFTER)
+        .cors(cors),
+        errored_session: None,
     })
 }
 
@@ -2035,7 +2249,7 @@ mod tests {
         pairs.push(("SAMPLE_RATES", &rates));
         let c = cfg(&pairs).unwrap();
         assert_eq!(c.sample_rates.len(), EventKind::TYPES.len() + 1);
-        assert_eq!(EventKind::TYPES.len(), 8);
+        assert_eq!(EventKind::TYPES.len(), 9);
     }
 
     #[test]

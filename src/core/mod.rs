@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod json;
 pub mod otlp;
 pub mod queue;
+pub mod reports;
 pub mod rules;
 pub mod sample;
 pub mod schema;

@@ -217,6 +217,26 @@ fn end_list(o: &mut String) {
     }
 }
 
+/// The OTLP severity number of an event: 17 (ERROR) for errors and crash reports, 13 (WARN)
+/// for CSP violations, interventions and network errors other than `ok`, 9 (INFO) for the rest.
+fn severity(kind: &EventKind) -> u8 {
+    match kind {
+        EventKind::Error { .. } => 17,
+        #[cfg(any(feature = "edge", not(target_arch = "wasm32")))]
+        EventKind::Report {
+            report_type,
+            error_type,
+            ..
+        } => match report_type.as_str() {
+            "crash" => 17,
+            "csp-violation" | "intervention" => 13,
+            "network-error" if error_type.as_deref() != Some("ok") => 13,
+            _ => 9,
+        },
+        _ => 9,
+    }
+}
+
 /// Encodes one batch's kept events as OTLP `ExportLogsServiceRequest` JSON documents, each at
 /// most [`MAX_CHUNK_BYTES`] (an event never straddles two documents).
 pub struct LogsEncoder {
@@ -262,7 +282,9 @@ impl LogsEncoder {
         o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
         kv_str(&mut o, "service.name", key);
         resource.otlp(&mut o);
-        kv_str(&mut o, "session.id", session);
+        if !session.is_empty() {
+            kv_str(&mut o, "session.id", session);
+        }
         kv_str(&mut o, "telemetry.sdk.name", sdk_name);
         kv_str(&mut o, "telemetry.sdk.version", sdk_version);
         kv_str(&mut o, "telemetry.sdk.language", "webjs");
@@ -310,11 +332,10 @@ impl LogsEncoder {
         push_nanos(o, ev.t);
         o.push_str("\",\"observedTimeUnixNano\":\"");
         o.push_str(observed);
-        let error = ev.kind.is_error();
-        o.push_str(if error {
-            "\",\"severityNumber\":17,\"severityText\":\"ERROR\",\"eventName\":\""
-        } else {
-            "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"eventName\":\""
+        o.push_str(match severity(&ev.kind) {
+            17 => "\",\"severityNumber\":17,\"severityText\":\"ERROR\",\"eventName\":\"",
+            13 => "\",\"severityNumber\":13,\"severityText\":\"WARN\",\"eventName\":\"",
+            _ => "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"eventName\":\"",
         });
         o.push_str("browser.");
         o.push_str(ev.kind.type_name());

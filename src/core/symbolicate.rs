@@ -624,8 +624,9 @@ pub fn symbolicate_stack(stack: &str, release: Option<&str>, loaded: &Loaded) ->
     }
     let mut text = String::with_capacity(stack.len() + 64);
     let mut frames = Vec::with_capacity(n);
-    for (raw, entry) in lines {
-        if !text.is_empty() {
+    for (i, (raw, entry)) in lines.into_iter().enumerate() {
+        // By position, not by `text` being empty: a stack may start with empty lines.
+        if i > 0 {
             text.push('\n');
         }
         match entry {

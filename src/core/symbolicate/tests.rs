@@ -465,6 +465,20 @@ fn cache_is_bounded_by_count_and_bytes_and_evicts_the_least_recent() {
     }
 }
 
+#[test]
+fn a_stack_starting_with_empty_lines_keeps_them() {
+    // Found by `never_panics::any_stack_text` (minimal input "\n@").
+    for stack in [
+        "\n@",
+        "\n\nError: x\n    at f (https://shop.example/a.js:1:2)",
+    ] {
+        let mut needs = Vec::new();
+        stack_needs(stack, Some("r"), &mut needs);
+        let loaded = loaded_with(&needs, |_| Err(Miss::NotUploaded));
+        assert_eq!(symbolicate_stack(stack, Some("r"), &loaded).text, stack);
+    }
+}
+
 mod never_panics {
     use super::*;
     use proptest::prelude::*;
