@@ -159,7 +159,7 @@ function render() {
   body("requests").replaceChildren(fr.length
     ? table(["URL", "#failures", "status / error", "last seen"], fr.map((r) => [h("code", {}, r.url), r.count, r.kinds, when(r.last, "last")]), "failed")
     : h("div", {}, empty("No failed requests stored."), h("p", { class: "note" },
-      `Source: events of type ${FAILED_REQUEST_TYPES.join(", ")} (url, status or error type), read through GET /v1/events. The SDK does not record failed requests, and the wire schema has no such event yet: this fills once the Worker stores browsers' Network Error Logging reports as events.`)));
+      `Source: browsers' Network Error Logging reports (events of type ${FAILED_REQUEST_TYPES.join(", ")} with report_type network-error, sent to POST /v1/reports; see README "Browser reports"), read through GET /v1/events. The SDK itself does not record failed requests.`)));
 
   document.body.dataset.state = "ready";
 }

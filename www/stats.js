@@ -186,21 +186,24 @@ export function screenTime(events) {
 }
 
 /**
- * Where failed requests come from. The wire schema has no such event yet; these are the types
- * the dashboard reads for them (a browser's Network Error Logging reports, once the Worker
- * stores them as events: `url`, and `status` or `phase`/`error_type` when present).
+ * Where failed requests come from: the browsers' Network Error Logging reports, which the Worker
+ * stores from `POST /v1/reports` as events of type `report` with `report_type` `network-error`
+ * (`url` is the failed request's, scrubbed; `http.response.status_code`, `error.type`, `phase`).
+ * The SDK itself does not record failed requests.
  */
-export const FAILED_REQUEST_TYPES = ["network_error"];
+export const FAILED_REQUEST_TYPES = ["report"];
+const isFailedRequest = (e) => e.type === "report" && e.report_type === "network-error";
 
 /** Failed requests by URL: count, statuses and error types seen, last seen. */
 export function failedRequests(events) {
   const m = new Map();
   for (const e of events) {
-    if (!FAILED_REQUEST_TYPES.includes(e.type)) continue;
+    if (!isFailedRequest(e)) continue;
     const u = e.url || "(no url)";
     const g = m.get(u) || m.set(u, { url: u, count: 0, kinds: new Set(), last: e.t }).get(u);
     g.count += e.count || 1;
-    const why = e.status ?? e.error_type ?? e.phase;
+    const status = e["http.response.status_code"];
+    const why = status ? status : e["error.type"] ?? e.phase;
     if (why !== undefined && why !== null && why !== "") g.kinds.add(String(why));
     g.last = Math.max(g.last, e.t);
   }

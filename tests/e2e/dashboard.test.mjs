@@ -64,7 +64,16 @@ const sessions = [
   ]],
   [S[2], [...view(2, "/", 8000), vital(2, "/", "LCP", 2200), vital(2, "/", "INP", 350)]],
 ];
-const seeded = sessions.flatMap(([, evs]) => evs);
+// Failed requests: browsers' Network Error Logging reports, posted to /v1/reports (each
+// different: the Worker stores identical reports from one client in one minute once).
+const nel = (url, status, type, phase, elapsed) => ({ type: "network-error", age: 2000, url, user_agent: "Mozilla/5.0",
+  body: { elapsed_time: elapsed, method: "POST", phase, protocol: "http/1.1", referrer: "", sampling_fraction: 1, server_ip: "203.0.113.7", status_code: status, type } });
+const REPORTS = [
+  nel("https://shop.test/api/pay?token=SECRET", 503, "http.error", "application", 120),
+  nel("https://shop.test/api/pay?token=SECRET", 503, "http.error", "application", 140),
+  nel("https://shop.test/api/search", 0, "tcp.timed_out", "connection", 30000),
+];
+const seeded = [...sessions.flatMap(([, evs]) => evs), ...REPORTS.map(() => ({ type: "report" }))];
 const byType = (type) => seeded.filter((e) => e.type === type).length;
 
 let w, browser;
@@ -76,6 +85,8 @@ before(async () => {
     const res = await post(w.url, JSON.stringify({ ...body, sent_at: Date.now(), events }));
     assert.equal(res.status, 204, await res.text());
   }
+  const res = await fetch(`${w.url}/v1/reports?key=pk_demo`, { method: "POST", headers: { "content-type": "application/reports+json" }, body: JSON.stringify(REPORTS) });
+  assert.equal(res.status, 204, await res.text());
   assert.ok(await until(async () => (await w.rows("SELECT count(*) AS n FROM events"))[0].n === seeded.length), "the consumer stored every seeded event");
   browser = await launch();
 });
@@ -171,8 +182,10 @@ test("the dashboard draws every chart from the stored events, shows hostile data
     [["/", 20000], ["/product/:id", 7000], ["/cart", 5000]]);
   assert.deepEqual(await cells(page, "#screens"), [["/", "20.0 s", "2"], ["/product/:id", "7.0 s", "2"], ["/cart", "5.0 s", "1"]]);
 
-  // Failed requests: no such events yet; the section says where they will come from.
-  assert.match(await page.textContent("#requests"), /No failed requests stored\.\s*Source: events of type network_error/);
+  // Failed requests, from the NEL reports: by URL (query scrubbed), status or error type.
+  assert.deepEqual((await cells(page, "#requests")).map((r) => r.slice(0, 3)),
+    [["https://shop.test/api/pay", "2", "503"], ["https://shop.test/api/search", "1", "tcp.timed_out"]]);
+  assert.doesNotMatch(await page.textContent("#requests"), /SECRET/);
 
   // Nothing hostile ran or became markup.
   assert.deepEqual(await page.evaluate(() => [window.__pwned, document.querySelectorAll("img").length, document.querySelectorAll("script").length]), [undefined, 0, 1]);
