@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
+use super::protect::protect;
 use super::sample::Sampler;
 use super::ua::classify;
 
@@ -847,10 +848,14 @@ pub fn decide(
     // OTLP runs about three times the batch's size.
     let mut writer = encoder.writer(MAX_CHUNK_BYTES, body.len() * 3);
     let mut accepted = 0;
-    for ev in &env.events {
+    let mask_messages = env.resource.mask_messages;
+    for ev in &mut env.events {
         let error = ev.kind.is_error();
         let rate = if error { 1.0 } else { cfg.rate_for(&ev.kind) };
         if Sampler::new(rate).keep(&env.session, error) {
+            // The browser ships message, stack and click text as the page had them: masked,
+            // scrubbed and fingerprinted here, before anything is stored or forwarded.
+            protect(ev, mask_messages);
             writer.record(ev, rate, req.now_ms);
             accepted += 1;
         }
