@@ -1,5 +1,6 @@
 // Lints the project's hand-written JavaScript that ships to browsers or runs the Worker:
-// the SDK's page-side module, the npm entry and the Worker's entry (scripts/test-all.sh).
+// the SDK's page-side module, the npm entry, the Worker's entry, the dashboard's modules and
+// the upload script users run (scripts/test-all.sh).
 import js from "@eslint/js";
 import globals from "globals";
 
@@ -12,7 +13,15 @@ export default [
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
   },
   {
+    files: ["www/dashboard.js", "www/charts.js", "www/stats.js"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.browser },
+  },
+  {
     files: ["worker/entry.mjs"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.serviceworker } },
+  },
+  {
+    files: ["scripts/upload-sourcemaps.mjs"],
+    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.node },
   },
 ];

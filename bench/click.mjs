@@ -49,6 +49,7 @@ try {
     navigator.sendBeacon = (u, b) => { const ok = beacon(u, b); window.__beacons.calls++; if (!ok) window.__beacons.refused++; return ok; };
     const sdk = await import(variant === "baseline" ? "/base/index.js" : "/pkg/index.js");
     await sdk.init(${JSON.stringify(INIT)});
+    await sdk.ready?.();
     window.__sdk = sdk;
   }
   // The 10th card's button: a target in the middle of the list.

@@ -3,12 +3,15 @@
 //   node bench/init.mjs [pkgDir]       (pkgDir defaults to `pkg`, relative to the repo root)
 //
 // ferrotel, timed with performance.now() inside the page:
-//   js modules  import() of the entry (index.js) and the glue (ferrotel.js + its snippet)
-//   (i)  wasm   the glue's default export: fetch + compile + instantiate ferrotel_bg.wasm
-//               (instantiateStreaming) and __wbindgen_start
-//   (ii) start  `await init({...})` once the wasm is loaded: the synchronous `start` work (config
-//               validation, listeners, observers, session) plus a couple of microtask hops
-//   total       all of the above
+//   js module   import() of the package's one module (index.js: entry, glue, page-side JS)
+//   init        `await init({...})`: the listeners are attached (capturing); the wasm load starts
+//   total       import -> init resolved: what the page waits for
+// then in the background, until `await ready()`:
+//   (i)  wasm   fetch + compile + instantiate of ferrotel_bg.wasm (from init to the
+//               WebAssembly.instantiate* promise resolving, seen by wrapping it)
+//   (ii) start  from then to ready() resolved: __wbindgen_start and the synchronous `start` work
+//               (config validation, observers, the buffered events) plus a couple of microtask
+//               hops
 // Baseline in the same run, the same way: web-vitals (import of dist/web-vitals.js from
 // bench/.deps, then onLCP/onINP/onCLS/onFCP/onTTFB registration).
 //
@@ -54,16 +57,20 @@ window.__ok = true;
 });
 
 const FERROTEL = page(`
+  // When the wasm is instantiated (to split the background load from the synchronous start).
+  for (const k of ["instantiateStreaming", "instantiate"]) {
+    const orig = WebAssembly[k];
+    WebAssembly[k] = (...a) => orig.apply(WebAssembly, a).then((r) => { window.__inst ??= performance.now(); return r; });
+  }
   const t0 = performance.now();
-  const sdk = await import("/pkg/index.js");     // as an app does; pulls in the glue and snippet
-  const glue = await import("/pkg/ferrotel.js"); // already in the module map: no fetch
+  const sdk = await import("/pkg/index.js");     // as an app does: the package is one module
   const t1 = performance.now();
-  await glue.default();          // (i) fetch + compile + instantiate the wasm
+  await sdk.init({ endpoint: "/v1/batch", key: "pk_bench" });   // capturing from here
   const t2 = performance.now();
-  await sdk.init({ endpoint: "/v1/batch", key: "pk_bench" });   // (ii) start
+  await sdk.ready();                             // the module runs (loaded in the background)
   const t3 = performance.now();
-  return { js: t1 - t0, wasm: t2 - t1, start: t3 - t2, total: t3 - t0,
-    session: sdk.sessionId() ?? null, isolated: self.crossOriginIsolated };
+  return { js: t1 - t0, init: t2 - t1, total: t2 - t0, wasm: window.__inst - t2, start: t3 - window.__inst,
+    ready: t3 - t0, session: sdk.sessionId() ?? null, isolated: self.crossOriginIsolated };
 `);
 
 const WEBVITALS = page(`
@@ -116,7 +123,7 @@ await withServerAndBrowser({ "/pkg/": pkgDir, "/wv/": wvDir, "/floor/": path.joi
     await until(() => server.counts.batches >= N + 1, 1500);
 
     const m = (name, k) => median(res[name].map((r) => r[k]));
-    const F = { js: m("ferrotel", "js"), wasm: m("ferrotel", "wasm"), start: m("ferrotel", "start"), total: m("ferrotel", "total") };
+    const F = { js: m("ferrotel", "js"), init: m("ferrotel", "init"), wasm: m("ferrotel", "wasm"), start: m("ferrotel", "start"), total: m("ferrotel", "total"), ready: m("ferrotel", "ready") };
     const W = { js: m("web-vitals", "js"), start: m("web-vitals", "start"), total: m("web-vitals", "total") };
     const iso = NAMES.every((n) => res[n].every((r) => r.isolated));
     const c = server.counts;
@@ -128,17 +135,20 @@ await withServerAndBrowser({ "/pkg/": pkgDir, "/wv/": wvDir, "/floor/": path.joi
       (iso ? "" : "  [pages NOT cross-origin isolated: 100 us timer resolution]"));
     out.push("");
     out.push(`ferrotel total (import -> init resolved) ${f(F.total).padStart(7)} ms   rounds: ${res.ferrotel.map((r) => f(r.total, 1)).join(" ")}`);
-    out.push(`  js modules import                     ${f(F.js).padStart(7)} ms`);
+    out.push(`  js module import (one file)           ${f(F.js).padStart(7)} ms`);
+    out.push(`  init(): listeners attached, capturing ${f(F.init).padStart(7)} ms`);
+    out.push(`then, in the background (the page is not waiting):`);
     out.push(`  (i)  wasm fetch+compile+instantiate   ${f(F.wasm).padStart(7)} ms`);
-    out.push(`  (ii) start (synchronous init work)    ${f(F.start).padStart(7)} ms`);
+    out.push(`  (ii) start (synchronous init work)    ${f(F.start).padStart(7)} ms   target <= 3 ms`);
+    out.push(`  import -> ready() resolved            ${f(F.ready).padStart(7)} ms`);
     out.push(`web-vitals ${wvVersion} total (import + 5 on*) ${f(W.total).padStart(7)} ms   rounds: ${res["web-vitals"].map((r) => f(r.total, 1)).join(" ")}`);
     out.push(`  js module import                      ${f(W.js).padStart(7)} ms`);
     out.push(`  onLCP/onINP/onCLS/onFCP/onTTFB        ${f(W.start).padStart(7)} ms`);
     out.push(`import floor: empty module              ${f(m("floor", "total")).padStart(7)} ms   (harness cost inside both totals)`);
     out.push("");
     out.push(`ratio ferrotel / web-vitals (total)   : ${f(F.total / W.total, 1)}x`);
-    out.push(`ratio after the JS import (ferrotel wasm+start ${f(F.wasm + F.start)} ms / web-vitals on* ${f(W.start)} ms): ${f((F.wasm + F.start) / W.start, 1)}x`);
-    out.push(`ferrotel target                       : <= 3 ms   (measured median ${f(F.total)} ms)`);
+    out.push(`ratio ferrotel import -> ready() / web-vitals total: ${f(F.ready / W.total, 1)}x   (not what the page waits for)`);
+    out.push(`target: total <= 1.25x web-vitals (measured ${f(F.total / W.total, 2)}x); start <= 3 ms (measured ${f(F.start)} ms)`);
     out.push(`reference (from the issue, NOT measured here): Sentry ~ 14-18 ms`);
     out.push(`check: ${res.ferrotel.length + 1} ferrotel inits with a session id; collector got ${c.batches} batches, ${c.events} events` +
       (pageErrors.length ? `; page errors: ${pageErrors.slice(0, 3).join(" | ")}` : "; no page errors"));

@@ -45,15 +45,20 @@ export interface FerrotelOptions {
   wasmUrl?: string | URL;
 }
 
-/** Starts ferrotel. Rejects with one Error naming the first invalid option. */
+/** Starts ferrotel: resolves as soon as it is capturing (what happens before the module runs is
+ *  kept and recorded once it does). The module loads in the background: see `ready()`. Calling it
+ *  again changes nothing. */
 export function init(options: FerrotelOptions): Promise<void>;
+/** Resolves once the module runs with the options given to `init`; rejects with one Error naming
+ *  the first invalid option (also logged with console.error), or when the module cannot load. */
+export function ready(): Promise<void>;
 /** Records a custom event. */
 export function track(name: string, attrs?: Record<string, string | number | boolean>): void;
 /** Sends pending events now. */
 export function flush(): void;
 /** Grants or refuses consent when `requireConsent` is set. */
 export function setConsent(granted: boolean): void;
-/** The current session id (32 hex digits), or undefined before `init` has finished. */
+/** The current session id (32 hex digits), or undefined before the module runs (`ready()`). */
 export function sessionId(): string | undefined;
 /** Delivery and capture counters. */
 export interface FerrotelStats {
@@ -72,5 +77,5 @@ export interface FerrotelStats {
   /** Distinct errors not sent because `maxErrorsPerSession` was reached. */
   errorsOverCap: number;
 }
-/** Delivery and capture counters, or undefined before `init` has finished. */
+/** Delivery and capture counters, or undefined before the module runs (`ready()`). */
 export function stats(): FerrotelStats | undefined;

@@ -1,9 +1,13 @@
-// ferrotel: the npm entry. Loads the wasm module on `init`, queues calls made before it is
-// ready, and makes sure nothing but a bad `init` option ever throws into the host page.
+// ferrotel: the npm entry. `init` starts capturing at once (the page-side listeners keep what
+// happens until the module runs), loads the wasm module in the background, queues API calls
+// made before it is ready, and makes sure nothing ever throws into the host page.
 // Named imports (not a namespace): the bundler drops the glue's unused exports (initSync).
+// scripts/build-pkg.sh bundles this file with the glue into the package's one index.js
+// ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
 import load, { start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
+import { prelude, settle } from "{{GLUE}}";
 
-let ready = null;
+let started = null;
 let running = false;
 let queued = [];
 const MAX_QUEUED = 100;
@@ -17,25 +21,39 @@ function call(f, args) {
 }
 
 /**
- * Starts ferrotel. Resolves when capturing; rejects with one Error naming the first bad option.
- * Calling it again returns the same promise.
+ * Starts ferrotel: resolves as soon as it is capturing (clicks, errors, route and visibility
+ * changes from then on are kept and recorded once the module runs; performance entries are
+ * buffered by the browser). The module loads in the background; `ready()` says when it runs.
+ * Calling it again changes nothing.
  */
 export function init(options) {
-  if (ready) return ready;
-  const { wasmUrl, ...opts } = options || {};
-  ready = load(wasmUrl ? { module_or_path: wasmUrl } : undefined)
-    .then(() => {
-      start(options == null ? options : opts);
-      running = true;
-      const q = queued;
-      queued = [];
-      for (const [f, args] of q) call(f, args);
-    })
-    .catch((e) => {
-      ready = null;
-      throw e;
-    });
-  return ready;
+  if (!started) {
+    const { wasmUrl, ...opts } = options || {};
+    try { prelude(); } catch { /* capture starts with the module instead */ }
+    started = load(wasmUrl ? { module_or_path: wasmUrl } : undefined)
+      .then(() => {
+        start(options == null ? options : opts);
+        running = true;
+        const q = queued;
+        queued = [];
+        for (const [f, args] of q) call(f, args);
+      })
+      .catch((e) => {
+        console.error("ferrotel:", e && e.message || e);
+        throw e;
+      })
+      .finally(settle);
+    started.catch(() => { /* reported by ready() and on the console */ });
+  }
+  return Promise.resolve();
+}
+
+/**
+ * Resolves once the module runs with the options given to `init`; rejects with one Error naming
+ * the first bad option (also logged with console.error), or if the module could not be loaded.
+ */
+export function ready() {
+  return started || Promise.reject(new Error("ferrotel: init() was not called"));
 }
 
 /** Records a custom event with flat attributes (string, number, boolean). */
@@ -47,14 +65,14 @@ export function flush() { call(wFlush, []); }
 /** Grants or refuses consent when `requireConsent` is set. */
 export function setConsent(granted) { call(wSetConsent, [!!granted]); }
 
-/** The current session id, or undefined before `init` has finished. */
+/** The current session id, or undefined before the module runs (see `ready()`). */
 export function sessionId() {
   if (!running) return undefined;
   try { return wSessionId(); } catch { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
-/** Delivery counters (batches delivered, refused for good by a 4xx, given up), or undefined before `init` has finished. */
+/** Delivery counters (batches delivered, refused for good by a 4xx, given up), or undefined before the module runs. */
 export function stats() {
   if (!running) return undefined;
   try {

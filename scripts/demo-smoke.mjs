@@ -34,6 +34,7 @@ try {
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   const page = await browser.newPage();
+  const runStart = Date.now(); // the database may hold earlier runs' events: wait for this one's
   await page.goto(origin + "/");
   await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("session"), null, { timeout: 15000 });
   await page.click("button.add >> nth=0");
@@ -44,12 +45,21 @@ try {
   await page.goto(origin + "/dashboard.html"); // pagehide flushes the shop's last batch
   await page.fill("#token", token);
   await page.click("#token-form button");
-  await page.waitForFunction(() => /^[1-9]\d* events/.test(document.getElementById("updated").textContent)
-    && document.querySelectorAll("#errors tr").length > 1 && !document.getElementById("errors").textContent.includes("none yet")
-    && !document.getElementById("clicks").textContent.includes("none yet"), null, { timeout: 20000 });
-  for (const id of ["types", "vitals", "clicks", "errors"]) {
-    const rows = await page.$$eval(`#${id} tr`, (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent).join(" | ")));
-    console.log(`\n${id}:\n  ` + rows.join("\n  "));
+  // The dashboard reads again every 5 s; wait until this run's error (the shop's last act) is in.
+  await page.waitForFunction((since) => document.body.dataset.state === "ready" && document.querySelector("#timeline rect.bar")
+    && [...document.querySelectorAll("#errors time.last")].some((t) => Date.parse(t.dateTime) >= since)
+    && document.querySelector("#clicks table.top-clicks"), runStart, { timeout: 30000 });
+  const text = (sel) => page.$$eval(sel, (es) => es.map((e) => e.textContent.replace(/\s+/g, " ").trim()));
+  const rows = (sel) => page.$$eval(sel + " tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.replace(/\s+/g, " ").trim()).join(" | ")));
+  console.log("\n" + (await text("#updated"))[0]);
+  console.log("\nevents over time, by type: " + (await text("#timeline .legend .key")).join(", ") + `, ${(await text("#timeline rect.bar")).length} bar segments`);
+  for (const m of ["LCP", "INP", "CLS", "FCP", "TTFB"]) {
+    const r = await rows(`.vital[data-metric=${m}]`);
+    console.log(`\n${m} p75 per page (${await page.$$eval(`.vital[data-metric=${m}] rect.band`, (b) => b.length)} bands):\n  ` + (r.length ? r.join("\n  ") : "no samples"));
+  }
+  for (const [title, sel] of [["errors by fingerprint", "#errors"], ["top clicks", "#clicks table.top-clicks"], ["click bursts", "#clicks table.bursts"], ["screen time per route", "#screens"], ["failed requests", "#requests"]]) {
+    const r = await rows(sel);
+    console.log(`\n${title}:\n  ` + (r.length ? r.join("\n  ") : (await text(sel + " .empty")).join(" ") || "none"));
   }
   await page.screenshot({ path: "www/dashboard.png", fullPage: true });
   console.log("\nscreenshot: www/dashboard.png");

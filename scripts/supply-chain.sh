@@ -91,13 +91,12 @@ check_pack() {
 const fs = require("fs"), path = require("path");
 const dir = process.argv[2];
 const packed = JSON.parse(process.env.PACK_JSON)[0].files.map((f) => f.path).sort();
-// What the package needs, and nothing else. wasm-bindgen copies src/browser/glue.js (imported
-// by src/browser/js.rs) to snippets/<crate>-<hash of the crate>/src/browser/glue.js.
+// What the package needs, and nothing else: index.js is the entry, wasm-bindgen's glue and
+// src/browser/glue.js bundled into one module by scripts/build-pkg.sh.
 const expected = [
   ["README.md"], ["package.json"],
   ["index.js", "the entry"], ["index.d.ts", "the types"],
-  ["ferrotel.js", "the wasm-bindgen glue"], ["ferrotel_bg.wasm", "the module"],
-  [/^snippets\/ferrotel-[0-9a-f]{16}\/src\/browser\/glue\.js$/, "the page-side JS (src/browser/glue.js)"],
+  ["ferrotel_bg.wasm", "the module"],
 ];
 const errors = [];
 const matches = (e, f) => (typeof e === "string" ? e === f : e.test(f));
@@ -135,17 +134,16 @@ pack() {
   audit_npm_pkg
   check_pack pkg
   # The check must catch what it is for: a copy with one stray file and one file missing fails.
-  local tmp snip
+  local tmp
   tmp=$(mktemp -d)
   cp -r pkg/. "$tmp/"
-  snip=$(cd "$tmp" && ls -d snippets/ferrotel-*)
-  printf '// stray\n' > "$tmp/$snip/debug.test.js"
+  printf 'stray\n' > "$tmp/LICENSE.debug" # npm packs LICENSE* whatever "files" lists
   rm "$tmp/index.d.ts"
   if check_pack "$tmp" > "$tmp.out"; then
     cat "$tmp.out"; rm -rf "$tmp" "$tmp.out"
     say "FAIL: the pack check accepted a package with a stray file and without index.d.ts"; exit 1
   fi
-  grep -q "extra: $snip/debug.test.js" "$tmp.out" && grep -q "missing: index.d.ts" "$tmp.out" \
+  grep -q "extra: LICENSE.debug" "$tmp.out" && grep -q "missing: index.d.ts" "$tmp.out" \
     && grep -q "referred to but not packed: index.d.ts" "$tmp.out" \
     || { cat "$tmp.out"; rm -rf "$tmp" "$tmp.out"; say "FAIL: the pack check did not name the stray and the missing file"; exit 1; }
   rm -rf "$tmp" "$tmp.out"

@@ -14,6 +14,7 @@ const decide = RustWorker.prototype.ingest_decide;
 const store = RustWorker.prototype.ingest_store;
 const consume = RustWorker.prototype.consume_message;
 const prepare = RustWorker.prototype.ingest_prepare;
+const lookup = RustWorker.prototype.ingest_lookup;
 
 const respond = (r) => new Response(r.body ?? null, { status: r.status, headers: r.headers });
 
@@ -40,15 +41,16 @@ export default class Ingest extends RustWorker {
   async fetch(request) {
     const env = this.env;
     const h = request.headers;
-    // Today's salt and quota counts (src/edge/state.rs): usually current, then nothing to await.
+    // Today's salt, quota counts and sampling rules (src/edge/state.rs): usually current, then
+    // nothing to await.
     const ready = prepare(env, Date.now());
     if (ready) await ready;
     const method = request.method, url = request.url, type = h.get("content-type"), length = h.get("content-length"),
       origin = h.get("origin"), agent = h.get("user-agent"), ip = h.get("cf-connecting-ip"), country = request.cf?.country;
-    let body, checked = false;
+    let body, checked = false, lookedUp = false;
     for (;;) {
       // The decision as JSON, then the documents to store, if any (see src/edge/fast.rs).
-      const [json, ...docs] = decide(env, method, url, type, length, origin, agent, ip, country, Date.now(), body, checked);
+      const [json, ...docs] = decide(env, method, url, type, length, origin, agent, ip, country, Date.now(), body, checked, lookedUp);
       const d = JSON.parse(json);
       if (d.route) return super.fetch(request);
       for (const [binding, key] of d.limits ?? []) {
@@ -56,6 +58,11 @@ export default class Ingest extends RustWorker {
       }
       if (d.next) {
         if (d.read) body = await readAtMost(request, d.read);
+        // A sampling rule keeps sessions that had an error: whether this one had (D1).
+        if (d.lookup !== undefined && !lookedUp) {
+          await lookup(env, d.lookup, Date.now());
+          lookedUp = true;
+        }
         checked = d.checked;
         continue;
       }

@@ -39,3 +39,36 @@ CREATE TABLE IF NOT EXISTS usage (
   events INTEGER NOT NULL,
   PRIMARY KEY (key, day)
 );
+-- Sampling rules (PUT /v1/sampling-rules): one row, the whole validated rule set as JSON,
+-- replaced at once; each isolate reads it at most every RULES_CACHE_SECONDS (default 30).
+CREATE TABLE IF NOT EXISTS sampling_rules (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  rules TEXT NOT NULL,          -- {"rules":[{"id","rate","types"?,"route"?,"release"?,"keep_sessions_with_error"?}]}
+  updated_at INTEGER NOT NULL   -- ms since the epoch
+);
+-- Sessions that had an error (written by the queue consumer for every stored error; deleted by
+-- the cron trigger after a day): a rule with keep_sessions_with_error keeps their later events.
+CREATE TABLE IF NOT EXISTS error_sessions (
+  session TEXT PRIMARY KEY,
+  at INTEGER NOT NULL           -- when the first error was stored, ms since the epoch
+);
+CREATE INDEX IF NOT EXISTS error_sessions_at ON error_sessions (at);
+-- Symbolication (PUT /v1/sourcemaps; src/edge/symbols.rs): one row per uploaded file and
+-- release; the prepared text (a source map without sourcesContent, or a wasm module's function
+-- names) in chunks of at most 1,000,000 bytes, shared by every release that uploaded the same bytes.
+CREATE TABLE IF NOT EXISTS artifacts (
+  release TEXT NOT NULL,        -- the envelope's release
+  url TEXT NOT NULL,            -- the file's URL without query or fragment, or ~/path (any origin)
+  kind TEXT NOT NULL,           -- sourcemap | wasm
+  hash TEXT NOT NULL,           -- SHA-256 of the upload (hex): the chunks' key
+  bytes INTEGER NOT NULL,       -- the prepared text's size
+  chunks INTEGER NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  PRIMARY KEY (release, url)
+);
+CREATE TABLE IF NOT EXISTS artifact_chunks (
+  hash TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (hash, seq)
+);

@@ -149,7 +149,7 @@ window.__go = async () => {
     const tImport = performance.now();
     if (m.start) await m.start({ origin: location.origin, path: "/sink/" + sdk, assets: "/assets/" + sdk });
     const t1 = performance.now();
-    const info = m.check ? m.check() : "no SDK";
+    const info = m.check ? await m.check() : "no SDK";
     setupApp();
     return { ms: t1 - t0, importMs: tImport - t0, info, isolated: self.crossOriginIsolated, targets: window.__targets.length };
   } catch (e) {

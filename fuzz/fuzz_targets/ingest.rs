@@ -1,5 +1,8 @@
 //! The Worker's request path (`ingest::decide`, which decodes, validates, enriches and encodes
-//! OTLP) with a fixed configuration and the fuzz input as the body of `POST /v1/batch`.
+//! OTLP) with a fixed configuration and the fuzz input as the body of `POST /v1/batch`; or, when
+//! the input's first byte is 1, 2 or 3 (no JSON body starts so), the rest as the body of
+//! `POST /v1/reports?key=…` sent as `application/reports+json`, `application/csp-report` or
+//! `application/json` (see `reports` below).
 //!
 //! Beyond "never panics":
 //! - a refusal is a 400/401/403/413 whose body is JSON naming the error and the reason, and it
@@ -24,12 +27,24 @@ use ferrotel::core::event::{Event, EventKind};
 use ferrotel::core::ids::hex64;
 use ferrotel::core::ingest::{
     clock_times, decide, Bindings, Decision, Incoming, IngestConfig, DEFAULT_RETENTION_DAYS, QUEUE,
-    RL_CLIENT,
+    READ_AT_MOST, RL_CLIENT,
 };
 use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
 use ferrotel::core::protect::protect;
+use ferrotel::core::rules::Rules;
+use ferrotel::core::scrub::scrub_url;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+
+/// Rules that match hostile URLs and releases but keep everything (rate 1), so the checks
+/// below on what is kept still hold.
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        Rules::parse(br#"{"rules":[{"id":"cart","rate":1,"route":"/**/c*t/*"},{"id":"rel","rate":1,"release":"1.*"}]}"#)
+            .expect("the fuzz rules are valid")
+    })
+}
 
 fn config() -> &'static IngestConfig {
     static CFG: OnceLock<IngestConfig> = OnceLock::new();
@@ -53,7 +68,12 @@ const ALL: Bindings = Bindings {
     queue: true,
 };
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| match data.first() {
+    Some(&r @ 1..=3) => reports(r, &data[1..]),
+    _ => batch(data),
+});
+
+fn batch(data: &[u8]) {
     let len = data.len().to_string();
     let req = Incoming {
         method: "POST",
@@ -69,6 +89,9 @@ fuzz_target!(|data: &[u8]| {
         checked: false,
         day_salt: "fuzz-day-salt",
         used_today: None,
+        rules: Some(rules()),
+        error_sessions: None,
+        looked_up: false,
     };
     // As the request path keeps them: decoded, then corrected for the client clock and cut to
     // the time window.
@@ -150,7 +173,115 @@ fuzz_target!(|data: &[u8]| {
         }
         d => panic!("a POST with its body read got {d:?}"),
     }
-});
+}
+
+/// `POST /v1/reports`. Beyond "never panics": the headers pass, so the first decision reads the
+/// body (after the limiters); a refusal is a 400 or 413 with a JSON reason, a 413 exactly when
+/// the body is over the limit; whatever is accepted is OTLP as above, one record per event
+/// kept, every URL in it already scrubbed (scrubbing it again changes nothing), and the answer
+/// counts what was dropped.
+fn reports(selector: u8, body: &[u8]) {
+    const TYPES: [&str; 3] = [
+        "application/reports+json",
+        "application/csp-report",
+        "application/json",
+    ];
+    let len = body.len().to_string();
+    let mut req = Incoming {
+        method: "POST",
+        url: "https://ingest.test/v1/reports?key=pk_demo",
+        content_type: Some(TYPES[usize::from(selector - 1)]),
+        content_length: Some(&len),
+        origin: Some("https://a.test"),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0"),
+        ip: Some("192.0.2.1"),
+        country: Some("DE"),
+        now_ms: 1_764_000_001_000,
+        body: None,
+        checked: false,
+        day_salt: "fuzz-day-salt",
+        used_today: None,
+        rules: Some(rules()),
+        error_sessions: None,
+        looked_up: false,
+    };
+    if body.len() > READ_AT_MOST - 1 {
+        // Refused from Content-Length, unread.
+        let Decision::Refuse(r) = decide(Ok(config()), &req, ALL) else {
+            panic!("an over-long body is refused")
+        };
+        assert_eq!(r.reply.status, 413);
+        return;
+    }
+    let Decision::Next(step) = decide(Ok(config()), &req, ALL) else {
+        panic!("the headers pass: the body is read next")
+    };
+    assert_eq!(
+        (step.limits.len(), step.read, step.checked),
+        (2, READ_AT_MOST, true)
+    );
+    req.body = Some(body);
+    req.checked = true;
+    match decide(Ok(config()), &req, ALL) {
+        Decision::Refuse(r) => {
+            assert_eq!(r.limit.0, RL_CLIENT);
+            assert_eq!(r.reply.status, 400, "{r:?}");
+            let b: Value = serde_json::from_str(r.reply.body.as_deref().expect("a body"))
+                .expect("a refusal's body is JSON");
+            assert!(b["error"].is_string() && b["reason"].is_string(), "{b}");
+        }
+        Decision::Accept(plan) => {
+            let mut ids = Vec::new();
+            for doc in &plan.docs {
+                assert!(doc.len() <= MAX_CHUNK_BYTES);
+                let v: Value = serde_json::from_str(doc)
+                    .unwrap_or_else(|e| panic!("a forwarded document is not JSON: {e}\n{doc}"));
+                let n = check_shape(&v, &mut ids);
+                assert_eq!(
+                    project(doc.as_bytes())
+                        .expect("the consumer reads it")
+                        .len(),
+                    n
+                );
+                for r in v["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    for kv in r["attributes"].as_array().into_iter().flatten() {
+                        let key = kv["key"].as_str().unwrap_or("");
+                        if matches!(
+                            key,
+                            "url.full"
+                                | "browser.report.blocked_url"
+                                | "browser.report.referrer"
+                                | "code.file.path"
+                        ) {
+                            let url = kv["value"]["stringValue"].as_str().expect("a string");
+                            assert_eq!(scrub_url(url, &[]), url, "{key} is not scrubbed");
+                        }
+                    }
+                }
+            }
+            assert_eq!(ids.len(), plan.accepted);
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len(), "one event per report id");
+            match plan.reply.status {
+                204 => assert!(plan.reply.body.is_none()),
+                200 => {
+                    let b: Value =
+                        serde_json::from_str(plan.reply.body.as_deref().expect("a body"))
+                            .expect("the partial acceptance is JSON");
+                    assert!(b["dropped"].as_u64().is_some_and(|d| d > 0), "{b}");
+                }
+                s => panic!("accepted with {s}"),
+            }
+        }
+        d => panic!("a POST with its body read got {d:?}"),
+    }
+}
 
 /// The stored row `data` of `ev` holds its text as `protect` leaves it, and `protect` changes
 /// nothing more on a second pass.

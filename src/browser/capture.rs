@@ -74,41 +74,41 @@ pub fn report_navigation() {
 }
 
 /// The one entry point for everything but clicks.
-fn dispatch(code: u32, arg: JsValue) {
+fn dispatch(code: u32, arg: JsValue, t: f64) {
     match code {
         code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
         code::AFTER_LOAD => report_navigation(),
         code::VISIBILITY => {
-            let visible = js::visible();
+            let visible = arg.as_bool().unwrap_or_else(js::visible);
             let count = js::interaction_count() as u32;
-            with(|s, now| s.visibility(visible, count, now));
+            with_at(t, |s, now| s.visibility(visible, count, now));
         }
         code::PAGEHIDE => {
             let count = js::interaction_count() as u32;
-            with(|s, now| s.page_hide(count, now));
+            with_at(t, |s, now| s.page_hide(count, now));
         }
         code::PAGESHOW => {
             let persisted = js::get(&arg, "persisted").as_bool().unwrap_or(false);
             let (visible, url) = (js::visible(), js::page_url(false));
-            with(|s, now| s.page_show(persisted, visible, &url, now));
+            with_at(t, |s, now| s.page_show(persisted, visible, &url, now));
             if persisted {
                 js::frames(code::RESTORE_PAINT);
             }
         }
         code::RESTORE_PAINT => {
-            with(|s, now| s.restore_painted(now));
+            with_at(t, |s, now| s.restore_painted(now));
         }
         code::POPSTATE | code::ROUTE => {
-            let url = js::page_url(false);
+            let url = arg.as_string().unwrap_or_else(|| js::page_url(false));
             let cause = if code == code::ROUTE {
                 ViewCause::Route
             } else {
                 ViewCause::Pop
             };
-            with(|s, now| s.route(&url, cause, now));
+            with_at(t, |s, now| s.route(&url, cause, now));
         }
         code::PAINT | code::LCP | code::LAYOUT_SHIFT | code::EVENT_TIMING | code::LONG_TASK => {
-            with(|s, now| {
+            with_at(t, |s, now| {
                 for i in 0..js::len(&arg) {
                     let e = js::at(&arg, i);
                     let start = js::num(&e, "startTime");
@@ -134,38 +134,33 @@ fn dispatch(code: u32, arg: JsValue) {
             });
         }
         code::KEYDOWN => {
-            with(|s, now| s.key(now));
+            with_at(t, |s, now| s.key(now));
         }
-        code::ERROR => on_error(&arg),
-        code::REJECTION => on_rejection(&arg),
+        // An `ErrorEvent` (resource load errors, plain `Event`s without a message, are ignored).
+        code::ERROR => report(&js::get(&arg, "error"), Some(&arg), t),
+        // A rejection: `reason` of a PromiseRejectionEvent.
+        code::REJECTION if !js::is_undefined(&js::get(&arg, "promise")) => {
+            report(&js::get(&arg, "reason"), None, t)
+        }
         code::TIMER => {
-            with(|s, now| s.timer(now));
+            with_at(t, |s, now| s.timer(now));
         }
         code::FETCH_DONE => {
             let token = js::num(&arg, "t") as u32;
             let status = js::num(&arg, "s") as u16;
             let retry_after = js::get(&arg, "r").as_string();
-            with(|s, now| s.transport(token, status, retry_after.as_deref(), now));
+            with_at(t, |s, now| {
+                s.transport(token, status, retry_after.as_deref(), now)
+            });
         }
         _ => {}
-    }
-}
-
-/// An `ErrorEvent` (resource load errors, plain `Event`s without a message, are ignored).
-fn on_error(e: &JsValue) {
-    report(&js::get(e, "error"), Some(e));
-}
-
-fn on_rejection(e: &JsValue) {
-    if !js::is_undefined(&js::get(e, "promise")) {
-        report(&js::get(e, "reason"), None);
     }
 }
 
 /// Reports a thrown value (with its `ErrorEvent`) or a rejection reason (without). An `Error`
 /// (anything with a `stack` or a `message`) gives its own name, message and stack; any other
 /// value is described by its type and keys only, never its values ([`describe_non_error`]).
-fn report(v: &JsValue, event: Option<&JsValue>) {
+fn report(v: &JsValue, event: Option<&JsValue>, t: f64) {
     let rejection = event.is_none();
     let (kind, mut message, mut stack) = match js::shape(v, NON_ERROR_KEYS as i32).as_string() {
         None => (
@@ -207,7 +202,7 @@ fn report(v: &JsValue, event: Option<&JsValue>) {
     } else {
         ErrorSource::Error
     };
-    with(|s, now| s.error(source, &kind, &message, &stack, now));
+    with_at(t, |s, now| s.error(source, &kind, &message, &stack, now));
 }
 
 /// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.
@@ -228,7 +223,7 @@ pub fn install() {
     let complete = js::loaded();
     super::install_panic_hook();
     js::install(
-        &Closure::<dyn FnMut(u32, JsValue)>::new(dispatch).into_js_value(),
+        &Closure::<dyn FnMut(u32, JsValue, f64)>::new(dispatch).into_js_value(),
         &Closure::<dyn FnMut(String, i32, i32, f64)>::new(on_click).into_js_value(),
     );
     // After the observers are attached: their first (buffered) entries arrive in a later task.

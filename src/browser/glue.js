@@ -9,14 +9,27 @@ const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGES
   POPSTATE = 7, ROUTE = 8, LOAD = 9, PAINT = 11, LCP = 12, LAYOUT_SHIFT = 13, EVENT_TIMING = 14,
   LONG_TASK = 15;
 
-let F = null, C = null, U = "";
-const call = (code, a) => { try { F && F(code, a); } catch { } };
+// F: the Rust dispatcher, once the module runs; until then (from `prelude()` on) what the
+// listeners see is kept in B, with its time, and handed over in order by `install`. D: nothing
+// more is kept (the SDK did not start: Do-Not-Track, or a bad option).
+let F = null, C = null, U = "", B = [], D = false, H, T;
+const MAX_EARLY = 200;
+const call = (code, a, t) => {
+  try {
+    if (t === undefined) t = performance.now();
+    if (F) F(code, a, t); else if (!D && B.length < MAX_EARLY) B.push([code, a, t]);
+  } catch { }
+};
 export function setEndpoint(u) { U = u; }
-function listen(onDocument, type, code, capture) {
-  try { (onDocument ? document : window).addEventListener(type, (e) => call(code, e), { capture, passive: true }); } catch { }
+// `what` reads what the SDK needs at the time of the event (it may be dispatched later).
+function listen(onDocument, type, code, capture, what) {
+  try { (onDocument ? document : window).addEventListener(type, (e) => call(code, what ? what() : e), { capture, passive: true }); } catch { }
 }
 export function perfNow() { try { return performance.now(); } catch { return 0; } }
-export function pageUrl(referrer) { try { return referrer ? document.referrer : location.href; } catch { return ""; } }
+// 1: document.referrer; 2: location.href when capture started (`prelude`); else location.href.
+export function pageUrl(k) { try { return k == 1 ? document.referrer : k == 2 && H || location.href; } catch { return ""; } }
+// When capture started (`prelude`), on the performance.now() clock; now if it has not.
+export function since() { return T ?? perfNow(); }
 export function visible() { try { return document.visibilityState != "hidden"; } catch { return true; } }
 export function loaded() { try { return document.readyState == "complete"; } catch { return false; } }
 export function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch { return undefined; } }
@@ -53,7 +66,7 @@ const FIELDS = new Set(["input", "textarea", "select", "option"]);
 function onClick(e) {
   try {
     const el = e.target;
-    if (!F || !(el instanceof Element)) return;
+    if (D || !(el instanceof Element)) return;
     let sel = "";
     for (let x = el, d = 0; x && d < 5; x = x.parentElement, d++) {
       const t = x.localName;
@@ -69,7 +82,8 @@ function onClick(e) {
     }
     // Its own entry with typed arguments (measured: ~2 us less per click than going through
     // the dispatch closure with a JS value); one string in, split on NUL in Rust.
-    C(sel + "\0" + tag + "\0" + text, e.clientX | 0, e.clientY | 0, e.timeStamp);
+    const a = sel + "\0" + tag + "\0" + text, x = e.clientX | 0, y = e.clientY | 0;
+    if (C) C(a, x, y, e.timeStamp); else if (B.length < MAX_EARLY) B.push([0, [a, x, y], e.timeStamp]);
   } catch { }
 }
 function hookHistory(code) {
@@ -77,7 +91,7 @@ function hookHistory(code) {
     for (const m of ["pushState", "replaceState"]) {
       const orig = history[m];
       if (typeof orig != "function" || orig.__ferrotel) continue;
-      const w = function () { const r = orig.apply(this, arguments); call(code); return r; };
+      const w = function () { const r = orig.apply(this, arguments); call(code, pageUrl()); return r; };
       w.__ferrotel = true;
       history[m] = w;
     }
@@ -93,20 +107,35 @@ function observe(type, code, threshold) {
     return true;
   } catch { return false; }
 }
-// Every listener and observer, once per page, dispatching the codes of `capture::code`.
-export function install(f, c) {
-  F = f;
-  C = c;
+// Every listener, once per page, dispatching the codes of `capture::code`: called by the npm
+// entry's `init` before the module is loaded (so nothing the page does meanwhile is missed), and
+// by `install` for a Rust app.
+let attached = false;
+export function prelude() {
+  if (attached) return;
+  attached = true;
+  T = perfNow();
+  H = pageUrl();
   try { document.addEventListener("click", onClick, { capture: true, passive: true }); } catch { }
   listen(true, "keydown", KEYDOWN, true);
   listen(false, "error", ERROR, true);
   listen(false, "unhandledrejection", REJECTION, false);
-  listen(true, "visibilitychange", VISIBILITY, true);
+  listen(true, "visibilitychange", VISIBILITY, true, visible);
   listen(false, "pagehide", PAGEHIDE, true);
   listen(false, "pageshow", PAGESHOW, true);
-  listen(false, "popstate", POPSTATE, false);
+  listen(false, "popstate", POPSTATE, false, pageUrl);
   listen(false, "load", LOAD, false);
   hookHistory(ROUTE);
+}
+// The SDK runs: what was kept is dispatched in order, then the observers are attached
+// (`buffered: true`, so entries from before are delivered too).
+export function install(f, c) {
+  prelude();
+  F = f;
+  C = c;
+  const b = B;
+  B = [];
+  for (const [code, a, t] of b) try { code ? F(code, a, t) : C(a[0], a[1], a[2], t); } catch { }
   observe("paint", PAINT);
   observe("largest-contentful-paint", LCP);
   observe("layout-shift", LAYOUT_SHIFT);
@@ -114,6 +143,8 @@ export function install(f, c) {
   observe("first-input", EVENT_TIMING);
   observe("longtask", LONG_TASK);
 }
+// The npm entry, once `start` returned: if the SDK did not start, keep nothing more.
+export function settle() { if (!F) { D = true; B = []; } }
 export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch { } }
 export function get(o, k) { try { return o == null ? undefined : o[k]; } catch { return undefined; } }
 export function at(a, i) { return a[i]; }

@@ -28,9 +28,12 @@ extern "C" {
     /// `performance.now()`.
     #[wasm_bindgen(js_name = perfNow)]
     pub fn perf_now() -> f64;
-    /// `location.href`, or `document.referrer`.
+    /// `location.href` (0), `document.referrer` (1), or `location.href` when capture started
+    /// (2: the npm entry attaches the listeners before the module runs).
     #[wasm_bindgen(js_name = pageUrl)]
-    fn page_url_js(referrer: i32) -> JsValue;
+    fn page_url_js(which: i32) -> JsValue;
+    /// When capture started, on the `performance.now()` clock (now, if it has not).
+    pub fn since() -> f64;
     /// The document is not hidden.
     pub fn visible() -> bool;
     /// `document.readyState == "complete"`.
@@ -134,6 +137,11 @@ fn text(v: JsValue) -> String {
 /// `location.href`, or `document.referrer`.
 pub fn page_url(referrer: bool) -> String {
     text(page_url_js(referrer as i32))
+}
+
+/// `location.href` when capture started (now, if it has not).
+pub fn start_url() -> String {
+    text(page_url_js(2))
 }
 
 /// `getItem` of the session record (`sessionStorage`, "ferrotel:session") or the persisted

@@ -134,13 +134,15 @@ pub fn init(cfg: Config) -> Result<(), ConfigError> {
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
-    let now = js::perf_now();
+    // The npm entry attached the listeners before the module ran: the page view and the
+    // session start from then (what happened since is dispatched right after, in order).
+    let now = js::since();
     let page = Page {
-        url: js::page_url(false),
+        url: js::start_url(),
         referrer: js::page_url(true),
         visible: js::visible(),
         privacy_signal: js::privacy_signal(),
-        wall_origin: (js::date_now() - now).max(0.0) as u64,
+        wall_origin: (js::date_now() - js::perf_now()).max(0.0) as u64,
         seed: crate::core::ids::seed([
             js::random32(),
             js::random32(),

@@ -142,6 +142,9 @@ pub struct Cutoffs {
     /// yesterday's are kept, so a day's salt is gone at most 48 hours after that day began
     /// (plus the time to the next cron run).
     pub days_before: u64,
+    /// Error marks of sessions (`error_sessions`) made before this (ms): older than
+    /// [`crate::core::rules::ERROR_TTL_MS`], as long as an isolate remembers one.
+    pub error_sessions_before_ms: u64,
 }
 
 /// The cutoffs for a retention of `retention_days`.
@@ -151,6 +154,7 @@ pub fn cutoffs(now_ms: u64, retention_days: u32) -> Cutoffs {
         events_before_ms: now_ms.saturating_sub(u64::from(retention_days) * DAY),
         dead_letters_before_ms: now_ms.saturating_sub(DEAD_LETTER_DAYS * DAY),
         days_before: (now_ms / DAY).saturating_sub(1),
+        error_sessions_before_ms: now_ms.saturating_sub(super::rules::ERROR_TTL_MS),
     }
 }
 
@@ -188,6 +192,7 @@ mod tests {
         assert_eq!(c.events_before_ms, now - 30 * day);
         assert_eq!(c.dead_letters_before_ms, now - 90 * day);
         assert_eq!(c.days_before, 19_999, "today's and yesterday's salts stay");
+        assert_eq!(c.error_sessions_before_ms, now - day);
         assert_eq!(cutoffs(5, 30).events_before_ms, 0);
     }
 

@@ -768,6 +768,13 @@ impl<'a> RawEvent<'a> {
             Raw::Str(ty) => ty,
             _ => return Err(("type", "is missing".into())),
         };
+        if ty == super::reports::REPORT_TYPE {
+            // Made by the Worker from `POST /v1/reports` only: a batch cannot pass one off.
+            return Err((
+                "type",
+                "report events come from POST /v1/reports, not from a batch".into(),
+            ));
+        }
         let url: String = optional(
             raw.take(URL),
             "url",

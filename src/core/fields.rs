@@ -4,7 +4,8 @@
 //!
 //! A field's Rust type picks its wire form through [`Field`]: `String` is a bounded JSON string,
 //! `f64` a number, `i32`/`u32` integers, `u64` 16 hex digits (ids), a `label_enum!` enum one of its
-//! names, and the custom attributes a flat object. The declaration adds presence (`required`,
+//! names, and the custom attributes a flat object; `Option<T>` is `T` when sent, and when not
+//! sent is neither written nor forwarded. The declaration adds presence (`required`,
 //! `optional`, `default(..)`, `derived(..)`, `edge(..)`), [`Rules`] (`max(N)`, `non_negative`, `nonzero`,
 //! `min(N)`) and, when it is not `<kind prefix><wire name>`, the OTLP attribute key.
 //!
@@ -310,6 +311,39 @@ impl Field for u64 {
     #[cfg(not(target_arch = "wasm32"))]
     fn show(&self) -> String {
         format!("`{self:016x}`")
+    }
+}
+
+/// An optional value that stays absent when not sent: not written, not forwarded (the
+/// report kind's fields, most of which only one report type has).
+impl<T: Field> Field for Option<T> {
+    const READ: Read = T::READ;
+    fn encode(&self, o: &mut String, name: &'static str, max: usize) {
+        if let Some(v) = self {
+            v.encode(o, name, max);
+        }
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        T::decode(raw, r).map(Some)
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        if let Some(v) = self {
+            v.otlp(o, key);
+        }
+    }
+    fn is_unset(&self) -> bool {
+        self.is_none()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        T::describe(r)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        match self {
+            Some(v) => v.show(),
+            None => "absent".into(),
+        }
     }
 }
 
@@ -834,6 +868,7 @@ macro_rules! wire_schema {
         events {
             $(
                 $(#[doc = $kdoc:literal])*
+                $(#[cfg($kc:meta)])?
                 $V:ident $(($S:ident))? = $kw:literal, otlp $kp:literal {
                     $(
                         $(#[doc = $fdoc:literal])*
@@ -935,7 +970,7 @@ macro_rules! wire_schema {
 
         $crate::core::fields::__event_enum! {
             []
-            $( $(#[doc = $kdoc])* $V $(($S))? { $( $(#[doc = $fdoc])* $f: $fty, )* } )*
+            $( $(#[doc = $kdoc])* $(#[cfg($kc)])? $V $(($S))? { $( $(#[doc = $fdoc])* $f: $fty, )* } )*
         }
 
         const EVENT_FIELDS: &[(&str, Read)] = &[
@@ -969,12 +1004,12 @@ macro_rules! wire_schema {
 
         impl EventKind {
             /// Every wire `type`, in declaration order.
-            pub const TYPES: &'static [&'static str] = &[$($kw),*];
+            pub const TYPES: &'static [&'static str] = &[$( $(#[cfg($kc)])? $kw ),*];
 
             /// The wire `type`.
             pub fn type_name(&self) -> &'static str {
                 match self {
-                    $( EventKind::$V { .. } => $kw, )*
+                    $( $(#[cfg($kc)])? EventKind::$V { .. } => $kw, )*
                 }
             }
 
@@ -982,6 +1017,7 @@ macro_rules! wire_schema {
             pub(crate) fn encode_fields(&self, o: &mut String) {
                 match self {
                     $(
+                        $(#[cfg($kc)])?
                         $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
                             $( $crate::core::fields::__encode!(
                                 $fp $(($fpe))?;
@@ -997,6 +1033,7 @@ macro_rules! wire_schema {
             pub(crate) fn decode(ty: &str, raw: &mut Slots<'_, EVENT_SLOTS>) -> Result<EventKind, FieldError> {
                 Ok(match ty {
                     $(
+                        $(#[cfg($kc)])?
                         $kw => {
                             $(
                                 let $f: $fty = $crate::core::fields::__presence!(
@@ -1022,6 +1059,7 @@ macro_rules! wire_schema {
             pub(crate) fn otlp_attributes(&self, o: &mut String) {
                 match self {
                     $(
+                        $(#[cfg($kc)])?
                         $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
                             $( $f.otlp(o, $crate::core::fields::__otlp_key!($kp, $fw $(, $fo)?)); )*
                         }
@@ -1228,16 +1266,20 @@ pub(crate) use __kind_struct;
 macro_rules! __event_enum {
     ([$($acc:tt)*]) => {
         /// What happened: the type-specific part of an event.
+        // The edge-only `report` kind (19 fields) makes the enum ~390 bytes where it exists
+        // (the Worker and native builds; the browser build, where memory is dear, does not
+        // have it). Boxing it would take patterns this macro cannot write on stable.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum EventKind {
             $($acc)*
         }
     };
-    ([$($acc:tt)*] $(#[doc = $d:literal])* $V:ident ($S:ident) { $($fields:tt)* } $($rest:tt)*) => {
-        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $V($S),] $($rest)* }
+    ([$($acc:tt)*] $(#[doc = $d:literal])* $(#[cfg($c:meta)])? $V:ident ($S:ident) { $($fields:tt)* } $($rest:tt)*) => {
+        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $(#[cfg($c)])? $V($S),] $($rest)* }
     };
-    ([$($acc:tt)*] $(#[doc = $d:literal])* $V:ident { $($fields:tt)* } $($rest:tt)*) => {
-        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $V { $($fields)* },] $($rest)* }
+    ([$($acc:tt)*] $(#[doc = $d:literal])* $(#[cfg($c:meta)])? $V:ident { $($fields:tt)* } $($rest:tt)*) => {
+        $crate::core::fields::__event_enum! { [$($acc)* $(#[doc = $d])* $(#[cfg($c)])? $V { $($fields)* },] $($rest)* }
     };
 }
 pub(crate) use __event_enum;

@@ -7,7 +7,7 @@ use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES}
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
 use super::protect::protect;
-use super::sample::Sampler;
+use super::rules::{decide as sample, ErrorSessions, NeedLookup, Rules, SessionError};
 use super::ua::classify;
 
 /// Validated Worker configuration.
@@ -25,6 +25,9 @@ pub struct IngestConfig {
     /// Outside local development it is at least [`MIN_READ_TOKEN_CHARS`] characters and not a
     /// [`DEMO_READ_TOKENS`] value (see [`IngestConfig::from_vars`]).
     pub read_token: Option<String>,
+    /// Bearer token for `PUT /v1/sourcemaps` (source maps and wasm modules); uploads are off
+    /// without one. The same rules as `read_token`.
+    pub upload_token: Option<String>,
     /// Optional secret pepper for the client hash (`IP_SALT`; empty when unset). The day's
     /// random salt is what makes hashes unlinkable (see [`client_hash`]).
     pub ip_salt: String,
@@ -38,7 +41,17 @@ pub struct IngestConfig {
     /// Events per UTC day per write key (`DAILY_QUOTAS`, e.g. `{"pk_live": 1000000}`); keys not
     /// listed have no quota.
     pub daily_quotas: BTreeMap<String, u64>,
+    /// Bearer token for `GET`/`PUT /v1/sampling-rules`; the endpoint is off without one. The
+    /// same rules as [`IngestConfig::read_token`].
+    pub admin_token: Option<String>,
+    /// How long an isolate uses its copy of the sampling rules before reading D1 again,
+    /// seconds (`RULES_CACHE_SECONDS`, default [`DEFAULT_RULES_CACHE_SECONDS`], 1-60).
+    pub rules_cache_s: u32,
 }
+
+/// `RULES_CACHE_SECONDS` when unset: a rule changed through the endpoint is in force in every
+/// isolate within this many seconds.
+pub const DEFAULT_RULES_CACHE_SECONDS: u32 = 30;
 
 /// A configuration problem, named so an operator can fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,21 +184,33 @@ impl IngestConfig {
             ));
         }
         let development = var(DEV_MARKER_VAR).as_deref() == Some(DEV_MARKER_VALUE);
-        let read_token = var("READ_TOKEN").filter(|s| !s.is_empty());
-        if let (Some(t), false) = (&read_token, development) {
-            if DEMO_READ_TOKENS.contains(&t.as_str()) {
-                return Err(problem(
-                    "READ_TOKEN",
-                    "is a published demo value: set a random secret (`wrangler secret put READ_TOKEN`, e.g. from `openssl rand -hex 32`)",
-                ));
+        let token = |name: &'static str| -> Result<Option<String>, ConfigProblem> {
+            let t = var(name).filter(|s| !s.is_empty());
+            if let (Some(t), false) = (&t, development) {
+                if DEMO_READ_TOKENS.contains(&t.as_str()) {
+                    return Err(problem(
+                        name,
+                        format!("is a published demo value: set a random secret (`wrangler secret put {name}`, e.g. from `openssl rand -hex 32`)"),
+                    ));
+                }
+                if t.chars().count() < MIN_READ_TOKEN_CHARS {
+                    return Err(problem(
+                        name,
+                        format!("must be at least {MIN_READ_TOKEN_CHARS} characters (a random secret, e.g. from `openssl rand -hex 32`)"),
+                    ));
+                }
             }
-            if t.chars().count() < MIN_READ_TOKEN_CHARS {
-                return Err(problem(
-                    "READ_TOKEN",
-                    format!("must be at least {MIN_READ_TOKEN_CHARS} characters (a random secret, e.g. from `openssl rand -hex 32`)"),
-                ));
-            }
+            Ok(t)
+        };
+        let read_token = token("READ_TOKEN")?;
+        let admin_token = token("ADMIN_TOKEN")?;
+        if admin_token.is_some() && admin_token == read_token {
+            return Err(problem(
+                "ADMIN_TOKEN",
+                "must differ from READ_TOKEN (the dashboard's token must not change sampling)",
+            ));
         }
+        let upload_token = token("UPLOAD_TOKEN")?;
         let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
             match var(name).filter(|s| !s.is_empty()) {
                 None => Ok(default),
@@ -213,6 +238,7 @@ impl IngestConfig {
         )?;
         let otlp_timeout_s = number("OTLP_TIMEOUT_SECONDS", 10, 1..=300)?;
         let retention_days = number("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1..=3650)?;
+        let rules_cache_s = number("RULES_CACHE_SECONDS", DEFAULT_RULES_CACHE_SECONDS, 1..=60)?;
         let daily_quotas: BTreeMap<String, u64> = match var("DAILY_QUOTAS").filter(|s| !s.is_empty()) {
             None => BTreeMap::new(),
             Some(raw) => serde_json::from_str(&raw).map_err(|e| {
@@ -234,11 +260,14 @@ impl IngestConfig {
             otlp_endpoint,
             otlp_headers,
             read_token,
+            upload_token,
             ip_salt,
             retry_base_s,
             otlp_timeout_s,
             retention_days,
             daily_quotas,
+            admin_token,
+            rules_cache_s,
         })
     }
 
@@ -279,6 +308,10 @@ fn allows(entry: &str, origin: Option<&str>) -> bool {
 
 /// The ingest route.
 pub const BATCH_PATH: &str = "/v1/batch";
+/// The browser reports route (`?key=<write key>`; see [`super::reports`]).
+pub const REPORTS_PATH: &str = "/v1/reports";
+/// The sampling rules' route (`GET`, `PUT` with `ADMIN_TOKEN`).
+pub const RULES_PATH: &str = "/v1/sampling-rules";
 /// The per-key rate-limit binding: consulted after [`RL_CLIENT`], with the write key.
 pub const RL_KEY: &str = "RL_KEY";
 /// The per-client rate-limit binding: consulted first, with the client's hashed address
@@ -299,13 +332,19 @@ pub const MAX_LISTED_DROPS: usize = 10;
 pub enum Route {
     /// `POST /v1/batch`.
     Batch,
+    /// `POST /v1/reports`: browser reports (Reporting API, CSP `report-uri`).
+    Reports,
     /// `OPTIONS` on any path: CORS preflight.
     Preflight,
     /// `GET /healthz`.
     Health,
     /// `GET /v1/events`: the read endpoint.
     Events,
-    /// `/v1/batch` with another method: 405.
+    /// `/v1/sampling-rules` (`GET` reads, `PUT` replaces; the handler answers other methods).
+    Rules,
+    /// `/v1/sourcemaps`: uploads of source maps and wasm modules (`PUT`; see `symbolicate`).
+    Artifacts,
+    /// `/v1/batch` or `/v1/reports` with another method: 405.
     WrongMethod,
     /// Anything else: 404.
     NotFound,
@@ -316,9 +355,12 @@ pub fn route(method: &str, url: &str) -> Route {
     match (method, path_of(url)) {
         ("OPTIONS", _) => Route::Preflight,
         ("POST", BATCH_PATH) => Route::Batch,
-        (_, BATCH_PATH) => Route::WrongMethod,
+        ("POST", REPORTS_PATH) => Route::Reports,
+        (_, BATCH_PATH | REPORTS_PATH) => Route::WrongMethod,
         ("GET", "/healthz") => Route::Health,
         ("GET", "/v1/events") => Route::Events,
+        (_, RULES_PATH) => Route::Rules,
+        (_, "/v1/sourcemaps") => Route::Artifacts,
         _ => Route::NotFound,
     }
 }
@@ -372,6 +414,14 @@ pub struct Incoming<'a> {
     pub day_salt: &'a str,
     /// Events stored today per write key, as far as this isolate knows (for `DAILY_QUOTAS`).
     pub used_today: Option<&'a BTreeMap<String, u64>>,
+    /// The sampling rules in force (from D1, cached); `None` or empty: `SAMPLE_RATES` only.
+    pub rules: Option<&'a Rules>,
+    /// What this isolate knows of sessions' errors (for `keep_sessions_with_error`); `None`:
+    /// nothing, and nothing can be looked up (only an error in the batch itself counts).
+    pub error_sessions: Option<&'a ErrorSessions>,
+    /// Whether the session asked about by a [`Step::lookup`] was looked up: what is still
+    /// unknown then counts as no error.
+    pub looked_up: bool,
 }
 
 /// Which of the optional bindings the Worker has.
@@ -585,6 +635,8 @@ pub struct Plan {
     pub reply: Reply,
     /// The answer when the Queue refuses a document: 503 with `Retry-After`.
     pub unavailable: Reply,
+    /// The batch holds an error: remember that this session had one (see [`ErrorSessions`]).
+    pub errored_session: Option<String>,
 }
 
 /// A step before the decision: consult `limits` in order (the first that refuses ends the
@@ -601,6 +653,9 @@ pub struct Step {
     pub read: usize,
     /// Whether the limiters of the batch have now been consulted.
     pub checked: bool,
+    /// Look up whether this session had an error (D1's `error_sessions`, into the isolate's
+    /// [`ErrorSessions`]) before deciding again with [`Incoming::looked_up`].
+    pub lookup: Option<String>,
 }
 
 /// A refusal that counts against the client's rate limit: consult `limit`; if it refuses,
@@ -619,7 +674,7 @@ pub struct Refusal {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Not the ingest's: the `worker` crate's router answers ([`Route::Preflight`],
-    /// [`Route::Health`], [`Route::Events`]).
+    /// [`Route::Health`], [`Route::Events`], [`Route::Rules`]).
     Route,
     /// Consult limiters and/or read the body, then decide again.
     Next(Step),
@@ -663,14 +718,19 @@ fn rate_limited(cors: Option<&str>) -> Reply {
 /// the key's; then decoding and validation (a broken envelope is a 400, bad events are dropped
 /// and reported); sampling, enrichment and OTLP encoding; where the documents go; and the exact
 /// answer for every outcome, with CORS headers for an origin some key accepts. Every refusal
-/// counts against the client's rate limit.
+/// counts against the client's rate limit. `POST /v1/reports` (browser reports, the key in the
+/// URL) takes the same steps in its own order: every check but the body's comes before the
+/// body is read (see `decide_reports`).
 pub fn decide(
     cfg: Result<&IngestConfig, &ConfigProblem>,
     req: &Incoming<'_>,
     bindings: Bindings,
 ) -> Decision {
     let route = route(req.method, req.url);
-    if matches!(route, Route::Preflight | Route::Health | Route::Events) {
+    if matches!(
+        route,
+        Route::Preflight | Route::Health | Route::Events | Route::Rules | Route::Artifacts
+    ) {
         return Decision::Route;
     }
     let cfg = match cfg {
@@ -701,6 +761,9 @@ pub fn decide(
     };
     match route {
         Route::Batch => {}
+        Route::Reports => {
+            return decide_reports(cfg, req, bindings, cors, &client_limit, &charge);
+        }
         Route::WrongMethod => {
             return charge(
                 Reply::error(405, "method_not_allowed", None, "use POST")
@@ -713,7 +776,7 @@ pub fn decide(
                 404,
                 "not_found",
                 None,
-                "routes: POST /v1/batch, GET /v1/events, GET /healthz",
+                "routes: POST /v1/batch, POST /v1/reports, GET /v1/events, GET|PUT /v1/sampling-rules, PUT /v1/sourcemaps, GET /healthz",
             )
         }
     }
@@ -746,6 +809,7 @@ pub fn decide(
             limited: rate_limited(cors),
             read: READ_AT_MOST,
             checked: false,
+            lookup: None,
         });
     };
     if too_large(body.len() as u64) {
@@ -782,23 +846,8 @@ pub fn decide(
         if !cfg.origin_allowed(key, req.origin) {
             return refuse(403, "origin_not_allowed", Some("origin"), ORIGIN_REFUSED);
         }
-        if let Some(&quota) = cfg.daily_quotas.get(key) {
-            let used = req
-                .used_today
-                .and_then(|u| u.get(key))
-                .copied()
-                .unwrap_or(0);
-            if used >= quota {
-                let reason = format!("this write key's quota of {quota} events per UTC day is used up; retry after midnight UTC");
-                return charge(
-                    Reply::error(429, "quota_exceeded", Some("key"), &reason)
-                        .with(
-                            "retry-after",
-                            &seconds_to_next_utc_day(req.now_ms).to_string(),
-                        )
-                        .cors(cors),
-                );
-            }
+        if let Some(r) = over_quota(cfg, key, req, cors) {
+            return charge(r);
         }
         let mut limits = Vec::with_capacity(2);
         // The client's own limit first: a client over it must not also spend the key's
@@ -813,6 +862,7 @@ pub fn decide(
                 limited: rate_limited(cors),
                 read: 0,
                 checked: true,
+                lookup: None,
             });
         }
     }
@@ -848,15 +898,51 @@ pub fn decide(
     // OTLP runs about three times the batch's size.
     let mut writer = encoder.writer(MAX_CHUNK_BYTES, body.len() * 3);
     let mut accepted = 0;
+    let rules = req.rules.filter(|r| !r.is_empty());
+    let batch_error = env.events.iter().any(|e| e.kind.is_error());
+    let errored = if batch_error {
+        SessionError::Yes
+    } else {
+        match req.error_sessions.map(|m| m.get(&env.session, req.now_ms)) {
+            Some(SessionError::Unknown) if !req.looked_up => SessionError::Unknown,
+            Some(SessionError::Yes) => SessionError::Yes,
+            _ => SessionError::No,
+        }
+    };
+    let release = env.resource.release.as_str();
     let mask_messages = env.resource.mask_messages;
     for ev in &mut env.events {
-        let error = ev.kind.is_error();
-        let rate = if error { 1.0 } else { cfg.rate_for(&ev.kind) };
-        if Sampler::new(rate).keep(&env.session, error) {
+        let static_rate = if ev.kind.is_error() {
+            1.0
+        } else {
+            cfg.rate_for(&ev.kind)
+        };
+        let v = match sample(
+            rules,
+            &ev.kind,
+            &ev.url,
+            release,
+            &env.session,
+            static_rate,
+            errored,
+        ) {
+            Ok(v) => v,
+            // Whether the session had an error decides: look it up, then decide again.
+            Err(NeedLookup) => {
+                return Decision::Next(Step {
+                    limits: Vec::new(),
+                    limited: rate_limited(cors),
+                    read: 0,
+                    checked: true,
+                    lookup: Some(env.session.clone()),
+                })
+            }
+        };
+        if v.keep {
             // The browser ships message, stack and click text as the page had them: masked,
             // scrubbed and fingerprinted here, before anything is stored or forwarded.
             protect(ev, mask_messages);
-            writer.record(ev, rate, req.now_ms);
+            writer.record_sampled(ev, v.rate, v.rule, v.error_session, req.now_ms);
             accepted += 1;
         }
     }
@@ -876,6 +962,226 @@ pub fn decide(
         unavailable: Reply::error(503, "unavailable", None, "could not queue the batch; retry")
             .with("retry-after", UNAVAILABLE_RETRY_AFTER)
             .cors(cors),
+        errored_session: batch_error.then(|| env.session.clone()),
+    })
+}
+
+/// The 429 for a key whose `DAILY_QUOTAS` quota is used up today, if it is.
+fn over_quota(
+    cfg: &IngestConfig,
+    key: &str,
+    req: &Incoming<'_>,
+    cors: Option<&str>,
+) -> Option<Reply> {
+    let quota = *cfg.daily_quotas.get(key)?;
+    let used = req
+        .used_today
+        .and_then(|u| u.get(key))
+        .copied()
+        .unwrap_or(0);
+    (used >= quota).then(|| {
+        let reason = format!("this write key's quota of {quota} events per UTC day is used up; retry after midnight UTC");
+        Reply::error(429, "quota_exceeded", Some("key"), &reason)
+            .with(
+                "retry-after",
+                &seconds_to_next_utc_day(req.now_ms).to_string(),
+            )
+            .cors(cors)
+    })
+}
+
+/// The value of the query parameter `name` in a URL (as written, not percent-decoded).
+pub fn query_param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// `telemetry.sdk.name` of report events: the browser's Reporting API sent them.
+pub const REPORTS_SDK_NAME: &str = "browser.reporting";
+
+/// `POST /v1/reports?key=<write key>` (see [`decide`] for the order and [`super::reports`] for
+/// the formats): the key is in the URL, so the media type, the key, the `Origin` header, the
+/// quota, the declared size and the rate limiters are all checked before the body is read;
+/// then its size, its shape (one pass over the bytes: nesting, number of reports), and the
+/// reports themselves. A report that is broken, of a type not read, too old, or from a page
+/// whose origin the key does not accept is dropped with its reason (200 and the
+/// partial-acceptance body); the others are scrubbed, sampled (by the sampling rules, else
+/// `SAMPLE_RATES.report`; each report on its own; crash reports always kept) and stored as
+/// `report` events. Every refusal is charged
+/// to the client.
+///
+/// `Origin`: browsers send a report upload with credentials omitted, and with an `Origin`
+/// (Chrome: the page's) or, for some legacy `report-uri` senders, none. A sent `Origin` must be
+/// one the key accepts (`null` only for a key listing `"null"`); with none the request is not
+/// refused for it. Either way each report's own URL must be on an origin the key accepts
+/// (keys with `*` accept every one).
+fn decide_reports(
+    cfg: &IngestConfig,
+    req: &Incoming<'_>,
+    bindings: Bindings,
+    cors: Option<&str>,
+    client_limit: &dyn Fn() -> Option<Limit>,
+    charge: &dyn Fn(Reply) -> Decision,
+) -> Decision {
+    use super::ids::hex64;
+    use super::reports::{check_shape, parse, Context, Format};
+    let refuse = |status: u16, error: &str, field: &str, reason: &str| {
+        charge(Reply::error(status, error, Some(field), reason).cors(cors))
+    };
+    let Some(format) = req.content_type.and_then(Format::of) else {
+        return refuse(
+            415,
+            "unsupported_media_type",
+            "content-type",
+            "send application/reports+json (Reporting API) or application/csp-report (CSP report-uri)",
+        );
+    };
+    let key = match query_param(req.url, "key") {
+        None => {
+            return refuse(
+                400,
+                "invalid_report",
+                "key",
+                "is missing: report to /v1/reports?key=<write key>",
+            )
+        }
+        Some(k) if !valid_key(k) => {
+            return refuse(
+                400,
+                "invalid_report",
+                "key",
+                "must be a write key: 1-64 characters of A-Z a-z 0-9 _ -",
+            )
+        }
+        Some(k) if !cfg.keys.contains_key(k) => {
+            return refuse(
+                401,
+                "unknown_key",
+                "key",
+                "this write key is not configured",
+            )
+        }
+        Some(k) => k,
+    };
+    if req.origin.is_some() && !cfg.origin_allowed(key, req.origin) {
+        return refuse(403, "origin_not_allowed", "origin", ORIGIN_REFUSED);
+    }
+    if let Some(r) = over_quota(cfg, key, req, cors) {
+        return charge(r);
+    }
+    let too_large = |n: u64| n > MAX_BODY_BYTES as u64;
+    if req
+        .content_length
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(too_large)
+    {
+        return refuse(413, "payload_too_large", "body", "exceeds 65536 bytes");
+    }
+    if !req.checked {
+        let mut limits = Vec::with_capacity(2);
+        limits.extend(client_limit());
+        if bindings.rl_key {
+            limits.push((RL_KEY, key.to_owned()));
+        }
+        if req.body.is_none() || !limits.is_empty() {
+            return Decision::Next(Step {
+                limits,
+                limited: rate_limited(cors),
+                read: if req.body.is_none() { READ_AT_MOST } else { 0 },
+                checked: true,
+                lookup: None,
+            });
+        }
+    }
+    let Some(body) = req.body else {
+        return Decision::Next(Step {
+            limits: Vec::new(),
+            limited: rate_limited(cors),
+            read: READ_AT_MOST,
+            checked: true,
+            lookup: None,
+        });
+    };
+    if too_large(body.len() as u64) {
+        return refuse(413, "payload_too_large", "body", "exceeds 65536 bytes");
+    }
+    let shape = match check_shape(body, format) {
+        Ok(s) => s,
+        Err(e) => return refuse(400, "invalid_report", &e.field, &e.reason),
+    };
+    let ip = req.ip.filter(|ip| !ip.is_empty());
+    let hash = client_hash(&cfg.ip_salt, req.day_salt, ip.unwrap_or(""), req.now_ms);
+    let cx = Context {
+        key,
+        client_hash: &hash,
+        now_ms: req.now_ms,
+        retention_days: cfg.retention_days,
+    };
+    let parsed = match parse(body, shape, &cx, &|origin| cfg.origin_allowed(key, origin)) {
+        Ok(p) => p,
+        Err(e) => return refuse(400, "invalid_report", &e.field, &e.reason),
+    };
+    let enrichment = Enrichment {
+        country: req.country,
+        ua: classify(req.user_agent.unwrap_or("")),
+        client_hash: &hash,
+        received_ms: req.now_ms,
+        clock_correction_ms: 0,
+    };
+    let encoder = LogsEncoder::new(key, "", REPORTS_SDK_NAME, "1", &enrichment);
+    let mut writer = encoder.writer(MAX_CHUNK_BYTES, body.len() * 3);
+    let mut accepted = 0;
+    let rules = req.rules.filter(|r| !r.is_empty());
+    for (ev, &crash) in parsed.events.iter().zip(&parsed.crash) {
+        if crash {
+            writer.record(ev, 1.0, req.now_ms);
+            accepted += 1;
+            continue;
+        }
+        // No session and no release: each report is its own sampling unit (a rule's
+        // `keep_sessions_with_error` cannot apply), by the rules first, then SAMPLE_RATES.
+        let unit = hex64(ev.id);
+        let static_rate = cfg.rate_for(&ev.kind);
+        let Ok(v) = sample(
+            rules,
+            &ev.kind,
+            &ev.url,
+            "",
+            &unit,
+            static_rate,
+            SessionError::No,
+        ) else {
+            continue; // never: a lookup is only asked for when the session's error is unknown
+        };
+        if v.keep {
+            writer.record_sampled(ev, v.rate, v.rule, v.error_session, req.now_ms);
+            accepted += 1;
+        }
+    }
+    let docs = writer.finish();
+    let reply = if parsed.dropped.is_empty() {
+        Reply::empty(204)
+    } else {
+        Reply::json(200, partial_body(parsed.events.len(), &parsed.dropped))
+    };
+    Decision::Accept(Plan {
+        accepted,
+        key: key.to_owned(),
+        queue: (bindings.queue && !docs.is_empty()).then_some(QUEUE),
+        direct: !bindings.queue && !docs.is_empty(),
+        docs,
+        reply: reply.cors(cors),
+        unavailable: Reply::error(
+            503,
+            "unavailable",
+            None,
+            "could not queue the reports; retry",
+        )
+        .with("retry-after", UNAVAILABLE_RETRY_AFTER)
+        .cors(cors),
+        errored_session: None,
     })
 }
 
@@ -1033,6 +1339,9 @@ mod tests {
             checked: false,
             day_salt: "",
             used_today: None,
+            rules: None,
+            error_sessions: None,
+            looked_up: false,
         }
     }
 
@@ -1110,6 +1419,12 @@ mod tests {
             ("GET", "https://i.test/healthz", Route::Health),
             ("POST", "https://i.test/healthz", Route::NotFound),
             ("GET", "https://i.test/v1/events?type=click", Route::Events),
+            (
+                "PUT",
+                "https://i.test/v1/sourcemaps?release=1",
+                Route::Artifacts,
+            ),
+            ("GET", "https://i.test/v1/sourcemaps", Route::Artifacts),
             ("GET", "https://i.test", Route::NotFound),
         ] {
             assert_eq!(route(m, u), want, "{m} {u}");
@@ -1708,6 +2023,225 @@ mod tests {
         );
     }
 
+    /// A batch of `session` with the given events (wire JSON) and release.
+    fn batch_of(session: &str, release: &str, events: &[&str]) -> String {
+        let evs: Vec<String> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                format!(
+                    r#"{{"id":"{:016x}","t":1764000000000,"url":"https://a.test/shop/cart?x=1",{e}}}"#,
+                    i + 1
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"v":1,"key":"pk_a","sdk":{{"name":"ferrotel","version":"0.1.0"}},"release":"{release}","session":"{session}","sent_at":1764000000000,"events":[{}]}}"#,
+            evs.join(",")
+        )
+    }
+
+    fn records(p: &Plan) -> Vec<serde_json::Value> {
+        p.docs
+            .iter()
+            .flat_map(|d| {
+                let v: serde_json::Value = serde_json::from_str(d).unwrap();
+                v["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .collect()
+    }
+
+    fn attr<'v>(r: &'v serde_json::Value, k: &str) -> Option<&'v serde_json::Value> {
+        r["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| &a["value"])
+    }
+
+    #[test]
+    fn sampling_rules_decide_before_the_static_rates_and_are_recorded() {
+        use crate::core::rules::Rules;
+        use crate::core::sample::Sampler;
+        let c = cfg(OK).unwrap(); // static: default 0.5, click 0.1
+        let rules = Rules::parse(
+            br#"{"rules":[{"id":"cart","rate":1,"route":"/shop/**","release":"2.*"},{"id":"none","rate":0,"types":["click"]}]}"#,
+        )
+        .unwrap();
+        let click = r#""type":"click""#;
+        let pv = r#""type":"page_view""#;
+        let o = Some("https://a.test");
+        let s = "0123456789abcdef0123456789abcdef";
+        // Release 2.x on /shop/**: rule "cart" keeps everything, recorded with its rate.
+        let b = batch_of(s, "2.1", &[click, pv]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        let p = plan(run(Ok(&c), &req, ALL));
+        let recs = records(&p);
+        assert_eq!(recs.len(), 2);
+        for r in &recs {
+            assert_eq!(
+                attr(r, "ferrotel.sample_rule").unwrap()["stringValue"],
+                "cart"
+            );
+            assert_eq!(attr(r, "ferrotel.sample_rate").unwrap()["doubleValue"], 1.0);
+            assert!(attr(r, "ferrotel.sample_error_session").is_none());
+        }
+        // The projection into D1 rows keeps it as `sample_rule`.
+        let rows = project(p.docs[0].as_bytes()).unwrap();
+        let data: serde_json::Value = serde_json::from_str(&rows[0].data).unwrap();
+        assert_eq!(data["sample_rule"], "cart");
+        // Another release: clicks fall to rule "none" (rate 0), page views to SAMPLE_RATES
+        // (0.5, no rule recorded).
+        let b = batch_of(s, "1.0", &[click, pv]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        let p = plan(run(Ok(&c), &req, ALL));
+        let recs = records(&p);
+        let kept_pv = Sampler::new(0.5).keep_session(s);
+        assert_eq!(recs.len(), usize::from(kept_pv));
+        for r in &recs {
+            assert_eq!(r["eventName"], "browser.page_view");
+            assert!(attr(r, "ferrotel.sample_rule").is_none());
+        }
+        // No rules: exactly the static sampling as before.
+        let b = batch_of(s, "2.1", &[click, pv]);
+        let req = post(Some(b.as_bytes()), o);
+        let n = records(&plan(run(Ok(&c), &req, ALL))).len();
+        assert_eq!(
+            n,
+            usize::from(Sampler::new(0.1).keep_session(s)) + usize::from(kept_pv)
+        );
+    }
+
+    #[test]
+    fn a_rule_keeps_sessions_with_an_error_from_the_error_on() {
+        use crate::core::rules::{ErrorSessions, Rules};
+        let c = cfg(OK).unwrap();
+        let rules = Rules::parse(
+            br#"{"rules":[{"id":"keep-err","rate":0,"keep_sessions_with_error":true}]}"#,
+        )
+        .unwrap();
+        let click = r#""type":"click""#;
+        let err = r#""type":"error","exception.message":"boom""#;
+        let o = Some("https://a.test");
+        let s = "fedcba9876543210fedcba9876543210";
+        let mut memory = ErrorSessions::default();
+        let now = 1_764_000_001_000;
+        // Not known yet: the decision asks for a lookup of the session, after the limiters.
+        let b = batch_of(s, "", &[click]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        req.error_sessions = Some(&memory);
+        match run(Ok(&c), &req, ALL) {
+            Decision::Next(step) => {
+                assert_eq!(step.lookup.as_deref(), Some(s));
+                assert!(step.checked && step.read == 0 && step.limits.is_empty());
+            }
+            d => panic!("expected a lookup, got {d:?}"),
+        }
+        // Looked up and nothing found: dropped, and no second lookup.
+        let mut looked = req.clone();
+        looked.checked = true;
+        looked.looked_up = true;
+        assert_eq!(plan(decide(Ok(&c), &looked, ALL)).accepted, 0);
+        // A batch with an error: all of it kept (the click before the error too), the click
+        // marked as kept for the error, and the session remembered.
+        let b = batch_of(s, "", &[click, err]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        req.error_sessions = Some(&memory);
+        let p = plan(run(Ok(&c), &req, ALL));
+        assert_eq!(p.errored_session.as_deref(), Some(s));
+        let recs = records(&p);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            attr(&recs[0], "ferrotel.sample_rule").unwrap()["stringValue"],
+            "keep-err"
+        );
+        assert_eq!(
+            attr(&recs[0], "ferrotel.sample_error_session").unwrap()["boolValue"],
+            true
+        );
+        assert!(
+            attr(&recs[1], "ferrotel.sample_rule").is_none(),
+            "errors: no rule"
+        );
+        // Later batches of the session are kept without asking D1.
+        memory.set(s, true, now);
+        let b = batch_of(s, "", &[click]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        req.error_sessions = Some(&memory);
+        assert_eq!(plan(run(Ok(&c), &req, ALL)).accepted, 1);
+        // Another session, known to be without error: dropped without a lookup.
+        memory.set("00000000000000000000000000000001", false, now);
+        let b = batch_of("00000000000000000000000000000001", "", &[click]);
+        let mut req = post(Some(b.as_bytes()), o);
+        req.rules = Some(&rules);
+        req.error_sessions = Some(&memory);
+        assert_eq!(plan(run(Ok(&c), &req, ALL)).accepted, 0);
+    }
+
+    #[test]
+    fn rules_route_to_the_router_and_admin_token_rules() {
+        let c = cfg(OK).unwrap();
+        for m in ["GET", "PUT", "DELETE"] {
+            let req = Incoming {
+                method: m,
+                url: "https://i.test/v1/sampling-rules",
+                ..Incoming::default()
+            };
+            assert_eq!(decide(Ok(&c), &req, ALL), Decision::Route, "{m}");
+        }
+        let long = "0123456789abcdef0123456789abcdef";
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = OK.to_vec();
+            p.extend_from_slice(extra);
+            cfg(&p)
+        };
+        assert_eq!(with(&[]).unwrap().admin_token, None);
+        assert_eq!(
+            with(&[]).unwrap().rules_cache_s,
+            DEFAULT_RULES_CACHE_SECONDS
+        );
+        assert_eq!(
+            with(&[("ADMIN_TOKEN", long)])
+                .unwrap()
+                .admin_token
+                .as_deref(),
+            Some(long)
+        );
+        assert_eq!(
+            with(&[("ADMIN_TOKEN", "short")]).unwrap_err().name,
+            "ADMIN_TOKEN"
+        );
+        assert_eq!(
+            with(&[("ADMIN_TOKEN", "demo-token")]).unwrap_err().name,
+            "ADMIN_TOKEN"
+        );
+        assert_eq!(
+            with(&[("ADMIN_TOKEN", long), ("READ_TOKEN", long)])
+                .unwrap_err()
+                .name,
+            "ADMIN_TOKEN"
+        );
+        assert_eq!(
+            with(&[("RULES_CACHE_SECONDS", "2")]).unwrap().rules_cache_s,
+            2
+        );
+        for bad in ["0", "61", "x"] {
+            assert_eq!(
+                with(&[("RULES_CACHE_SECONDS", bad)]).unwrap_err().name,
+                "RULES_CACHE_SECONDS"
+            );
+        }
+    }
+
     #[test]
     fn every_wire_type_takes_a_sample_rate() {
         let rates: Vec<String> = EventKind::TYPES
@@ -1720,7 +2254,7 @@ mod tests {
         pairs.push(("SAMPLE_RATES", &rates));
         let c = cfg(&pairs).unwrap();
         assert_eq!(c.sample_rates.len(), EventKind::TYPES.len() + 1);
-        assert_eq!(EventKind::TYPES.len(), 8);
+        assert_eq!(EventKind::TYPES.len(), 9);
     }
 
     #[test]
@@ -1838,5 +2372,29 @@ mod tests {
             let c = with(&[("READ_TOKEN", t), ("FERROTEL_ENV", "development")]).unwrap();
             assert_eq!(c.read_token.as_deref(), Some(t));
         }
+    }
+
+    #[test]
+    fn upload_token_follows_the_read_token_rules() {
+        let long = "0123456789abcdef0123456789abcdef";
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = OK.to_vec();
+            p.extend_from_slice(extra);
+            cfg(&p)
+        };
+        assert_eq!(with(&[]).unwrap().upload_token, None);
+        assert_eq!(
+            with(&[("UPLOAD_TOKEN", long)])
+                .unwrap()
+                .upload_token
+                .as_deref(),
+            Some(long)
+        );
+        for bad in ["demo-token", "short"] {
+            let e = with(&[("UPLOAD_TOKEN", bad)]).unwrap_err();
+            assert_eq!(e.name, "UPLOAD_TOKEN");
+            assert!(e.problem.contains("UPLOAD_TOKEN") || e.problem.contains("at least 32"));
+        }
+        assert!(with(&[("UPLOAD_TOKEN", "short"), ("FERROTEL_ENV", "development")]).is_ok());
     }
 }

@@ -12,10 +12,15 @@ pub mod json;
 pub mod otlp;
 pub mod protect;
 pub mod queue;
+pub mod reports;
+pub mod rules;
 pub mod sample;
 pub mod schema;
 pub mod scrub;
 pub mod sdk;
 pub mod stack;
+// Edge only (its crates are the `edge` feature's); native tests get them as dev-dependencies.
+#[cfg(any(feature = "edge", all(test, not(target_arch = "wasm32"))))]
+pub mod symbolicate;
 pub mod ua;
 pub mod vitals;

@@ -217,6 +217,26 @@ fn end_list(o: &mut String) {
     }
 }
 
+/// The OTLP severity number of an event: 17 (ERROR) for errors and crash reports, 13 (WARN)
+/// for CSP violations, interventions and network errors other than `ok`, 9 (INFO) for the rest.
+fn severity(kind: &EventKind) -> u8 {
+    match kind {
+        EventKind::Error { .. } => 17,
+        #[cfg(any(feature = "edge", not(target_arch = "wasm32")))]
+        EventKind::Report {
+            report_type,
+            error_type,
+            ..
+        } => match report_type.as_str() {
+            "crash" => 17,
+            "csp-violation" | "intervention" => 13,
+            "network-error" if error_type.as_deref() != Some("ok") => 13,
+            _ => 9,
+        },
+        _ => 9,
+    }
+}
+
 /// Encodes one batch's kept events as OTLP `ExportLogsServiceRequest` JSON documents, each at
 /// most [`MAX_CHUNK_BYTES`] (an event never straddles two documents).
 pub struct LogsEncoder {
@@ -262,7 +282,9 @@ impl LogsEncoder {
         o.push_str("{\"resourceLogs\":[{\"resource\":{\"attributes\":[");
         kv_str(&mut o, "service.name", key);
         resource.otlp(&mut o);
-        kv_str(&mut o, "session.id", session);
+        if !session.is_empty() {
+            kv_str(&mut o, "session.id", session);
+        }
         kv_str(&mut o, "telemetry.sdk.name", sdk_name);
         kv_str(&mut o, "telemetry.sdk.version", sdk_version);
         kv_str(&mut o, "telemetry.sdk.language", "webjs");
@@ -293,20 +315,27 @@ impl LogsEncoder {
     pub fn record(&self, o: &mut String, ev: &Event, sample_rate: f64, received_ms: u64) {
         let mut observed = String::with_capacity(20);
         push_nanos(&mut observed, received_ms);
-        self.record_observed(o, ev, sample_rate, &observed);
+        self.record_observed(o, ev, sample_rate, None, false, &observed);
     }
 
     /// [`record`](Self::record) with the receipt time already written in nanoseconds.
-    fn record_observed(&self, o: &mut String, ev: &Event, sample_rate: f64, observed: &str) {
+    fn record_observed(
+        &self,
+        o: &mut String,
+        ev: &Event,
+        sample_rate: f64,
+        rule: Option<&str>,
+        error_session: bool,
+        observed: &str,
+    ) {
         o.push_str("{\"timeUnixNano\":\"");
         push_nanos(o, ev.t);
         o.push_str("\",\"observedTimeUnixNano\":\"");
         o.push_str(observed);
-        let error = ev.kind.is_error();
-        o.push_str(if error {
-            "\",\"severityNumber\":17,\"severityText\":\"ERROR\",\"eventName\":\""
-        } else {
-            "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"eventName\":\""
+        o.push_str(match severity(&ev.kind) {
+            17 => "\",\"severityNumber\":17,\"severityText\":\"ERROR\",\"eventName\":\"",
+            13 => "\",\"severityNumber\":13,\"severityText\":\"WARN\",\"eventName\":\"",
+            _ => "\",\"severityNumber\":9,\"severityText\":\"INFO\",\"eventName\":\"",
         });
         o.push_str("browser.");
         o.push_str(ev.kind.type_name());
@@ -318,6 +347,12 @@ impl LogsEncoder {
         o.push_str("\"}},");
         kv_str(o, "url.full", &ev.url);
         kv_f64(o, "ferrotel.sample_rate", sample_rate);
+        if let Some(rule) = rule {
+            kv_str(o, super::rules::RULE_ATTRIBUTE, rule);
+        }
+        if error_session {
+            kv_bool(o, super::rules::ERROR_SESSION_ATTRIBUTE, true);
+        }
         ev.kind.otlp_attributes(o);
         // Frames are parsed here, at the edge, so the browser ships no parser.
         if let EventKind::Error {
@@ -403,6 +438,20 @@ impl DocWriter<'_> {
     /// Appends the log record of `ev` (see [`LogsEncoder::record`]) to the current document,
     /// or, when it would take that document over the limit, to a new one.
     pub fn record(&mut self, ev: &Event, sample_rate: f64, received_ms: u64) {
+        self.record_sampled(ev, sample_rate, None, false, received_ms);
+    }
+
+    /// [`record`](Self::record) with the sampling rule that decided (`ferrotel.sample_rule`)
+    /// and whether the event was kept only because its session had an error
+    /// (`ferrotel.sample_error_session`).
+    pub fn record_sampled(
+        &mut self,
+        ev: &Event,
+        sample_rate: f64,
+        rule: Option<&str>,
+        error_session: bool,
+        received_ms: u64,
+    ) {
         let before = self.cur.len();
         if before == 0 {
             self.start();
@@ -418,8 +467,14 @@ impl DocWriter<'_> {
                 &mut slot.insert((received_ms, text)).1
             }
         };
-        self.enc
-            .record_observed(&mut self.cur, ev, sample_rate, observed);
+        self.enc.record_observed(
+            &mut self.cur,
+            ev,
+            sample_rate,
+            rule,
+            error_session,
+            observed,
+        );
         let len = self.cur.len() - start;
         if before != 0 && before + 1 + len + SUFFIX.len() > self.max {
             let record = self.cur.split_off(start);
@@ -511,6 +566,16 @@ struct AnyValue<'a> {
     double: Option<f64>,
     #[serde(rename = "boolValue")]
     boolean: Option<bool>,
+    /// Lists and maps (the consumer's `ferrotel.stack_frames`, see `symbolicate`).
+    #[serde(rename = "arrayValue", borrow)]
+    array: Option<Values<AnyValue<'a>>>,
+    #[serde(rename = "kvlistValue", borrow)]
+    kvlist: Option<Values<Kv<'a>>>,
+}
+#[derive(Deserialize)]
+struct Values<T> {
+    #[serde(default = "Vec::new")]
+    values: Vec<T>,
 }
 
 impl AnyValue<'_> {
@@ -525,6 +590,15 @@ impl AnyValue<'_> {
             serde_json::Value::from(d)
         } else if let Some(b) = self.boolean {
             serde_json::Value::from(b)
+        } else if let Some(a) = &self.array {
+            serde_json::Value::Array(a.values.iter().map(AnyValue::json).collect())
+        } else if let Some(m) = &self.kvlist {
+            serde_json::Value::Object(
+                m.values
+                    .iter()
+                    .map(|kv| (kv.key.to_string(), kv.value.json()))
+                    .collect(),
+            )
         } else {
             serde_json::Value::Null
         }

@@ -197,5 +197,53 @@ wire_schema! {
             /// Flat attributes.
             attrs: Vec<(String, AttrValue)> = "attrs" => "ferrotel.attr.", optional;
         }
+        /// A browser report (the Reporting API's `csp-violation`, `deprecation`, `intervention`,
+        /// `crash` or `network-error`, or a legacy CSP `report-uri` report), made by the Worker
+        /// from `POST /v1/reports` with every URL scrubbed; the SDK never sends one, and a batch
+        /// that does has it dropped. The event's `url` is the report's (the page, or for
+        /// `network-error` the failed request), `t` is receipt minus the report's `age`.
+        #[cfg(any(feature = "edge", not(target_arch = "wasm32")))]
+        Report = "report", otlp "browser.report." {
+            /// The report's type: `csp-violation` (legacy `report-uri` reports too),
+            /// `deprecation`, `intervention`, `crash` or `network-error`.
+            report_type: String = "report_type" => "browser.report.type", required, max(NAME);
+            /// CSP: the directive that was violated, e.g. `script-src-elem`.
+            directive: Option<String> = "effective_directive", optional, max(NAME);
+            /// CSP: `enforce`, or `report` for a report-only policy.
+            disposition: Option<String> = "disposition", optional, max(NAME);
+            /// CSP: the blocked resource, scrubbed like every URL (or a keyword such as
+            /// `inline` or `eval`).
+            blocked_url: Option<String> = "blocked_url", optional, max(URL);
+            /// CSP, deprecation, intervention: the script where it happened (scrubbed).
+            source_file: Option<String> = "code.file.path" => "code.file.path", optional, max(URL);
+            /// Line in `code.file.path`.
+            line: Option<u32> = "code.line.number" => "code.line.number", optional;
+            /// Column in `code.file.path`.
+            column: Option<u32> = "code.column.number" => "code.column.number", optional;
+            /// CSP, network-error: the referrer (scrubbed).
+            referrer: Option<String> = "referrer", optional, max(URL);
+            /// Deprecation, intervention: the feature's id.
+            feature: Option<String> = "feature", optional, max(NAME);
+            /// Deprecation, intervention: the browser's message (URLs in it scrubbed).
+            message: Option<String> = "message", optional, max(MESSAGE);
+            /// Crash: why (`oom`, `unresponsive`).
+            reason: Option<String> = "reason", optional, max(NAME);
+            /// CSP: the document's HTTP status; network-error: the response's (0: none).
+            status_code: Option<u32> = "http.response.status_code" => "http.response.status_code", optional;
+            /// Network-error: the phase that failed (`dns`, `connection`, `application`).
+            phase: Option<String> = "phase", optional, max(NAME);
+            /// Network-error: what happened, e.g. `tcp.timed_out`, `http.error`, `ok`.
+            error_type: Option<String> = "error.type" => "error.type", optional, max(NAME);
+            /// Network-error: milliseconds from the request's start to the failure or response.
+            elapsed_ms: Option<f64> = "elapsed_ms", optional, non_negative;
+            /// Network-error: the request method.
+            method: Option<String> = "http.request.method" => "http.request.method", optional, max(NAME);
+            /// Network-error: the protocol, e.g. `h2`, `http/1.1`.
+            protocol: Option<String> = "network.protocol.name" => "network.protocol.name", optional, max(NAME);
+            /// Network-error: the server's address (the site's server, not the visitor's).
+            server_ip: Option<String> = "server.address" => "server.address", optional, max(NAME);
+            /// Network-error: the NEL policy's sampling fraction this report was kept at.
+            sampling_fraction: Option<f64> = "sampling_fraction", optional, non_negative;
+        }
     }
 }

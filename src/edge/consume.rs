@@ -223,6 +223,9 @@ async fn settle(
 /// Stores and forwards one OTLP document for the delivery `owner` (a queue message's id).
 /// Idempotent.
 pub async fn process(env: &Env, owner: &str, doc: &str) -> std::result::Result<(), Failure> {
+    // Error records are symbolicated first, so D1 and the receiver get the same frames.
+    let symbolicated = super::symbols::apply(env, doc).await;
+    let doc = symbolicated.as_deref().unwrap_or(doc);
     let rows = project(doc.as_bytes()).map_err(Failure::Permanent)?;
     let db = env.d1("DB").ok();
     if let Some(db) = &db {
@@ -272,11 +275,30 @@ pub async fn process(env: &Env, owner: &str, doc: &str) -> std::result::Result<(
                         .map_err(|e| Failure::Transient(e.to_string()))?,
                 );
             }
+            // Sessions with an error, for sampling rules that keep them from the error on
+            // (src/edge/state.rs looks these up).
+            let mut errored: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.kind == "error")
+                .map(|r| r.session.as_str())
+                .collect();
+            errored.sort_unstable();
+            errored.dedup();
+            for session in errored {
+                counts.push(
+                    db.prepare(
+                        "INSERT OR IGNORE INTO error_sessions (session, at) VALUES (?1, ?2)",
+                    )
+                    .bind(&[JsValue::from_str(session), JsValue::from_f64(now)])
+                    .map_err(|e| Failure::Transient(e.to_string()))?,
+                );
+            }
             if !counts.is_empty() {
-                // The events are stored: a failed count only loosens the quota, so it is
-                // logged, not retried (a retry would not count them again anyway).
+                // The events are stored: a failed count only loosens the quota (and a missing
+                // error mark only keeps less of a session), so it is logged, not retried (a
+                // retry would not count them again anyway).
                 if let Err(e) = db.batch(counts).await {
-                    console_error!("ferrotel: quota count not updated: {e}");
+                    console_error!("ferrotel: quota count / error marks not updated: {e}");
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The cron trigger (`[triggers] crons` in worker/wrangler.toml): retention. Deletes events
-//! older than `RETENTION_DAYS`, dead letters older than 90 days, and salts and quota counts
-//! older than yesterday (`core::consume::cutoffs`), in bounded chunks.
+//! older than `RETENTION_DAYS`, dead letters older than 90 days, salts and quota counts
+//! older than yesterday, and error marks of sessions older than a day (`core::consume::cutoffs`), in bounded chunks.
 
 use wasm_bindgen::JsValue;
 use worker::*;
@@ -31,7 +31,8 @@ async fn delete_chunked(db: &D1Database, sql: &str, cutoff: f64) -> Result<usize
     Ok(total)
 }
 
-/// One retention run at `now_ms`; returns (events, dead letters, salts + counts) deleted.
+/// One retention run at `now_ms`; returns (events, dead letters, salts + counts + error marks)
+/// deleted.
 pub async fn retention(env: &Env, now_ms: u64) -> Result<(usize, usize, usize)> {
     let cfg = config(env).map_err(|p| Error::RustError(p.to_string()))?;
     let c = cutoffs(now_ms, cfg.retention_days);
@@ -50,13 +51,17 @@ pub async fn retention(env: &Env, now_ms: u64) -> Result<(usize, usize, usize)> 
     .await?;
     let days = c.days_before as f64;
     let mut small = 0;
-    for sql in [
-        "DELETE FROM salts WHERE day < ?1",
-        "DELETE FROM usage WHERE day < ?1",
+    for (sql, cutoff) in [
+        ("DELETE FROM salts WHERE day < ?1", days),
+        ("DELETE FROM usage WHERE day < ?1", days),
+        (
+            "DELETE FROM error_sessions WHERE at < ?1",
+            c.error_sessions_before_ms as f64,
+        ),
     ] {
         let r = db
             .prepare(sql)
-            .bind(&[JsValue::from_f64(days)])?
+            .bind(&[JsValue::from_f64(cutoff)])?
             .run()
             .await?;
         small += r.meta()?.and_then(|m| m.changes).unwrap_or(0);
@@ -68,7 +73,7 @@ pub async fn retention(env: &Env, now_ms: u64) -> Result<(usize, usize, usize)> 
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match retention(&env, event.schedule() as u64).await {
         Ok((e, d, s)) => console_log!(
-            "ferrotel: retention deleted {e} events, {d} dead letters, {s} salts/quota counts"
+            "ferrotel: retention deleted {e} events, {d} dead letters, {s} salts/quota counts/error marks"
         ),
         Err(e) => console_error!("ferrotel: retention failed (the next run retries): {e}"),
     }

@@ -90,9 +90,10 @@ fn flag(o: &mut String, name: &str, v: bool) {
 /// instead of one per property). The decision is one of:
 /// - `{"route":true}`: not the ingest's; the `worker` crate's router answers (preflight,
 ///   `/healthz`, `GET /v1/events`);
-/// - `{"next":true,"limits","limited","read","checked"}`: consult the limiters in order (the
-///   first refusal answers `limited`), read at most `read` bytes of body if `read` > 0, and
-///   call again with the body and `checked`;
+/// - `{"next":true,"limits","limited","read","checked","lookup"?}`: consult the limiters in
+///   order (the first refusal answers `limited`), read at most `read` bytes of body if `read`
+///   > 0, look up the session `lookup` with `ingest_lookup` if given, and call again with the
+///   body, `checked` and `looked_up` (true once a lookup was done);
 /// - `{"reply","limits"?,"limited"?}`: consult the limiters if any (a refusal answers
 ///   `limited`), else answer `reply` (every refusal, 404, 405, 500 misconfigured);
 /// - `{"reply","queue"?,"direct","unavailable"}` and the documents: send them to `queue` (a
@@ -115,6 +116,7 @@ pub fn ingest_decide(
     now_ms: f64,
     body: Option<Box<[u8]>>,
     checked: bool,
+    looked_up: bool,
 ) -> Vec<String> {
     let cfg = config_from(|name| {
         Reflect::get(&env, &JsValue::from_str(name))
@@ -127,7 +129,7 @@ pub fn ingest_decide(
         queue: has(&env, 2),
     };
     let now = now_ms as u64;
-    let decision = super::state::with_state(now, |day_salt, used_today| {
+    let decision = super::state::with_state(now, |state| {
         let req = Incoming {
             method: &method,
             url: &url,
@@ -140,8 +142,11 @@ pub fn ingest_decide(
             now_ms: now,
             body: body.as_deref(),
             checked,
-            day_salt,
-            used_today,
+            day_salt: state.day_salt,
+            used_today: state.used_today,
+            rules: state.rules,
+            error_sessions: Some(state.error_sessions),
+            looked_up,
         };
         decide(cfg.as_deref(), &req, bindings)
     });
@@ -156,6 +161,10 @@ pub fn ingest_decide(
             key(&mut o, "read");
             push_u64(&mut o, s.read as u64);
             flag(&mut o, "checked", s.checked);
+            if let Some(session) = &s.lookup {
+                key(&mut o, "lookup");
+                push_text(&mut o, session);
+            }
         }
         Decision::Answer(r) => {
             if let Err(p) = &cfg {
@@ -169,6 +178,9 @@ pub fn ingest_decide(
         }
         Decision::Accept(p) => {
             super::state::count_accepted(now, &p.key, p.accepted);
+            if let Some(session) = &p.errored_session {
+                super::state::remember_session(session, true, now);
+            }
             if let Some(q) = p.queue {
                 key(&mut o, "queue");
                 push_text(&mut o, q);

@@ -2,16 +2,21 @@
 //! decoding, validation, sampling, enrichment, OTLP encoding, rate-limit keys, answers, row
 //! projection) is in `core`.
 //!
-//! Routes (`core::ingest::route`): `POST /v1/batch` (ingest: worker/entry.mjs over
-//! `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight), `GET /healthz`,
-//! `GET /v1/events` (token-guarded read of the embedded store); the last three through the
-//! `worker` crate router below. The queue consumer writes to D1 and forwards OTLP; see `consume`.
+//! Routes (`core::ingest::route`): `POST /v1/batch` and `POST /v1/reports` (ingest:
+//! worker/entry.mjs over `core::ingest::decide`, see `fast`), `OPTIONS *` (CORS preflight),
+//! `GET /healthz`, `GET /v1/events` (token-guarded read of the embedded store), `GET`/`PUT
+//! /v1/sampling-rules` (`ADMIN_TOKEN`-guarded sampling rules, see `rules`), `PUT
+//! /v1/sourcemaps` (`UPLOAD_TOKEN`-guarded uploads for symbolication, see `symbols`); the last
+//! five through the `worker` crate router below. The queue consumer writes to D1 and forwards
+//! OTLP; see `consume`.
 
 mod consume;
 mod cron;
 mod fast;
 mod read;
+mod rules;
 mod state;
+mod symbols;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -91,7 +96,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Err(p) => misconfigured(&p),
         },
         Route::Events => read::handle(&req, &env).await,
-        Route::Batch | Route::WrongMethod | Route::NotFound => {
+        Route::Rules => rules::handle(req, &env).await,
+        Route::Artifacts => symbols::handle(req, &env).await,
+        Route::Batch | Route::Reports | Route::WrongMethod | Route::NotFound => {
             let cfg = config(&env);
             let origin = req.headers().get("origin")?;
             let content_type = req.headers().get("content-type")?;
@@ -117,7 +124,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     500,
                     "misconfigured",
                     Some("main"),
-                    "POST /v1/batch is served by worker/entry.mjs: make it the Worker's main module",
+                    "POST /v1/batch and /v1/reports are served by worker/entry.mjs: make it the Worker's main module",
                 ),
             }
         }

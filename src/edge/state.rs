@@ -1,7 +1,10 @@
 //! What the request path needs from D1, kept per isolate so that a request rarely waits for
-//! it: today's random salt for the client hash, and today's event counts per write key (for
-//! `DAILY_QUOTAS`). worker/entry.mjs calls [`ingest_prepare`] before deciding; it returns
-//! nothing when both are current (the common case) and a promise when D1 must be read.
+//! it: today's random salt for the client hash, today's event counts per write key (for
+//! `DAILY_QUOTAS`), and the sampling rules (read at most every `RULES_CACHE_SECONDS`).
+//! worker/entry.mjs calls [`ingest_prepare`] before deciding; it returns nothing when all are
+//! current (the common case) and a promise when D1 must be read. Whether a session had an
+//! error (for rules with `keep_sessions_with_error`) is remembered here too, and looked up in
+//! D1 by [`ingest_lookup`] when a decision asks.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,6 +16,7 @@ use wasm_bindgen::JsCast;
 use worker::{console_error, D1Database, Env};
 
 use super::config;
+use crate::core::rules::{ErrorSessions, Rules};
 
 const DAY_MS: u64 = 86_400_000;
 /// How long an isolate trusts its copy of the day's counts before reading D1 again.
@@ -35,9 +39,18 @@ struct Usage {
     counts: BTreeMap<String, u64>,
 }
 
+/// The isolate's copy of the sampling rules.
+struct CachedRules {
+    read_at: u64,
+    /// `None`: no rules stored (the static `SAMPLE_RATES` decide).
+    rules: Option<Rc<Rules>>,
+}
+
 thread_local! {
     static SALT: RefCell<Option<Salt>> = const { RefCell::new(None) };
     static USAGE: RefCell<Option<Usage>> = const { RefCell::new(None) };
+    static RULES: RefCell<Option<CachedRules>> = const { RefCell::new(None) };
+    static ERROR_SESSIONS: RefCell<Option<ErrorSessions>> = const { RefCell::new(None) };
 }
 
 /// 32 random bytes from `crypto.getRandomValues`, as hex.
@@ -70,8 +83,29 @@ fn usage_current(env: &Env, now: u64) -> bool {
         })
 }
 
-/// Today's salt (empty before the first [`ingest_prepare`]) and counts, for `decide`.
-pub fn with_state<R>(now: u64, f: impl FnOnce(&str, Option<&BTreeMap<String, u64>>) -> R) -> R {
+fn rules_current(env: &Env, now: u64) -> bool {
+    let cache_ms = config(env).map_or(30, |c| c.rules_cache_s) as u64 * 1000;
+    RULES.with(|r| {
+        r.borrow()
+            .as_ref()
+            .is_some_and(|r| now.saturating_sub(r.read_at) < cache_ms)
+    })
+}
+
+/// What `decide` reads from the isolate's state.
+pub struct State<'a> {
+    /// Today's salt (empty before the first [`ingest_prepare`]).
+    pub day_salt: &'a str,
+    /// Today's counts per key, if read.
+    pub used_today: Option<&'a BTreeMap<String, u64>>,
+    /// The sampling rules in force, if any.
+    pub rules: Option<&'a Rules>,
+    /// Sessions known to have had an error, or not.
+    pub error_sessions: &'a ErrorSessions,
+}
+
+/// The isolate's state, for `decide`.
+pub fn with_state<R>(now: u64, f: impl FnOnce(State<'_>) -> R) -> R {
     let day = now / DAY_MS;
     let salt = SALT.with(|s| {
         s.borrow()
@@ -79,10 +113,126 @@ pub fn with_state<R>(now: u64, f: impl FnOnce(&str, Option<&BTreeMap<String, u64
             .filter(|s| s.day == day)
             .map(|s| s.salt.clone())
     });
+    let rules = RULES.with(|r| r.borrow().as_ref().and_then(|r| r.rules.clone()));
     USAGE.with(|u| {
         let u = u.borrow();
         let counts = u.as_ref().filter(|u| u.day == day).map(|u| &u.counts);
-        f(salt.as_deref().unwrap_or(""), counts)
+        ERROR_SESSIONS.with(|m| {
+            let mut m = m.borrow_mut();
+            let m = m.get_or_insert_with(ErrorSessions::default);
+            f(State {
+                day_salt: salt.as_deref().unwrap_or(""),
+                used_today: counts,
+                rules: rules.as_deref(),
+                error_sessions: m,
+            })
+        })
+    })
+}
+
+/// Remembers that `session` had an error (its batch held one), or none (looked up in D1).
+pub fn remember_session(session: &str, errored: bool, now: u64) {
+    ERROR_SESSIONS.with(|m| {
+        m.borrow_mut()
+            .get_or_insert_with(ErrorSessions::default)
+            .set(session, errored, now)
+    });
+}
+
+/// Puts rules in force in this isolate at once (after a `PUT`; other isolates read them from
+/// D1 within `RULES_CACHE_SECONDS`).
+pub fn set_rules(rules: Option<Rules>, now: u64) {
+    RULES.with(|r| {
+        *r.borrow_mut() = Some(CachedRules {
+            read_at: now,
+            rules: rules.filter(|r| !r.is_empty()).map(Rc::new),
+        })
+    });
+}
+
+/// The stored rule set (`{"rules":[...]}`) and when it was stored, if any.
+pub async fn read_rules(db: &D1Database) -> Result<Option<(String, f64)>, String> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        rules: String,
+        updated_at: f64,
+    }
+    let row = db
+        .prepare("SELECT rules, updated_at FROM sampling_rules WHERE id = 1")
+        .first::<Row>(None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.map(|r| (r.rules, r.updated_at)))
+}
+
+async fn refresh_rules(db: Option<&D1Database>, now: u64) {
+    let read = match db {
+        Some(db) => read_rules(db).await,
+        None => Ok(None),
+    };
+    match read {
+        Ok(None) => set_rules(None, now),
+        Ok(Some((text, _))) => {
+            match Rules::parse(text.as_bytes()) {
+                Ok(r) => set_rules(Some(r), now),
+                Err(e) => {
+                    // Only the endpoint writes the table, after validating; a row that does not
+                    // parse was written by hand. Keep what was in force.
+                    console_error!("ferrotel: stored sampling rules are invalid ({e}); keeping the previous ones");
+                    keep_rules(now);
+                }
+            }
+        }
+        Err(e) => {
+            console_error!(
+                "ferrotel: sampling rules not read from D1 ({e}); keeping the previous ones"
+            );
+            keep_rules(now);
+        }
+    }
+}
+
+/// Keeps the rules in force until the next refresh (none if there were none).
+fn keep_rules(now: u64) {
+    RULES.with(|r| {
+        let mut r = r.borrow_mut();
+        let rules = r.as_ref().and_then(|r| r.rules.clone());
+        *r = Some(CachedRules {
+            read_at: now,
+            rules,
+        });
+    });
+}
+
+async fn lookup_error(env: &Env, session: &str) -> Result<bool, String> {
+    let db = env.d1("DB").map_err(|e| e.to_string())?;
+    let row = db
+        .prepare("SELECT 1 AS one FROM error_sessions WHERE session = ?1")
+        .bind(&[JsValue::from_str(session)])
+        .map_err(|e| e.to_string())?
+        .first::<f64>(Some("one"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.is_some())
+}
+
+/// Looks up in D1 whether `session` had an error (a mark the queue consumer writes for every
+/// stored error) and remembers the answer; then worker/entry.mjs decides again. Never rejects:
+/// when D1 cannot answer, the session counts as without error.
+#[wasm_bindgen]
+pub fn ingest_lookup(env: JsValue, session: String, now_ms: f64) -> Promise {
+    let env: Env = env.unchecked_into();
+    let now = now_ms as u64;
+    worker::wasm_bindgen_futures::future_to_promise(async move {
+        let errored = match lookup_error(&env, &session).await {
+            Ok(found) => found,
+            Err(e) => {
+                console_error!("ferrotel: error_sessions not read from D1: {e}");
+                false
+            }
+        };
+        remember_session(&session, errored, now);
+        Ok(JsValue::UNDEFINED)
     })
 }
 
@@ -142,7 +292,8 @@ pub fn ingest_prepare(env: JsValue, now_ms: f64) -> JsValue {
     let now = now_ms as u64;
     let need_salt = !salt_current(now);
     let need_usage = !usage_current(&env, now);
-    if !need_salt && !need_usage {
+    let need_rules = !rules_current(&env, now);
+    if !need_salt && !need_usage && !need_rules {
         return JsValue::UNDEFINED;
     }
     let promise: Promise = worker::wasm_bindgen_futures::future_to_promise(async move {
@@ -172,6 +323,9 @@ pub fn ingest_prepare(env: JsValue, now_ms: f64) -> JsValue {
                 }
             };
             SALT.with(|c| *c.borrow_mut() = Some(s));
+        }
+        if need_rules {
+            refresh_rules(db.as_ref(), now).await;
         }
         if need_usage {
             let read = match &db {

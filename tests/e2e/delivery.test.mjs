@@ -13,9 +13,10 @@ const page = (body = "") => `<!doctype html><html><head><title>t</title>
 <main id="app"><h1>Shop</h1><p id="para">${"lorem ipsum ".repeat(300)}</p>
 <button id="slow">Slow button</button></main>
 <script type="module">
-import { init, track, flush } from "/pkg/index.js";
+import { init, ready, track, flush } from "/pkg/index.js";
 window.track = track; window.flush = flush;
 await init({ endpoint: "/v1/batch", key: "pk_e2e", flushIntervalMs: 500 });
+await ready();
 window.__ready = true;
 ${body}
 </script></body></html>`;

@@ -16,10 +16,10 @@ const page = (opts, body = "") => `<!doctype html><html><head><title>t</title></
 <form><input id="email" type="email" value="someone@example.com"></form>
 <p id="para">${"lorem ipsum ".repeat(200)}</p></main>
 <script type="module">
-import { init, track, sessionId } from "/pkg/index.js";
+import { init, ready, track, sessionId } from "/pkg/index.js";
 track("before-init", { n: 1 });
 window.boom = () => setTimeout(function thrower() { throw new TypeError("real uncaught 42"); });
-try { await init(${opts}); window.__ok = sessionId(); } catch (e) { window.__err = String(e.message); }
+try { await init(${opts}); await ready(); window.__ok = sessionId(); } catch (e) { window.__err = String(e.message); }
 window.__done = true;
 ${body}
 </script></body></html>`;
@@ -33,6 +33,15 @@ before(async () => {
     "/gpc": page(`{ endpoint: "/v1/batch", key: "pk_e2e" }`),
     "/unmasked": page(`{ endpoint: "/v1/batch", key: "pk_e2e", maskMessages: false }`),
     "/leave": "<!doctype html><p>bye</p>",
+    // init() without waiting for the module: what happens before it runs must still be recorded.
+    "/early": `<!doctype html><html><head><title>t</title></head><body>
+<main id="app"><button class="buy" id="buy">Buy</button><p id="para">text</p></main>
+<script type="module">
+import { init, ready, sessionId } from "/pkg/index.js";
+await init({ endpoint: "/v1/batch", key: "pk_e2e" });
+window.__capturing = true;
+ready().then(() => { window.__readyAt = Date.now(); window.__sid = sessionId(); });
+</script></body></html>`,
   }, { forward: edge.url });
   browser = await launch();
 });
@@ -152,7 +161,45 @@ test("error messages are masked at the edge (unless maskMessages: false) and non
   }
 });
 
-test("a bad option rejects init with one error naming it", async () => {
+test("init resolves before the module is loaded, and clicks, errors and route changes from then on are recorded once", async () => {
+  const p = await browser.newPage();
+  // The wasm arrives 1.5 s late: everything below happens before the module runs.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await p.route("**/ferrotel_bg.wasm", async (route) => { await held; await route.continue(); });
+  await p.goto(server.origin + "/early");
+  await until(() => p.evaluate(() => window.__capturing));
+  await p.click("#buy");
+  await p.click("#para");
+  await p.evaluate(() => {
+    setTimeout(function early() { throw new Error("early failure"); });
+    history.pushState({}, "", "/early-route?token=SECRET");
+  });
+  await p.waitForTimeout(200);
+  const before = await p.evaluate(() => Date.now());
+  assert.equal(await p.evaluate(() => window.__readyAt), undefined, "the module was not running yet");
+  release();
+  const sid = await until(() => p.evaluate(() => window.__sid));
+  assert.match(sid, /^[0-9a-f]{32}$/);
+  await p.goto(server.origin + "/leave");
+  const evs = await until(() => {
+    const e = server.events().filter((x) => x._session === sid);
+    return e.some((x) => x.type === "error") && e.some((x) => x.type === "screen_time") ? e : null;
+  });
+  const clicks = evs.filter((e) => e.type === "click");
+  assert.deepEqual(clicks.map((c) => c.selector), ["#buy", "#para"], "each early click once, in order");
+  assert.ok(clicks.every((c) => c.t <= before), "clicks keep the time they happened");
+  const errs = evs.filter((e) => e.type === "error");
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]["exception.message"], "early failure");
+  assert.ok(errs[0].t <= before);
+  const views = evs.filter((e) => e.type === "page_view");
+  assert.deepEqual(views.map((v) => [v.cause, new URL(v.url).pathname + new URL(v.url).search]), [["load", "/early"], ["route", "/early-route"]]);
+  assert.ok(views[1].t <= before, "the route change keeps its time");
+  await p.close();
+});
+
+test("a bad option rejects ready() with one error naming it", async () => {
   const p = await browser.newPage();
   await p.goto(server.origin + "/bad");
   const msg = await until(() => p.evaluate(() => window.__err));

@@ -19,8 +19,8 @@ before(async () => {
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
   execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--loglevel=error", path.join(app, tgz)], { cwd: app });
   writeFileSync(path.join(app, "index.html"), `<!doctype html><body><button id="go" class="cta">Go</button><script type="module" src="/main.js"></script></body>`);
-  writeFileSync(path.join(app, "main.js"), `import { init, track } from "ferrotel";
-    init({ endpoint: "/v1/batch", key: "pk_vite" }).then(() => { track("vite-ready", { ok: true }); window.__ready = true; }, (e) => { window.__err = e.message; });`);
+  writeFileSync(path.join(app, "main.js"), `import { init, ready, track } from "ferrotel";
+    init({ endpoint: "/v1/batch", key: "pk_vite" }).then(ready).then(() => { track("vite-ready", { ok: true }); window.__ready = true; }, (e) => { window.__err = e.message; });`);
   await build({ root: app, logLevel: "silent", build: { outDir: path.join(app, "dist") } });
   server = await startServer({ "/": path.join(app, "dist") });
   browser = await launch();
