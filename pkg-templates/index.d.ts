@@ -20,7 +20,7 @@ export interface FerrotelOptions {
   allowQuery?: string[];
   /** Record clicks (default true). */
   captureClicks?: boolean;
-  /** Record masked visible text of clicked elements (default true). */
+  /** Record visible text of clicked elements, masked by the ingest (default true). */
   captureText?: boolean;
   /** Record uncaught errors, unhandled rejections and panics (default true). */
   captureErrors?: boolean;
@@ -30,9 +30,10 @@ export interface FerrotelOptions {
   capturePerformance?: boolean;
   /** Distinct errors sent per session, 1–1000 (default 50); repeats are counted, not re-sent. */
   maxErrorsPerSession?: number;
-  /** Mask e-mail-like words (`[email]`) and numbers of 7 or more digits, counting digits joined
-   *  by single spaces, dashes or dots (`[number]`: cards, phones, account numbers), in error
-   *  messages (default true). Shorter numbers such as status codes and years stay. */
+  /** Have the ingest mask e-mail-like words (`[email]`) and numbers of 7 or more digits,
+   *  counting digits joined by single spaces, dashes or dots (`[number]`: cards, phones, account
+   *  numbers), in error messages before storing or forwarding them (default true). Shorter
+   *  numbers such as status codes and years stay. */
   maskMessages?: boolean;
   /** The app's release, e.g. a version or commit; sent with every batch, forwarded as OTLP
    *  `service.version`. Up to 64 printable ASCII characters without quotes (default none). */

@@ -73,11 +73,11 @@ fn kind() -> impl Strategy<Value = EventKind> {
             "[A-Za-z]{0,12}",
             short(),
             "\\PC{0,200}",
-            any::<u64>(),
             1..u32::MAX
         )
             .prop_map(
-                |(s, kind, message, stack, fingerprint, count)| EventKind::Error {
+                // The SDK never sends a fingerprint: the edge sets it.
+                |(s, kind, message, stack, count)| EventKind::Error {
                     source: [
                         ErrorSource::Error,
                         ErrorSource::Rejection,
@@ -87,7 +87,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
                     kind,
                     message,
                     stack,
-                    fingerprint,
+                    fingerprint: 0,
                     count,
                 }
             ),
@@ -129,6 +129,7 @@ proptest! {
         sent_at in 1..=MAX_TIME_MS,
         release in "[A-Za-z0-9 ._@+-]{0,64}",
         environment in "[a-z]{0,12}",
+        mask_messages in any::<bool>(),
     ) {
         let env = Envelope {
             key,
@@ -136,7 +137,7 @@ proptest! {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             session,
             sent_at,
-            resource: Resource { release, environment },
+            resource: Resource { release, environment, mask_messages },
             events,
         };
         let body = env.encode();
@@ -391,6 +392,26 @@ fn release_and_environment_travel_in_the_header() {
         "{b}"
     );
     assert!(!b.contains("environment"), "an empty field is not sent");
+    assert!(!b.contains("mask_messages"), "a default flag is not sent");
+    cfg.mask_messages = false;
+    let b = Header::for_config(&cfg, session).encode_batch(1_764_000_000_000, &[]);
+    assert!(
+        b.contains(r#""release":"shop@2.4.1","mask_messages":false,"sent_at""#),
+        "{b}"
+    );
+    let b = body(CLICK).replace("\"sent_at\"", r#""mask_messages":false,"sent_at""#);
+    assert!(
+        !Envelope::decode(b.as_bytes())
+            .unwrap()
+            .resource
+            .mask_messages
+    );
+    let b = body(CLICK).replace("\"sent_at\"", r#""mask_messages":"no","sent_at""#);
+    assert!(
+        reason(&b).1.contains("expected a boolean"),
+        "{:?}",
+        reason(&b)
+    );
     let b = body(CLICK).replace(
         "\"sent_at\"",
         r#""release":"shop@2.4.1","environment":"production","sent_at""#,
@@ -400,7 +421,8 @@ fn release_and_environment_travel_in_the_header() {
         env.resource,
         Resource {
             release: "shop@2.4.1".into(),
-            environment: "production".into()
+            environment: "production".into(),
+            mask_messages: true,
         }
     );
     let b = body(CLICK).replace("\"sent_at\"", r#""release":7,"sent_at""#);

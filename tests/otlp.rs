@@ -250,6 +250,7 @@ fn envelope_fields_become_resource_attributes_and_columns() {
         resource: Resource {
             release: "shop@2.4.1".into(),
             environment: "production".into(),
+            mask_messages: false,
         },
         events: events(),
     };
@@ -272,16 +273,22 @@ fn envelope_fields_become_resource_attributes_and_columns() {
         attr("deployment.environment"),
         Some(Value::StringValue("production".into()))
     );
+    assert_eq!(
+        attr("ferrotel.mask_messages"),
+        Some(Value::BoolValue(false))
+    );
     let row: serde_json::Value =
         serde_json::from_str(&project(doc.as_bytes()).unwrap()[0].data).unwrap();
     assert_eq!(
         (row["release"].as_str(), row["environment"].as_str()),
         (Some("shop@2.4.1"), Some("production"))
     );
-    // Unset fields are not forwarded.
+    assert_eq!(row["mask_messages"], false);
+    // Unset fields (and flags at their default) are not forwarded.
     let enc = encoder("pk_demo");
     let doc = &enc.documents(&records(&enc, &env.events, 1.0), MAX_CHUNK_BYTES)[0];
     assert!(!doc.contains("service.version") && !doc.contains("deployment.environment"));
+    assert!(!doc.contains("mask_messages"));
 }
 
 #[test]

@@ -6,6 +6,9 @@
 #![cfg(all(target_arch = "wasm32", feature = "browser"))]
 
 use ferrotel::browser::{self, Config};
+use ferrotel::core::envelope::Envelope;
+use ferrotel::core::event::{Event, EventKind};
+use ferrotel::core::protect::protect;
 use gloo_timers::future::TimeoutFuture;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -196,6 +199,59 @@ fn flushed() -> Vec<Value> {
     evs
 }
 
+/// Flushes; returns the bodies that went out (by `fetch`, then by beacon).
+fn flushed_bodies() -> Vec<String> {
+    browser::flush();
+    let mut out = Vec::new();
+    for json in [take_fetches(), take_beacons()] {
+        let sent: Vec<Value> = serde_json::from_str(&json).unwrap();
+        out.extend(sent.iter().map(|s| s["body"].as_str().unwrap().to_owned()));
+    }
+    out
+}
+
+/// The events of `bodies` as sent.
+fn sent_events(bodies: &[String]) -> Vec<Value> {
+    bodies
+        .iter()
+        .flat_map(|b| {
+            let v: Value = serde_json::from_str(b).unwrap();
+            v["events"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+/// The events of `bodies` as the ingest Worker stores and forwards them: the browser ships
+/// error text and click text as the page had them; the edge masks, scrubs and fingerprints
+/// them (`core::protect`, with the envelope's `mask_messages`), as `ingest::decide` does.
+fn at_edge(bodies: &[String]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for b in bodies {
+        let env = Envelope::decode(b.as_bytes()).expect("a valid envelope");
+        for mut e in env.events {
+            protect(&mut e, env.resource.mask_messages);
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// (message, stack, fingerprint, count) of the error events in `evs`.
+fn edge_errors(evs: &[Event]) -> Vec<(String, String, u64, u32)> {
+    evs.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Error {
+                message,
+                stack,
+                fingerprint,
+                count,
+                ..
+            } => Some((message.clone(), stack.clone(), *fingerprint, *count)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn of_type<'a>(evs: &'a [Value], ty: &str) -> Vec<&'a Value> {
     evs.iter().filter(|e| e["type"] == ty).collect()
 }
@@ -205,7 +261,7 @@ async fn sleep(ms: u32) {
 }
 
 #[wasm_bindgen_test]
-fn click_records_selector_masked_text_and_no_input_value() {
+fn click_records_selector_and_text_masked_at_the_edge_and_no_input_value() {
     fresh(|_| {});
     html(
         r#"<section id="t-click"><ul class="items"><li>one</li><li><button class="buy primary css-1a2b3c">Buy 42 now mail@x.com</button></li></ul>
@@ -213,7 +269,8 @@ fn click_records_selector_masked_text_and_no_input_value() {
     );
     click_on("#t-click button");
     click_on("#t-input");
-    let evs = flushed();
+    let bodies = flushed_bodies();
+    let evs = sent_events(&bodies);
     let clicks = of_type(&evs, "click");
     assert_eq!(clicks.len(), 2, "{evs:?}");
     assert_eq!(
@@ -221,7 +278,11 @@ fn click_records_selector_masked_text_and_no_input_value() {
         "#t-click > ul.items > li:nth-of-type(2) > button.buy.primary"
     );
     assert_eq!(clicks[0]["tag"], "button");
-    assert_eq!(clicks[0]["text"], "Buy ** now ***");
+    assert_eq!(
+        clicks[0]["text"].as_str().map(str::trim),
+        Some("Buy 42 now mail@x.com"),
+        "the browser sends the text as it is"
+    );
     assert_eq!(
         (clicks[0]["x"].as_i64(), clicks[0]["y"].as_i64()),
         (Some(12), Some(34))
@@ -238,6 +299,14 @@ fn click_records_selector_masked_text_and_no_input_value() {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), evs.len(), "event ids must be unique");
+    let texts: Vec<String> = at_edge(&bodies)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Click { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["Buy ** now ***", ""], "the edge masks it");
 }
 
 #[wasm_bindgen_test]
@@ -246,7 +315,8 @@ fn errors_are_captured_with_stack_and_repeats_are_counted_not_resent() {
     for _ in 0..3 {
         dispatch_error("boom 7");
     }
-    let evs = flushed();
+    let bodies = flushed_bodies();
+    let evs = sent_events(&bodies);
     let errs = of_type(&evs, "error");
     assert_eq!(
         errs.len(),
@@ -263,23 +333,30 @@ fn errors_are_captured_with_stack_and_repeats_are_counted_not_resent() {
             .contains("dispatchError"),
         "{e}"
     );
-    assert_eq!(e["fingerprint"].as_str().unwrap().len(), 16);
+    assert!(e.get("fingerprint").is_none(), "the edge computes it: {e}");
     assert_eq!(e["count"], 1);
     assert_eq!(errs[1]["count"], 2);
     assert_eq!(
-        errs[1]["exception.stacktrace"], "",
-        "the stack is not sent again"
+        errs[1]["exception.stacktrace"], e["exception.stacktrace"],
+        "repeats carry the first occurrence's stack, for the edge's fingerprint"
     );
-    assert_eq!(errs[1]["fingerprint"], e["fingerprint"]);
+    let stored = edge_errors(&at_edge(&bodies));
+    let fp = stored[0].2;
+    assert_ne!(fp, 0);
+    assert_eq!(
+        stored[1].2, fp,
+        "the edge groups the repeats with the first"
+    );
     assert!(
         of_type(&flushed(), "error").is_empty(),
         "nothing left to report"
     );
-    // A message differing only in digits groups with it.
+    // A message differing only in digits is another error in the browser (its own event), and
+    // the same one at the edge.
     dispatch_error("boom 8");
-    let evs = flushed();
-    assert_eq!(of_type(&evs, "error")[0]["count"], 1);
-    assert_eq!(of_type(&evs, "error")[0]["fingerprint"], e["fingerprint"]);
+    let bodies = flushed_bodies();
+    let stored = edge_errors(&at_edge(&bodies));
+    assert_eq!((stored[0].2, stored[0].3), (fp, 1));
 }
 
 #[wasm_bindgen_test]
@@ -332,17 +409,17 @@ async fn values_that_are_not_errors_are_reported_by_type_and_keys_only() {
 }
 
 #[wasm_bindgen_test]
-fn error_messages_are_masked_unless_mask_messages_is_off() {
+fn error_messages_are_masked_at_the_edge_unless_mask_messages_is_off() {
     let message = "no account for bob@example.com, card 4111 1111 1111 1111, status 404";
     fresh(|_| {});
     dispatch_error(message);
-    let evs = flushed();
-    let e = of_type(&evs, "error")[0];
-    assert_eq!(
-        e["exception.message"],
-        "no account for [email], card [number], status 404"
+    let bodies = flushed_bodies();
+    assert!(
+        !bodies[0].contains(r#""mask_messages":"#),
+        "the default is not sent: {bodies:?}"
     );
-    let stack = e["exception.stacktrace"].as_str().unwrap();
+    let (m, stack, _, _) = edge_errors(&at_edge(&bodies)).remove(0);
+    assert_eq!(m, "no account for [email], card [number], status 404");
     assert!(stack.contains("dispatchError"), "frames are kept: {stack}");
     assert!(
         !stack.contains("bob@") && !stack.contains("4111"),
@@ -351,8 +428,13 @@ fn error_messages_are_masked_unless_mask_messages_is_off() {
 
     fresh(|c| c.mask_messages = false);
     dispatch_error(message);
-    let evs = flushed();
-    assert_eq!(of_type(&evs, "error")[0]["exception.message"], message);
+    let bodies = flushed_bodies();
+    assert!(
+        bodies[0].contains(r#""mask_messages":false"#),
+        "{}",
+        bodies[0]
+    );
+    assert_eq!(edge_errors(&at_edge(&bodies))[0].0, message);
 }
 
 #[wasm_bindgen_test]

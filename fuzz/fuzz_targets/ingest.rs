@@ -12,7 +12,10 @@
 //!   `otlp::MAX_CHUNK_BYTES` (the queue message limit the code declares), holding every kept
 //!   event exactly once, in order (sampling is off in this configuration), and that the
 //!   consumer's `otlp::project` reads back into one row per event;
-//! - the answer is 204, or 200 with a JSON body counting the accepted and dropped events.
+//! - the answer is 204, or 200 with a JSON body counting the accepted and dropped events;
+//! - what is forwarded and stored of an error or click is the event after `protect::protect`
+//!   (masked, URL-scrubbed, fingerprinted at the edge), and `protect` is idempotent: nothing
+//!   in it is left to mask or scrub.
 
 #![no_main]
 
@@ -20,12 +23,14 @@ use std::sync::OnceLock;
 
 use ferrotel::core::envelope::valid_key;
 use ferrotel::core::envelope::Envelope;
+use ferrotel::core::event::{Event, EventKind};
 use ferrotel::core::ids::hex64;
 use ferrotel::core::ingest::{
     clock_times, decide, Bindings, Decision, Incoming, IngestConfig, DEFAULT_RETENTION_DAYS, QUEUE,
     READ_AT_MOST, RL_CLIENT,
 };
 use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
+use ferrotel::core::protect::protect;
 use ferrotel::core::rules::Rules;
 use ferrotel::core::scrub::scrub_url;
 use libfuzzer_sys::fuzz_target;
@@ -135,6 +140,7 @@ fn batch(data: &[u8]) {
         Decision::Accept(plan) => {
             let (env, drops) = decoded.expect("accepted, so it decodes");
             let mut ids = Vec::new();
+            let mut rows = Vec::new();
             for doc in &plan.docs {
                 assert!(
                     doc.len() <= MAX_CHUNK_BYTES,
@@ -144,8 +150,12 @@ fn batch(data: &[u8]) {
                 let v: Value = serde_json::from_str(doc)
                     .unwrap_or_else(|e| panic!("a forwarded document is not JSON: {e}\n{doc}"));
                 let n = check_shape(&v, &mut ids);
-                let rows = project(doc.as_bytes()).expect("the consumer reads the document");
-                assert_eq!(rows.len(), n);
+                let got = project(doc.as_bytes()).expect("the consumer reads the document");
+                assert_eq!(got.len(), n);
+                rows.extend(got);
+            }
+            for (ev, row) in env.events.iter().zip(&rows) {
+                check_protected(ev, &row.data, env.resource.mask_messages);
             }
             let expected: Vec<String> = env.events.iter().map(|e| hex64(e.id)).collect();
             assert_eq!(ids, expected, "forwarded events differ from the kept ones");
@@ -270,6 +280,39 @@ fn reports(selector: u8, body: &[u8]) {
             }
         }
         d => panic!("a POST with its body read got {d:?}"),
+    }
+}
+
+/// The stored row `data` of `ev` holds its text as `protect` leaves it, and `protect` changes
+/// nothing more on a second pass.
+fn check_protected(ev: &Event, data: &str, mask: bool) {
+    let mut once = ev.clone();
+    protect(&mut once, mask);
+    let mut twice = once.clone();
+    protect(&mut twice, mask);
+    assert_eq!(once, twice, "protect is not idempotent");
+    let row: Value = serde_json::from_str(data).expect("a row is JSON");
+    match &once.kind {
+        EventKind::Error {
+            message,
+            stack,
+            fingerprint,
+            ..
+        } => {
+            assert_eq!(row["exception.message"].as_str(), Some(message.as_str()));
+            assert_eq!(
+                row["exception.stacktrace"].as_str().unwrap_or(""),
+                stack.as_str()
+            );
+            assert_eq!(
+                row["fingerprint"].as_str(),
+                Some(hex64(*fingerprint).as_str())
+            );
+        }
+        EventKind::Click { text, .. } => {
+            assert_eq!(row["text"].as_str().unwrap_or(""), text.as_str());
+        }
+        _ => {}
     }
 }
 

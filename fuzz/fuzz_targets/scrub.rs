@@ -1,5 +1,6 @@
 //! The URL scrubber (`scrub::scrub_url`, run in the browser on every URL it records, and
-//! `scrub_urls_in_text` on messages and stacks) on any text and allow-list.
+//! `scrub_urls_in_text`, run at the edge on error messages and stacks) on any text and
+//! allow-list.
 //!
 //! Input: `url[\0name\0name...]`. The allow-list is the names after the NULs plus the name of
 //! every other parameter in the URL itself, so kept and dropped parameters both occur from any

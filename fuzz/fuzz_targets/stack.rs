@@ -1,5 +1,5 @@
 //! The stack parser (`stack::parse`, run by the Worker on every error's raw `Error.stack`) and
-//! the browser's `stack::fingerprint`, on any text.
+//! the edge's `stack::fingerprint` (computed at ingest since issue #8), on any text.
 //!
 //! Beyond "never panics":
 //! - at most 100 frames, and never more frames than lines; `Format::Unknown` exactly when no

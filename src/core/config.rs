@@ -95,11 +95,13 @@ pub struct Config {
     pub respect_do_not_track: bool,
     /// `requireConsent` (false): hold events in memory until `setConsent(true)`.
     pub require_consent: bool,
-    /// `allowQuery` ([]): query parameters kept in URLs; all others are removed.
+    /// `allowQuery` ([]): query parameters kept in page URLs and referrers; all others are
+    /// removed (in the browser). URLs inside error messages and stacks lose their whole query at
+    /// the edge.
     pub allow_query: Vec<String>,
     /// `captureClicks` (true).
     pub capture_clicks: bool,
-    /// `captureText` (true): record masked visible text of clicked elements.
+    /// `captureText` (true): record visible text of clicked elements (masked at the edge).
     pub capture_text: bool,
     /// `captureErrors` (true): uncaught errors, unhandled rejections, panics.
     pub capture_errors: bool,
@@ -109,8 +111,10 @@ pub struct Config {
     pub capture_performance: bool,
     /// `maxErrorsPerSession` (50): distinct errors sent per session, 1..=1000; repeats are counted.
     pub max_errors_per_session: u32,
-    /// `maskMessages` (true): mask e-mail-like words and numbers of 7 or more digits in error
-    /// messages and in the copy of the message atop V8 stacks (see [`super::scrub::mask_message`]).
+    /// `maskMessages` (true): the edge masks e-mail-like words and numbers of 7 or more digits
+    /// in error messages and in the copy of the message atop V8 stacks
+    /// ([`super::scrub::mask_message`], run by `core::protect`); `false` travels in the batch
+    /// header (`mask_messages`).
     pub mask_messages: bool,
     /// `release` (none): the app's release, sent with every batch; up to 64 printable ASCII
     /// characters without quotes.

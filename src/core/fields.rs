@@ -6,7 +6,7 @@
 //! `f64` a number, `i32`/`u32` integers, `u64` 16 hex digits (ids), a `label_enum!` enum one of its
 //! names, and the custom attributes a flat object; `Option<T>` is `T` when sent, and when not
 //! sent is neither written nor forwarded. The declaration adds presence (`required`,
-//! `optional`, `default(..)`, `derived(..)`), [`Rules`] (`max(N)`, `non_negative`, `nonzero`,
+//! `optional`, `default(..)`, `derived(..)`, `edge(..)`), [`Rules`] (`max(N)`, `non_negative`, `nonzero`,
 //! `min(N)`) and, when it is not `<kind prefix><wire name>`, the OTLP attribute key.
 //!
 //! Only [`Field::encode`] is reachable from the browser build; the decoder, the OTLP writer and
@@ -82,6 +82,8 @@ pub enum Read {
     U32,
     /// An integer that fits `u64`.
     U64,
+    /// `true` or `false`.
+    Bool,
     /// A flat object of attributes.
     Attrs,
 }
@@ -99,6 +101,8 @@ pub enum Raw<'a> {
     I64(i64),
     /// An unsigned integer.
     U64(u64),
+    /// A boolean.
+    Bool(bool),
     /// Custom attributes (boxed: they are rare, and this keeps every slot at 24 bytes).
     Attrs(Box<Vec<(String, AttrValue)>>),
 }
@@ -242,6 +246,32 @@ fn at_least(min: u64) -> Cow<'static, str> {
     match min {
         1 => "must be at least 1".into(),
         n => format!("must be at least {n}").into(),
+    }
+}
+
+/// `bool` fields are flags (envelope flags travel only when they differ from their default).
+impl Field for bool {
+    const READ: Read = Read::Bool;
+    fn encode(&self, o: &mut String, name: &'static str, _: usize) {
+        push_key(o, name);
+        push_bool(o, *self);
+    }
+    fn decode(raw: Raw<'_>, _: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::Bool(b) => Ok(b),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_bool(o, key, *self);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(_: &Rules) -> String {
+        "boolean".into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("`{self}`")
     }
 }
 
@@ -623,6 +653,9 @@ impl<'de, const N: usize> Slots<'de, N> {
             Read::U64 => map
                 .next_value::<Option<u64>>()?
                 .map_or(Raw::Absent, Raw::U64),
+            Read::Bool => map
+                .next_value::<Option<bool>>()?
+                .map_or(Raw::Absent, Raw::Bool),
             Read::Attrs => map
                 .next_value::<Option<Attrs>>()?
                 .map_or(Raw::Absent, |a| Raw::Attrs(Box::new(a.0))),
@@ -851,10 +884,20 @@ macro_rules! wire_schema {
         // ---- The envelope's schema fields.
 
         /// Envelope fields from the schema, sent in the batch header when set (the app's, from
-        /// `init` options) and forwarded as OTLP resource attributes.
-        #[derive(Debug, Clone, Default, PartialEq)]
+        /// `init` options; a `default(..)` field only when it differs from its default) and
+        /// forwarded as OTLP resource attributes (likewise).
+        #[derive(Debug, Clone, PartialEq)]
         pub struct Resource {
             $( $(#[doc = $rdoc])* pub $rf: $rty, )*
+        }
+
+        impl Default for Resource {
+            /// Every field at its declared default (what an envelope without them means).
+            fn default() -> Self {
+                Resource {
+                    $( $rf: $crate::core::fields::__default_value!($rp $(($rpe))?), )*
+                }
+            }
         }
 
         const RESOURCE_FIELDS: &[(&str, Read)] = &[ $( ($rw, <$rty as $crate::core::fields::Field>::READ), )* ];
@@ -892,7 +935,7 @@ macro_rules! wire_schema {
             fn encode_values(o: &mut String, $($rf: &$rty),*) {
                 let _ = o;
                 $(
-                    if !$rf.is_unset() {
+                    if !$crate::core::fields::__unset!($rp $(($rpe))?; $rf) {
                         $rf.encode(o, $rw, const { Rules::NONE $(.$rr($($($rra),*)?))* }.max);
                     }
                 )*
@@ -915,7 +958,7 @@ macro_rules! wire_schema {
             /// Appends the OTLP resource attribute of each field that is set.
             pub(crate) fn otlp(&self, o: &mut String) {
                 let _ = o;
-                $( if !self.$rf.is_unset() { self.$rf.otlp(o, $ro); } )*
+                $( if !$crate::core::fields::__unset!($rp $(($rpe))?; &self.$rf) { self.$rf.otlp(o, $ro); } )*
             }
         }
 
@@ -976,7 +1019,10 @@ macro_rules! wire_schema {
                     $(
                         $(#[cfg($kc)])?
                         $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
-                            $( $f.encode(o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max); )*
+                            $( $crate::core::fields::__encode!(
+                                $fp $(($fpe))?;
+                                $f, o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max
+                            ); )*
                         }
                     )*
                 }
@@ -1093,8 +1139,48 @@ macro_rules! __presence {
     (derived($e:expr); $raw:expr, $w:expr, $r:expr) => {
         $crate::core::fields::optional($raw, $w, $r, || $e)?
     };
+    (edge($e:expr); $raw:expr, $w:expr, $r:expr) => {
+        $crate::core::fields::optional($raw, $w, $r, || $e)?
+    };
 }
 pub(crate) use __presence;
+
+/// Writes an event field, unless the edge sets it (`edge(..)`: the SDK does not send it).
+#[doc(hidden)]
+macro_rules! __encode {
+    (edge($e:expr); $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
+        let _ = $f;
+    };
+    ($p:ident $(($e:expr))?; $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
+        $f.encode($o, $w, $($max)*)
+    };
+}
+pub(crate) use __encode;
+
+/// Whether an envelope field's value (a reference) is "not set": a `default(..)` field when it
+/// equals its default, any other when empty ([`Field::is_unset`]).
+#[doc(hidden)]
+macro_rules! __unset {
+    (default($e:expr); $v:expr) => {
+        *$v == $e
+    };
+    ($p:ident; $v:expr) => {
+        $v.is_unset()
+    };
+}
+pub(crate) use __unset;
+
+/// An envelope field's default value: its `default(..)`, else the type's.
+#[doc(hidden)]
+macro_rules! __default_value {
+    (default($e:expr)) => {
+        $e
+    };
+    ($p:ident) => {
+        Default::default()
+    };
+}
+pub(crate) use __default_value;
 
 /// The docs' value column: the type's description and the presence rule.
 #[doc(hidden)]
@@ -1124,6 +1210,12 @@ macro_rules! __doc_value {
     ($t:ty, derived($e:expr), $r:expr) => {
         format!(
             "{}; derived when absent",
+            <$t as $crate::core::fields::Field>::describe($r)
+        )
+    };
+    ($t:ty, edge($e:expr), $r:expr) => {
+        format!(
+            "{}; not sent by the SDK: set at the edge",
             <$t as $crate::core::fields::Field>::describe($r)
         )
     };

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
+use super::protect::protect;
 use super::rules::{decide as sample, ErrorSessions, NeedLookup, Rules, SessionError};
 use super::ua::classify;
 
@@ -909,7 +910,8 @@ pub fn decide(
         }
     };
     let release = env.resource.release.as_str();
-    for ev in &env.events {
+    let mask_messages = env.resource.mask_messages;
+    for ev in &mut env.events {
         let static_rate = if ev.kind.is_error() {
             1.0
         } else {
@@ -937,6 +939,9 @@ pub fn decide(
             }
         };
         if v.keep {
+            // The browser ships message, stack and click text as the page had them: masked,
+            // scrubbed and fingerprinted here, before anything is stored or forwarded.
+            protect(ev, mask_messages);
             writer.record_sampled(ev, v.rate, v.rule, v.error_session, req.now_ms);
             accepted += 1;
         }

@@ -11,15 +11,7 @@ pub fn push_str(out: &mut String, s: &str, max: usize) {
     out.push('"');
     // Fast path, when the escaped text fits: copy runs between escapes instead of going char by
     // char (the edge encodes ~90 KB of strings per request, stack traces full of newlines).
-    let extra: usize = s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
-            b if b < 0x20 => 5,
-            _ => 0,
-        })
-        .sum();
-    if s.len() + extra <= max {
+    if escaped_len(s) <= max {
         let mut start = 0;
         for (i, &b) in s.as_bytes().iter().enumerate() {
             if b < 0x20 || b == b'"' || b == b'\\' {
@@ -50,6 +42,19 @@ pub fn push_str(out: &mut String, s: &str, max: usize) {
         }
     }
     out.push('"');
+}
+
+/// The length of `s` escaped as [`push_str`] writes it (quotes excluded).
+pub fn escaped_len(s: &str) -> usize {
+    let extra: usize = s
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
+            b if b < 0x20 => 5,
+            _ => 0,
+        })
+        .sum();
+    s.len() + extra
 }
 
 pub(crate) fn push_escaped_byte(out: &mut String, b: u8) {

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod ingest;
 pub mod json;
 pub mod otlp;
+pub mod protect;
 pub mod queue;
 pub mod reports;
 pub mod rules;

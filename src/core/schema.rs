@@ -13,8 +13,9 @@
 //! rust_name: Type = "wire_name" [=> "otlp.key"], presence [, rule]* ;
 //! ```
 //!
-//! where presence is `required`, `optional` (absent is the type's default), `default(value)` or
-//! `derived(expression over earlier fields)`, and the rules are `max(bytes)` (strings),
+//! where presence is `required`, `optional` (absent is the type's default), `default(value)`,
+//! `derived(expression over earlier fields)` or `edge(value)` (the SDK does not send it; the
+//! edge sets it, and takes it as sent from older SDKs, absent being `value`), and the rules are `max(bytes)` (strings),
 //! `non_negative` (numbers), `nonzero` (hex ids) and `min(n)` (integers). An event field's OTLP
 //! key is its kind's `otlp` prefix and wire name unless given. The JSON form follows the type:
 //! `String`, `f64`, `i32`, `u32`, `u64` (16 hex digits), an enum declared with `label_enum!`, or
@@ -22,7 +23,7 @@
 //!
 //! Envelope fields (`resource`) are declared the same way, always with their OTLP resource
 //! attribute key; the SDK fills them from the `Config` fields of the same name and sends them in
-//! the batch header only when set.
+//! the batch header only when set (a `default(..)` field: only when not its default).
 
 use super::event::limits::{LABEL, MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
 use super::event::AttrValue;
@@ -90,6 +91,10 @@ wire_schema! {
         release: String = "release" => "service.version", optional, max(LABEL);
         /// Where the app runs (`init({ environment })`), e.g. `production` or `staging`.
         environment: String = "environment" => "deployment.environment", optional, max(LABEL);
+        /// `false` when the app turned masking off (`init({ maskMessages: false })`): the edge
+        /// then keeps error messages as sent (it still scrubs URLs in them). Sent only when
+        /// `false`.
+        mask_messages: bool = "mask_messages" => "ferrotel.mask_messages", default(true);
     }
     events {
         /// A page or SPA screen became current.
@@ -112,7 +117,9 @@ wire_schema! {
             selector: String = "selector", optional, max(SELECTOR);
             /// Lower-case tag name.
             tag: String = "tag", optional, max(NAME);
-            /// Masked, truncated visible text (never an input value).
+            /// Visible text (never an input value), truncated; masked at the edge (digits become
+            /// `*`, words with an `@` `***`, whitespace runs one space) before it is stored or
+            /// forwarded.
             text: String = "text", optional, max(TEXT);
             /// Viewport x coordinate in CSS pixels.
             x: i32 = "x", optional;
@@ -170,13 +177,16 @@ wire_schema! {
             source: ErrorSource = "source", default(ErrorSource::Error);
             /// The exception's type, e.g. `TypeError`.
             kind: String = "exception.type" => "exception.type", optional, max(NAME);
-            /// The exception's message.
+            /// The exception's message, as thrown; the edge scrubs URLs in it and masks it
+            /// (unless the envelope's `mask_messages` is `false`) before it is stored or
+            /// forwarded.
             message: String = "exception.message" => "exception.message", required, max(MESSAGE);
-            /// The raw stack trace (parsed at the edge); empty when the first occurrence already
-            /// carried it.
+            /// The raw stack trace; the edge scrubs URLs in it, masks its copy of the message
+            /// (V8) and parses its frames. Repeats carry it again.
             stack: String = "exception.stacktrace" => "exception.stacktrace", optional, max(STACK);
-            /// Dedup fingerprint (see `stack::fingerprint`).
-            fingerprint: u64 = "fingerprint", default(0);
+            /// Groups errors: computed at the edge from the type, the masked message and the
+            /// first frame's location (`stack::fingerprint`); older SDKs sent it themselves.
+            fingerprint: u64 = "fingerprint", edge(0);
             /// How many occurrences this event stands for.
             count: u32 = "count", default(1), min(1);
         }

@@ -1,7 +1,7 @@
 //! Stack traces from Chrome/V8, Firefox and Safari.
 //!
-//! The browser only ships the raw `Error.stack` plus [`fingerprint`], which is cheap enough to run
-//! on every error; the edge runs [`parse`] before storing or forwarding, where bytes and cycles
+//! The browser only ships the raw `Error.stack`; the edge computes [`fingerprint`]
+//! (`core::protect`) and runs [`parse`] before storing or forwarding, where bytes and cycles
 //! matter less.
 
 /// One parsed stack frame.

@@ -7,8 +7,11 @@ import { chromium } from "playwright-core";
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".css": "text/css" };
 
-/** Serves `routes` (url prefix -> directory) and records POST /v1/batch bodies. */
-export async function startServer(routes, pages = {}) {
+/** Serves `routes` (url prefix -> directory) and records POST /v1/batch bodies; with `forward`
+ *  (an ingest Worker's origin, see worker/test/harness.mjs) it also hands each body to that
+ *  Worker, with the page's content type and Origin, before answering the page, and records the
+ *  Worker's status as `edgeStatus`. */
+export async function startServer(routes, pages = {}, { forward } = {}) {
   const batches = [];
   // How the ingest answers the n-th batch: `{status, headers}` (default 204). Tests replace it.
   const api = { reply: () => null };
@@ -18,7 +21,14 @@ export async function startServer(routes, pages = {}) {
       const chunks = [];
       for await (const c of req) chunks.push(c);
       const { status = 204, headers = {} } = api.reply(batches.length) || {};
-      batches.push({ contentType: req.headers["content-type"], body: Buffer.concat(chunks).toString("utf8"), status, at: Date.now() });
+      const body = Buffer.concat(chunks).toString("utf8");
+      let edgeStatus;
+      if (forward) {
+        const fwd = { "content-type": req.headers["content-type"] ?? "" };
+        if (req.headers.origin) fwd.origin = req.headers.origin;
+        edgeStatus = (await fetch(forward + "/v1/batch", { method: "POST", body, headers: fwd })).status;
+      }
+      batches.push({ contentType: req.headers["content-type"], body, status, edgeStatus, at: Date.now() });
       res.writeHead(status, { "access-control-allow-origin": "*", "access-control-expose-headers": "Retry-After", ...headers });
       return res.end();
     }

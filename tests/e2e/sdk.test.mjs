@@ -1,10 +1,14 @@
 // End to end: the built npm package (pkg/) in a plain <script type="module"> page in headless
-// Chromium, sending real beacons to a local collector.
+// Chromium, sending real beacons to a local collector, which hands them to the built ingest
+// Worker (worker/build, in workerd through Miniflare): what the Worker stores in D1 is what a
+// user of the data sees (error messages, stacks and click text are masked there, not in the
+// browser).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer, launch, until } from "./harness.mjs";
+import { startWorker } from "../../worker/test/harness.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const page = (opts, body = "") => `<!doctype html><html><head><title>t</title></head><body>
@@ -20,8 +24,9 @@ window.__done = true;
 ${body}
 </script></body></html>`;
 
-let server, browser;
+let server, browser, edge;
 before(async () => {
+  edge = await startWorker({ vars: { WRITE_KEYS: '{"pk_e2e": ["*"]}', SAMPLE_RATES: '{"default": 1}' } });
   server = await startServer({ "/pkg/": path.join(root, "pkg") }, {
     "/": page(`{ endpoint: "/v1/batch", key: "pk_e2e", allowQuery: ["utm_source"] }`),
     "/bad": page(`{ endpoint: "/v1/batch", key: "pk_e2e", sampleRate: 7 }`),
@@ -37,13 +42,22 @@ await init({ endpoint: "/v1/batch", key: "pk_e2e" });
 window.__capturing = true;
 ready().then(() => { window.__readyAt = Date.now(); window.__sid = sessionId(); });
 </script></body></html>`,
-  });
+  }, { forward: edge.url });
   browser = await launch();
 });
 after(async () => {
   await browser?.close();
   await server?.close();
+  await edge?.stop();
 });
+
+/** The events the ingest Worker stored in D1 for session `sid` (their `data`), once `ok(rows)`. */
+async function stored(sid, ok) {
+  return until(async () => {
+    const rows = (await edge.rows(`SELECT data FROM events WHERE session = '${sid}' ORDER BY t, id`)).map((r) => JSON.parse(r.data));
+    return ok(rows) ? rows : null;
+  }, 15000);
+}
 
 test("a plain module page sends clicks, errors, views, vitals and timing on pagehide", async () => {
   const p = await browser.newPage();
@@ -66,27 +80,39 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
   });
   assert.ok(evs, "events arrived: " + JSON.stringify(server.events()).slice(0, 500));
   assert.ok(server.batches.every((b) => b.contentType.startsWith("text/plain")), "beacons are text/plain (no preflight)");
-  const all = JSON.stringify(evs);
-  for (const secret of ["SECRET", "someone@example.com", "typed-secret"]) assert.ok(!all.includes(secret), `leaked ${secret}: ${all.slice(Math.max(0, all.indexOf(secret) - 300), all.indexOf(secret) + 50)}`);
+  // Input values never leave the page; page URLs and referrers are scrubbed in the browser
+  // (keeping allowQuery's parameters). The stack's frames carry the page URL as it was: the
+  // edge scrubs them (below).
+  const sent = JSON.stringify(evs);
+  for (const secret of ["someone@example.com", "typed-secret"]) assert.ok(!sent.includes(secret), `sent ${secret}: ${sent}`);
+  assert.ok(evs.filter((e) => e.type !== "error").every((e) => !JSON.stringify(e).includes("SECRET")), "page URLs are scrubbed before they leave");
   assert.ok(evs.every((e) => e._session === sid && e._key === "pk_e2e"));
   assert.equal(new Set(evs.map((e) => e.id)).size, evs.length, "unique event ids");
+  assert.ok(server.batches.every((b) => b.edgeStatus === 204), `the Worker took every batch: ${server.batches.map((b) => b.edgeStatus)}`);
 
-  const clicks = evs.filter((e) => e.type === "click");
+  // What the Worker stored: nothing above, and no token anywhere.
+  const rows = await stored(sid, (r) => r.length >= evs.length);
+  assert.ok(rows, `the Worker stored ${evs.length} events`);
+  const all = JSON.stringify(rows);
+  for (const secret of ["SECRET", "someone@example.com", "typed-secret"]) assert.ok(!all.includes(secret), `stored ${secret}: ${all.slice(Math.max(0, all.indexOf(secret) - 300), all.indexOf(secret) + 50)}`);
+  const clicks = rows.filter((e) => e.type === "click");
   assert.deepEqual(clicks.map((c) => c.selector), ["#buy", "#email"]);
-  assert.equal(clicks[0].text, "Buy * items");
-  assert.equal(clicks[1].text, "");
-  const views = evs.filter((e) => e.type === "page_view");
+  assert.equal(clicks[0].text, "Buy * items", "click text masked at the edge");
+  assert.equal(clicks[1].text ?? "", "");
+  const views = rows.filter((e) => e.type === "page_view");
   assert.deepEqual(views.map((v) => v.cause), ["load", "route"]);
   assert.equal(views[0].url, server.origin + "/?utm_source=mail");
   assert.equal(views[1].url, server.origin + "/checkout");
   assert.ok(evs.filter((e) => e.type === "screen_time").every((s) => s.visible_ms > 0));
   const custom = evs.find((e) => e.type === "custom");
   assert.equal(custom.name, "before-init", "calls before init are queued, not lost");
-  const err = evs.find((e) => e.type === "error" && e.source === "error");
+  const err = rows.find((e) => e.type === "error" && e.source === "error");
   assert.equal(err["exception.type"], "TypeError");
   assert.equal(err["exception.message"], "real uncaught 42");
-  assert.match(err["exception.stacktrace"], /at thrower \(http:\/\/127\.0\.0\.1:\d+\/\?utm_source=mail:\d+:\d+\)/, "stack kept, its URL scrubbed");
-  const rej = evs.find((e) => e.source === "unhandledrejection");
+  assert.match(err["exception.stacktrace"], /at thrower \(http:\/\/127\.0\.0\.1:\d+\/:\d+:\d+\)/, "stack kept, its URL's query removed at the edge");
+  assert.match(err.fingerprint, /^[0-9a-f]{16}$/, "fingerprinted at the edge");
+  assert.equal(err["code.function.name"], "thrower", "frames parsed at the edge");
+  const rej = rows.find((e) => e.source === "unhandledrejection");
   assert.equal(rej["exception.message"], "real rejection");
   const vitals = new Map(evs.filter((e) => e.type === "web_vital").map((v) => [v.name, v]));
   for (const name of ["FCP", "TTFB", "LCP"]) {
@@ -98,7 +124,7 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
   await p.close();
 });
 
-test("error messages are masked (unless maskMessages: false) and non-Error rejections keep only their keys", async () => {
+test("error messages are masked at the edge (unless maskMessages: false) and non-Error rejections keep only their keys", async () => {
   const message = "no account for amy@example.org, card 4111 1111 1111 1111, status 404";
   for (const [route, want] of [["/", "no account for [email], card [number], status 404"], ["/unmasked", message]]) {
     const p = await browser.newPage();
@@ -110,19 +136,27 @@ test("error messages are masked (unless maskMessages: false) and non-Error rejec
     }, message);
     await p.waitForTimeout(300);
     await p.goto(server.origin + "/leave");
-    const errs = await until(() => {
-      const e = server.events().filter((x) => x._session === sid && x.type === "error");
+    const isError = (x) => x._session === sid && x.type === "error";
+    const sent = await until(() => {
+      const e = server.events().filter(isError);
       return e.length >= 2 ? e : null;
     });
-    assert.ok(errs, `${route}: errors arrived`);
-    const rej = errs.find((e) => e.source === "unhandledrejection");
-    assert.equal(rej["exception.message"], "Non-Error promise rejection: Object with keys [token, user]");
+    assert.ok(sent, `${route}: errors arrived`);
+    // The values of a non-Error rejection never leave the page.
+    const rejSent = sent.find((e) => e.source === "unhandledrejection");
+    assert.equal(rejSent["exception.message"], "Non-Error promise rejection: Object with keys [token, user]");
+    for (const secret of ["s3cret", "bob@example.com"]) assert.ok(!JSON.stringify(sent).includes(secret), `${route}: sent ${secret}`);
+    // What the Worker stored.
+    const errs = (await stored(sid, (r) => r.filter((x) => x.type === "error").length >= 2))?.filter((x) => x.type === "error");
+    assert.ok(errs, `${route}: errors stored`);
     const all = JSON.stringify(errs);
-    for (const secret of ["s3cret", "bob@example.com"]) assert.ok(!all.includes(secret), `${route}: leaked ${secret}: ${all}`);
+    for (const secret of ["s3cret", "bob@example.com"]) assert.ok(!all.includes(secret), `${route}: stored ${secret}: ${all}`);
+    if (route === "/") for (const secret of ["amy@example.org", "4111"]) assert.ok(!all.includes(secret), `stored ${secret}: ${all}`);
     const err = errs.find((e) => e.source === "error");
     assert.equal(err["exception.message"], want, route);
     assert.ok(err["exception.stacktrace"].startsWith("Error: " + want + "\n"), err["exception.stacktrace"]);
     assert.match(err["exception.stacktrace"], /at thrower \(/, "frames kept");
+    assert.equal(err.mask_messages, route === "/" ? undefined : false, "the envelope says when masking is off");
     await p.close();
   }
 });

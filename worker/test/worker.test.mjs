@@ -420,6 +420,63 @@ describe("OTLP forwarding", () => {
     }
   });
 
+  test("error messages, stacks and click text are masked and scrubbed, and errors fingerprinted, before D1 or the receiver sees them", async () => {
+    const rx = await startReceiver(() => 200);
+    const w = await startWorker({ vars: { OTLP_ENDPOINT: rx.url } });
+    try {
+      // What the SDK sends now: the text as the page had it, no fingerprint.
+      const thrown = (who) => {
+        const message = `no account for ${who}, card 4111 1111 1111 1111, status 404`;
+        return { type: "error", url: "https://shop.test/", source: "error", "exception.type": "Error", "exception.message": message,
+          "exception.stacktrace": `Error: ${message}\n    at pay (https://shop.test/app.js?token=SECRET:1:2345678)` };
+      };
+      const masked = batch({ events: [
+        thrown("bob@example.com"),
+        { ...thrown("bob@example.com"), count: 3 }, // the SDK's repeats carry the stack again
+        thrown("amy@example.org"),
+        { type: "click", url: "https://shop.test/", selector: "#call", tag: "a", text: "  Call 555-1234\n or bob@example.com ", x: 1, y: 2 },
+        // An older SDK masked and fingerprinted itself; its repeats had no stack.
+        { type: "error", url: "https://shop.test/", source: "error", "exception.type": "E", "exception.message": "m [email]", "exception.stacktrace": "", fingerprint: "00000000000000ab", count: 2 },
+      ] });
+      const plain = JSON.parse(batch({ events: [thrown("carol@example.net")] }));
+      plain.mask_messages = false; // init({ maskMessages: false })
+      const ids = [...JSON.parse(masked).events, ...plain.events].map((e) => e.id);
+      assert.equal((await post(w.url, masked)).status, 204);
+      assert.equal((await post(w.url, JSON.stringify(plain))).status, 204);
+      const stored = await storedIds(w, ids, ids.length);
+      assert.deepEqual(stored, [...ids].sort());
+      await until(() => rx.delivered().length >= ids.length);
+      const rows = await w.rows(`SELECT id, data FROM events WHERE id IN ('${ids.join("','")}')`);
+      const data = Object.fromEntries(rows.map((r) => [r.id, JSON.parse(r.data)]));
+      const [first, repeat, other, click, old] = ids.slice(0, 5).map((id) => data[id]);
+      const unmasked = data[ids[5]];
+      // Every log record the receiver got, by event id.
+      const records = new Map(rx.requests.flatMap((r) => JSON.parse(r.body).resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) =>
+        sl.logRecords.map((lr) => [lr.attributes.find((a) => a.key === "event.id").value.stringValue, JSON.stringify(lr)])))));
+      const maskedIds = ids.slice(0, 5);
+      const everything = maskedIds.map((id) => JSON.stringify(data[id]) + records.get(id)).join("\n");
+      for (const secret of ["bob@example.com", "amy@example.org", "4111", "SECRET", "555-1234"]) {
+        assert.ok(!everything.includes(secret), `${secret} reached D1 or the receiver`);
+      }
+      assert.ok(!JSON.stringify(unmasked).includes("SECRET") && !records.get(ids[5]).includes("SECRET"));
+      assert.equal(first["exception.message"], "no account for [email], card [number], status 404");
+      assert.equal(first["exception.stacktrace"], "Error: no account for [email], card [number], status 404\n    at pay (https://shop.test/app.js:1:2345678)");
+      assert.equal(click.text, "Call ***-**** or ***");
+      assert.match(first.fingerprint, /^[0-9a-f]{16}$/);
+      assert.notEqual(first.fingerprint, "0000000000000000");
+      assert.deepEqual([repeat.fingerprint, repeat.count, other.fingerprint], [first.fingerprint, 3, first.fingerprint],
+        "a repeat, and the same error for another person, group with the first");
+      assert.equal(old.fingerprint, "00000000000000ab", "an older SDK's fingerprint is kept");
+      assert.equal(unmasked["exception.message"], "no account for carol@example.net, card 4111 1111 1111 1111, status 404", "maskMessages: false");
+      assert.ok(!unmasked["exception.stacktrace"].includes("SECRET"), "URLs are scrubbed either way");
+      assert.notEqual(unmasked.fingerprint, first.fingerprint);
+      assert.ok(records.get(ids[0]).includes('"key":"ferrotel.fingerprint","value":{"stringValue":"' + first.fingerprint + '"}'), "forwarded with it");
+    } finally {
+      await w.stop();
+      await rx.close();
+    }
+  });
+
   test("an OTLP attempt that hangs is aborted after OTLP_TIMEOUT_SECONDS and retried", async () => {
     const rx = await startReceiver((n) => (n === 0 ? null : 200));
     const w = await startWorker({ vars: { OTLP_ENDPOINT: rx.url, OTLP_TIMEOUT_SECONDS: "1" } });

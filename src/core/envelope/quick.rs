@@ -237,8 +237,20 @@ impl<'a> Scanner<'a> {
             Read::I32 => Raw::I64(self.integer::<i32>()?.into()),
             Read::U32 => Raw::I64(self.integer::<u32>()?.into()),
             Read::U64 => Raw::U64(self.integer::<u64>()?),
+            Read::Bool => Raw::Bool(self.boolean()?),
             Read::Attrs => Raw::Attrs(Box::new(self.attrs()?)),
         })
+    }
+
+    /// `true` or `false`.
+    fn boolean(&mut self) -> Option<bool> {
+        if self.peek()? == b't' {
+            self.literal(b"true")?;
+            Some(true)
+        } else {
+            self.literal(b"false")?;
+            Some(false)
+        }
     }
 
     /// Custom attributes, as `fields::Attrs` reads them.

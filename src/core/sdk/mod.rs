@@ -22,13 +22,10 @@ use super::batch::Batcher;
 use super::config::Config;
 use super::envelope::Header;
 use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
-use super::ids::{is_hex, parse_u64, push_hex64, IdGen};
+use super::ids::{fnv1a_continue, is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
-use super::scrub::{
-    mask_message, mask_stack_header, mask_text, scrub_url, scrub_urls_in_text, truncate_in_place,
-};
-use super::stack::fingerprint;
+use super::scrub::{scrub_url, truncate_in_place};
 use super::vitals::{Cls, Inp, Metric};
 
 pub use delivery::{StoreOp, StoredEntry};
@@ -145,12 +142,16 @@ pub struct NavEntry {
     pub transfer_size: f64,
 }
 
-/// One error fingerprint seen this session: repeats are counted and sent as one event.
+/// One distinct error seen this session (same type, message and stack, byte for byte):
+/// repeats are counted and sent as one event, with the first occurrence's message and stack,
+/// so the edge groups the repeats under the first occurrence's fingerprint.
 struct ErrorSlot {
-    fingerprint: u64,
+    /// FNV-1a of type, message and stack: a dedup key only, never sent.
+    key: u64,
     source: ErrorSource,
     kind: String,
     message: String,
+    stack: String,
     unsent: u32,
 }
 
@@ -409,7 +410,8 @@ impl Sdk {
     // ---- facts: the page ------------------------------------------------------------------
 
     /// A click, with what the executor read: the selector path, the lower-case tag and the raw
-    /// visible text (masked and truncated here). Also ends LCP (first input).
+    /// visible text (truncated here; the edge masks it before storing or forwarding
+    /// it). Also ends LCP (first input).
     pub fn click(&mut self, selector: &str, tag: &str, text: &str, x: i32, y: i32, now: f64) {
         if !self.vitals.lcp_done {
             self.finalize_lcp(now);
@@ -421,8 +423,8 @@ impl Sdk {
         truncate_in_place(&mut selector, limits::SELECTOR);
         let mut tag = tag.to_owned();
         truncate_in_place(&mut tag, limits::NAME);
-        let text = if self.cfg.capture_text && !text.is_empty() {
-            let mut t = mask_text(text);
+        let text = if self.cfg.capture_text {
+            let mut t = text.to_owned();
             truncate_in_place(&mut t, limits::TEXT);
             t
         } else {
@@ -452,10 +454,10 @@ impl Sdk {
         self.record(EventKind::Custom { name, attrs }, now)
     }
 
-    /// An uncaught error, rejection or panic. Message and stack are scrubbed of query strings
-    /// and, with `mask_messages`, of e-mail addresses and long numbers (the stack in its copy of
-    /// the message only: [`mask_stack_header`]); repeats of the same fingerprint are counted and
-    /// sent as one event at the next flush.
+    /// An uncaught error, rejection or panic, as thrown: the edge scrubs URLs, masks the
+    /// message and computes the fingerprint before anything is stored or forwarded. The same
+    /// error again (type, message and stack equal) is counted and sent as one event at the next
+    /// flush.
     pub fn error(
         &mut self,
         source: ErrorSource,
@@ -467,20 +469,12 @@ impl Sdk {
         if !self.cfg.capture_errors || self.off {
             return 0;
         }
-        let kind = if kind.is_empty() { "Error" } else { kind };
-        let mut message = scrub_urls_in_text(message, &self.cfg.allow_query).into_owned();
-        let mut stack = scrub_urls_in_text(stack, &self.cfg.allow_query).into_owned();
-        // Before the fingerprint: messages differing only in an address or a card number group.
-        if self.cfg.mask_messages {
-            if let Some(masked) = mask_message(&message) {
-                if let Some(s) = mask_stack_header(&stack, &message, &masked) {
-                    stack = s;
-                }
-                message = masked;
-            }
+        // 0xFF never occurs in UTF-8: the parts cannot run into each other.
+        let mut key = 0xcbf2_9ce4_8422_2325;
+        for part in [kind, message, stack] {
+            key = fnv1a_continue(fnv1a_continue(key, part.as_bytes()), &[0xFF]);
         }
-        let fp = fingerprint(kind, &message, &stack);
-        if let Some(slot) = self.errors.iter_mut().find(|e| e.fingerprint == fp) {
+        if let Some(slot) = self.errors.iter_mut().find(|e| e.key == key) {
             slot.unsent = slot.unsent.saturating_add(1);
             self.arm(now);
             return 0;
@@ -489,11 +483,16 @@ impl Sdk {
             self.stats.errors_over_cap += 1;
             return 0;
         }
+        let mut message = message.to_owned();
+        truncate_in_place(&mut message, limits::MESSAGE);
+        let mut stack = stack.to_owned();
+        truncate_in_place(&mut stack, limits::STACK);
         self.errors.push(ErrorSlot {
-            fingerprint: fp,
+            key,
             source,
             kind: kind.into(),
             message: message.clone(),
+            stack: stack.clone(),
             unsent: 0,
         });
         self.record(
@@ -502,7 +501,7 @@ impl Sdk {
                 kind: kind.into(),
                 message,
                 stack,
-                fingerprint: fp,
+                fingerprint: 0,
                 count: 1,
             },
             now,
@@ -891,8 +890,8 @@ impl Sdk {
         self.pump(now);
     }
 
-    /// Repeats of known errors become one event each with their count (and no stack: the first
-    /// occurrence carried it).
+    /// Repeats of known errors become one event each with their count, and the first
+    /// occurrence's message and stack, from which the edge computes the same fingerprint.
     fn record_error_repeats(&mut self, now: f64) {
         let mut repeats = Vec::new();
         for e in self.errors.iter_mut().filter(|e| e.unsent > 0) {
@@ -900,8 +899,8 @@ impl Sdk {
                 source: e.source,
                 kind: e.kind.clone(),
                 message: e.message.clone(),
-                stack: String::new(),
-                fingerprint: e.fingerprint,
+                stack: e.stack.clone(),
+                fingerprint: 0,
                 count: e.unsent,
             });
             e.unsent = 0;

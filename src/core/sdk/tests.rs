@@ -540,36 +540,54 @@ fn session_is_reused_while_active_and_rolls_over_when_idle() {
 }
 
 #[test]
-fn errors_are_deduplicated_and_counted() {
+fn errors_are_deduplicated_and_counted_and_repeats_carry_the_stack() {
     let mut w = World::new(config());
+    let report = |w: &mut World, line: u32| {
+        let stack = format!("TypeError: x is null\n    at f (https://app.test/a.js:{line}:2)");
+        w.sdk
+            .error(ErrorSource::Error, "TypeError", "x is null", &stack, w.now)
+    };
     for _ in 0..3 {
-        w.sdk.error(
-            ErrorSource::Error,
-            "TypeError",
-            "x is null",
-            "at f (a.js:1:2)",
-            w.now,
-        );
+        report(&mut w, 1);
     }
+    report(&mut w, 7); // another place: another error
     w.flush();
-    let body = &w.sent[0];
-    let env = Envelope::decode(body.as_bytes()).unwrap();
-    let counts: Vec<u32> = env
-        .events
+    w.advance(60_000.0);
+    report(&mut w, 1); // a repeat after the first was sent
+    w.flush();
+    assert!(
+        w.sent.iter().all(|b| !b.contains("fingerprint")),
+        "the SDK leaves the fingerprint to the edge"
+    );
+    let sent = edge_errors(&w);
+    let summary: Vec<(&str, u32)> = sent
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Error { count, .. } => Some(*count),
-            _ => None,
-        })
+        .map(|(_, stack, _, count)| (&stack[stack.len() - 4..], *count))
         .collect();
-    assert_eq!(counts, vec![1, 2]);
+    assert_eq!(
+        summary,
+        [("1:2)", 1), ("7:2)", 1), ("1:2)", 2), ("1:2)", 1)],
+        "repeats are sent once per flush with their count and the first occurrence's stack"
+    );
+    let fp: Vec<u64> = sent.iter().map(|e| e.2).collect();
+    assert!(fp[0] != 0 && fp[0] != fp[1]);
+    assert_eq!(
+        (fp[2], fp[3]),
+        (fp[0], fp[0]),
+        "the edge gives repeats the first occurrence's fingerprint"
+    );
 }
 
-/// The error events `w` sent: (message, stack, fingerprint, count).
-fn sent_errors(w: &World) -> Vec<(String, String, u64, u32)> {
+/// The error events `w` sent, as the edge stores them ([`protect`]ed with the envelope's
+/// `mask_messages`, as `ingest::decide` does): (message, stack, fingerprint, count).
+///
+/// [`protect`]: crate::core::protect::protect
+fn edge_errors(w: &World) -> Vec<(String, String, u64, u32)> {
     let mut out = Vec::new();
     for body in &w.sent {
-        for e in Envelope::decode(body.as_bytes()).unwrap().events {
+        let env = Envelope::decode(body.as_bytes()).unwrap();
+        for mut e in env.events {
+            crate::core::protect::protect(&mut e, env.resource.mask_messages);
             if let EventKind::Error {
                 message,
                 stack,
@@ -586,7 +604,7 @@ fn sent_errors(w: &World) -> Vec<(String, String, u64, u32)> {
 }
 
 #[test]
-fn error_messages_are_masked_unless_turned_off() {
+fn error_messages_travel_as_thrown_and_the_edge_masks_them_unless_turned_off() {
     let report = |mask: bool| {
         let mut w = World::new(Config {
             mask_messages: mask,
@@ -597,13 +615,17 @@ fn error_messages_are_masked_unless_turned_off() {
             ("amy@example.org", "5500-0000-0000-0004"),
         ] {
             let message = format!("no account for {who}, card {card}, status 404");
-            let stack =
-                format!("Error: {message}\n    at pay (https://shop.test/app.js:1:2345678)");
+            let stack = format!(
+                "Error: {message}\n    at pay (https://shop.test/app.js?token=T:1:2345678)"
+            );
             w.sdk
                 .error(ErrorSource::Error, "Error", &message, &stack, w.now);
         }
         w.flush();
-        sent_errors(&w)
+        let body = w.sent[0].clone();
+        assert!(body.contains("bob@example.com") && body.contains("token=T"));
+        assert_eq!(body.contains(r#""mask_messages":false"#), !mask);
+        edge_errors(&w)
     };
     let masked = report(true);
     assert_eq!(masked.len(), 2, "{masked:?}");
@@ -612,12 +634,12 @@ fn error_messages_are_masked_unless_turned_off() {
     assert_eq!(
         stack,
         "Error: no account for [email], card [number], status 404\n    at pay (https://shop.test/app.js:1:2345678)",
-        "the header is masked, the frame (a 7-digit column) is not"
+        "the header is masked, the frame (a 7-digit column) is not; its query is scrubbed"
     );
     assert_eq!(
-        (&masked[1].2, masked[1].3),
-        (fingerprint, 1),
-        "another address and card is a repeat of the same error"
+        (&masked[1].0, &masked[1].2),
+        (message, fingerprint),
+        "another address and card is the same error at the edge"
     );
     let plain = report(false);
     assert_eq!(plain.len(), 2, "{plain:?}");
@@ -629,6 +651,7 @@ fn error_messages_are_masked_unless_turned_off() {
     assert!(plain[0]
         .1
         .starts_with("Error: no account for bob@example.com, card 4111"));
+    assert!(plain[0].1.ends_with("app.js:1:2345678)"), "{}", plain[0].1);
 }
 
 #[test]
