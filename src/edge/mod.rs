@@ -68,6 +68,27 @@ fn respond(r: Reply) -> Result<Response> {
     Ok(resp)
 }
 
+/// Constant-time comparison, so a token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `None` when the request carries `Authorization: Bearer <token>`; otherwise the `401` to
+/// answer, naming the secret (`READ_TOKEN`, `ADMIN_TOKEN`, `UPLOAD_TOKEN`) to send.
+fn unauthorized(req: &Request, token: &str, secret: &str) -> Result<Option<Response>> {
+    let auth = req.headers().get("authorization")?.unwrap_or_default();
+    if same(
+        auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(),
+        token.as_bytes(),
+    ) {
+        return Ok(None);
+    }
+    let reason = format!("send Authorization: Bearer <{secret}>");
+    let mut r = json_error(401, "unauthorized", Some("authorization"), &reason)?;
+    r.headers_mut().set("www-authenticate", "Bearer")?;
+    Ok(Some(r))
+}
+
 /// A JSON error body `{error, field?, reason}` with a status.
 fn json_error(status: u16, error: &str, field: Option<&str>, reason: &str) -> Result<Response> {
     respond(Reply::error(status, error, field, reason))

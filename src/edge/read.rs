@@ -6,18 +6,13 @@ use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::*;
 
-use super::{config, json_error, misconfigured};
+use super::{config, json_error, misconfigured, unauthorized};
 
 #[derive(Deserialize)]
 struct Stored {
     id: String,
     t: f64,
     data: String,
-}
-
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
@@ -33,17 +28,8 @@ pub async fn handle(req: &Request, env: &Env) -> Result<Response> {
             "the read endpoint is off: set the READ_TOKEN secret",
         );
     };
-    let auth = req.headers().get("authorization")?.unwrap_or_default();
-    if !same(
-        auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(),
-        token.as_bytes(),
-    ) {
-        return json_error(
-            401,
-            "unauthorized",
-            Some("authorization"),
-            "send Authorization: Bearer <READ_TOKEN>",
-        );
+    if let Some(r) = unauthorized(req, token, "READ_TOKEN")? {
+        return Ok(r);
     }
     let url = req.url()?;
     let mut sql = String::from("SELECT id, t, data FROM events WHERE 1=1");

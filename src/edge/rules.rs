@@ -6,8 +6,7 @@
 use wasm_bindgen::JsValue;
 use worker::*;
 
-use super::read::same;
-use super::{config, json_error, misconfigured};
+use super::{config, json_error, misconfigured, unauthorized};
 use crate::core::json::push_u64;
 use crate::core::rules::{Rules, MAX_BODY_BYTES};
 
@@ -46,18 +45,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             "the sampling-rules endpoint is off: set the ADMIN_TOKEN secret",
         );
     };
-    let auth = req.headers().get("authorization")?.unwrap_or_default();
-    if !same(
-        auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(),
-        token.as_bytes(),
-    ) {
-        let mut r = json_error(
-            401,
-            "unauthorized",
-            Some("authorization"),
-            "send Authorization: Bearer <ADMIN_TOKEN>",
-        )?;
-        r.headers_mut().set("www-authenticate", "Bearer")?;
+    if let Some(r) = unauthorized(&req, token, "ADMIN_TOKEN")? {
         return Ok(r);
     }
     let db = env.d1("DB")?;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use wasm_bindgen::JsValue;
 use worker::*;
 
-use super::{config, json_error, misconfigured, respond};
+use super::{config, json_error, misconfigured, respond, unauthorized};
 use crate::core::ingest::Reply;
 use crate::core::symbolicate::{
     self, artifact_url, candidates, Artifact, Cache, Kind, Loaded, Miss, Need,
@@ -36,11 +36,6 @@ type Found = std::result::Result<Rc<Artifact>, Miss>;
 
 thread_local! {
     static CACHE: RefCell<Cache<Found>> = RefCell::new(Cache::new(CACHE_ENTRIES, CACHE_BYTES));
-}
-
-/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -88,17 +83,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         r.headers_mut().set("allow", "PUT")?;
         return Ok(r);
     }
-    let auth = req.headers().get("authorization")?.unwrap_or_default();
-    if !same(
-        auth.strip_prefix("Bearer ").unwrap_or("").as_bytes(),
-        token.as_bytes(),
-    ) {
-        return json_error(
-            401,
-            "unauthorized",
-            Some("authorization"),
-            "send Authorization: Bearer <UPLOAD_TOKEN>",
-        );
+    if let Some(r) = unauthorized(&req, token, "UPLOAD_TOKEN")? {
+        return Ok(r);
     }
     let url = req.url()?;
     let (mut release, mut file) = (None, None);
