@@ -218,8 +218,8 @@ await withServerAndBrowser({ "/pkg/": pkgDir, ...(baseDir ? { "/base/": baseDir 
     out.push(`  ADDED TOTAL    ${spread(added(v, "total"))} us/click` + (v === "ferrotel" ? "   target: <= 5 us" : ""));
   }
   if (baseDir) {
-    const d = R.ferrotel.total.map((x, i) => x - R.baseline.total[i]);
-    out.push(`ferrotel minus baseline build, per round: ${spread(d)} us/click   (${baseDir})`);
+    out.push(`ferrotel minus baseline build (${baseDir}), per round:`);
+    for (const k of ["sync", "deferred", "total"]) out.push(`  ${k.padEnd(8)} ${spread(R.ferrotel[k].map((x, i) => x - R.baseline[k][i]))} us/click`);
   }
   out.push("");
   out.push(`storage calls during the click loops: ferrotel ${R.ferrotel.storage}` + (baseDir ? `, baseline ${R.baseline.storage}` : "") + " (expected 0)");
