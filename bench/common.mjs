@@ -37,7 +37,7 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  * (batches, events, click events) so the run can show that the SDK really sent something.
  */
 export async function startServer(routes, pages) {
-  const counts = { batches: 0, events: 0, clicks: 0, bytes: 0, badBodies: 0 };
+  const counts = { batches: 0, events: 0, clicks: 0, bytes: 0, badBodies: 0, selectors: new Set() };
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url, "http://x");
@@ -50,7 +50,7 @@ export async function startServer(routes, pages) {
         try {
           const evs = JSON.parse(body.toString("utf8")).events || [];
           counts.events += evs.length;
-          counts.clicks += evs.filter((e) => e && e.type === "click").length;
+          for (const e of evs) if (e && e.type === "click") { counts.clicks++; counts.selectors.add(e.selector); }
         } catch { counts.badBodies++; }
         res.writeHead(204);
         return res.end();

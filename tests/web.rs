@@ -309,6 +309,63 @@ fn click_records_selector_and_text_masked_at_the_edge_and_no_input_value() {
     assert_eq!(texts, ["Buy ** now ***", ""], "the edge masks it");
 }
 
+/// The selector path and the text rules of the click path's DOM walk (src/browser/glue.js),
+/// which reads the class attribute as a string: classes split on any ASCII whitespace, a repeat
+/// skipped, generated (3+ digits) and long (33+ characters) names skipped, SVG classes read;
+/// `nth-of-type` counted among the 32 nearest siblings; no text under `data-ferrotel-mask` or
+/// an editable element, however far up.
+#[wasm_bindgen_test]
+fn click_selectors_follow_class_sibling_and_mask_rules() {
+    fresh(|_| {});
+    let long = "k".repeat(33);
+    html(&format!(
+        r#"<section id="t-sel"><ul class="list"><li class="item">a</li><li class="item">b</li><li class="item">
+          <span class="	x1234  a	a
+b css-1a2b3c {long} c">Pay 12 now</span></li></ul>
+          <div class="many">{many}</div>
+          <svg class="icon big"><path class="p1"></path></svg>
+          <div data-ferrotel-mask><div><div><div><div><div><div><p class="deep"><b class="t">secret 42</b></p></div></div></div></div></div></div></div>
+          <div contenteditable><p class="ed"><i class="t">typed words</i></p></div></section>"#,
+        many = (0..40).map(|i| format!("<i>{i}</i>")).collect::<String>()
+    ));
+    click_on("#t-sel span");
+    click_on("#t-sel .many i:nth-of-type(33)");
+    click_on("#t-sel .many i:nth-of-type(34)");
+    click_on("#t-sel path");
+    click_on("#t-sel b.t");
+    click_on("#t-sel i.t");
+    let evs = flushed();
+    let got: Vec<_> = of_type(&evs, "click")
+        .iter()
+        .map(|c| {
+            (
+                c["selector"].as_str().unwrap().to_owned(),
+                c["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        // classes `a` (once), `b`; a tab and a newline separate them as spaces do
+        (
+            "#t-sel > ul.list > li.item:nth-of-type(3) > span.a.b",
+            "Pay ** now",
+        ),
+        // counted among the 32 nearest siblings only
+        ("#t-sel > div.many:nth-of-type(1) > i:nth-of-type(33)", "**"),
+        ("#t-sel > div.many:nth-of-type(1) > i", "**"),
+        ("#t-sel > svg.icon.big > path.p1", ""),
+        // masked by an ancestor 8 levels up, past the 5 the selector shows
+        ("div > div > div > p.deep > b.t", ""),
+        // in an editable region (its text is what the user typed)
+        ("#t-sel > div:nth-of-type(3) > p.ed > i.t", ""),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(s, t)| (s.to_owned(), t.to_owned())),
+        "{evs:?}"
+    );
+}
+
 #[wasm_bindgen_test]
 fn errors_are_captured_with_stack_and_repeats_are_counted_not_resent() {
     fresh(|_| {});
