@@ -182,6 +182,8 @@ fn derived(key: &str) -> bool {
     matches!(
         key,
         "telemetry.sdk.name" | "telemetry.sdk.version" | "ferrotel.frames"
+        // An older SDK's fingerprint is decoded, never encoded: the edge computes it.
+        | "ferrotel.fingerprint"
     ) || key.starts_with("code.")
 }
 
