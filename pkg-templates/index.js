@@ -1,16 +1,26 @@
 // ferrotel: the npm entry. `init` starts capturing at once (the page-side listeners keep what
 // happens until the module runs), loads the wasm module in the background, queues API calls
 // made before it is ready, and makes sure nothing ever throws into the host page.
-// Named imports (not a namespace): the bundler drops the glue's unused exports (initSync).
-// scripts/build-pkg.sh bundles this file with the glue into the package's one index.js
-// ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
-import load, { start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
+// Named imports (not a namespace): the bundler drops the glue's unused exports (its own async
+// loader, `__wbg_init`). scripts/build-pkg.sh bundles this file with the glue into the package's
+// one index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
+import { initSync, start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
 import { prelude, settle } from "{{GLUE}}";
 
 let started = null;
 let running = false;
 let queued = [];
 const MAX_QUEUED = 100;
+
+// The module is compiled while it downloads (compileStreaming; from the bytes when the server
+// does not say application/wasm), then instantiated by wasm-bindgen's `initSync`: its own async
+// loader does the same with more code (README "Size and speed").
+async function load(url) {
+  const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
+  let m;
+  try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
+  initSync({ module: m });
+}
 
 function call(f, args) {
   if (running) {
@@ -30,7 +40,7 @@ export function init(options) {
   if (!started) {
     const { wasmUrl, ...opts } = options || {};
     try { prelude(); } catch { /* capture starts with the module instead */ }
-    started = load(wasmUrl ? { module_or_path: wasmUrl } : undefined)
+    started = load(wasmUrl)
       .then(() => {
         start(options == null ? options : opts);
         running = true;

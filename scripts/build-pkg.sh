@@ -50,7 +50,7 @@ glue=$(cd pkg && ls snippets/ferrotel-*/src/browser/glue.js)
 sed "s#{{GLUE}}#./$glue#" pkg-templates/index.js > pkg/entry.js
 esbuild pkg/entry.js --bundle --format=esm --log-level=warning --log-override:duplicate-object-key=silent --external:'*.wasm' \
   --legal-comments=none --outfile=pkg/index.js
-rm -rf pkg/entry.js pkg/ferrotel.js pkg/snippets
+[ -n "${FERROTEL_KEEP_GLUE:-}" ] || rm -rf pkg/entry.js pkg/ferrotel.js pkg/snippets
 cp pkg-templates/index.d.ts pkg-templates/README.md pkg/
 sed "s/{{VERSION}}/$version/" pkg-templates/package.json > pkg/package.json
 node scripts/size-report.mjs pkg

@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { startServer, launch, until } from "./harness.mjs";
 import { startWorker } from "../../worker/test/harness.mjs";
@@ -227,4 +228,15 @@ test("Global Privacy Control means nothing is sent, and what earlier pages persi
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(server.batches.length, before);
   await ctx.close();
+});
+
+test("the module still loads when the server sends the wasm with another content type", async () => {
+  const p = await browser.newPage();
+  const wasm = await readFile(path.join(root, "pkg", "ferrotel_bg.wasm"));
+  // compileStreaming refuses anything but application/wasm: the loader compiles the bytes instead.
+  await p.route("**/ferrotel_bg.wasm", (route) => route.fulfill({ body: wasm, contentType: "application/octet-stream" }));
+  await p.goto(server.origin + "/");
+  const sid = await until(() => p.evaluate(() => window.__ok || window.__err));
+  assert.match(sid, /^[0-9a-f]{32}$/, "init resolved with a session: " + sid);
+  await p.close();
 });
