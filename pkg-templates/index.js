@@ -5,7 +5,7 @@
 // loader, `__wbg_init`). scripts/build-pkg.sh bundles this file with the glue into the package's
 // one index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
 import { initSync, start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
-import { prelude, settle } from "{{GLUE}}";
+import { prelude, settle, options as layOut, attrs, take } from "{{GLUE}}";
 
 let started = null;
 let running = false;
@@ -42,7 +42,8 @@ export function init(options) {
     try { prelude(); } catch { /* capture starts with the module instead */ }
     started = load(wasmUrl)
       .then(() => {
-        start(options == null ? options : opts);
+        // The options go in laid out (glue.js `options`); a bad one's message comes back.
+        if (!start(layOut(options == null ? options : opts))) throw new Error(take());
         running = true;
         const q = queued;
         queued = [];
@@ -67,7 +68,7 @@ export function ready() {
 }
 
 /** Records a custom event with flat attributes (string, number, boolean). */
-export function track(name, attrs) { call(wTrack, [name, attrs]); }
+export function track(name, a) { call((n, v) => wTrack(attrs(n, v)), [name, a]); }
 
 /** Sends pending events now. */
 export function flush() { call(wFlush, []); }
@@ -78,7 +79,7 @@ export function setConsent(granted) { call(wSetConsent, [!!granted]); }
 /** The current session id, or undefined before the module runs (see `ready()`). */
 export function sessionId() {
   if (!running) return undefined;
-  try { return wSessionId(); } catch { return undefined; }
+  try { wSessionId(); return take(); } catch { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
@@ -87,6 +88,6 @@ export function stats() {
   if (!running) return undefined;
   try {
     const v = STATS.map((k, i) => [k, wStat(i)]);
-    return v[0][1] === undefined ? undefined : Object.fromEntries(v);
+    return v[0][1] < 0 ? undefined : Object.fromEntries(v);
   } catch { return undefined; }
 }

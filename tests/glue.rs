@@ -32,7 +32,7 @@ fn glue_js_dispatch_codes_match_capture_code() {
         "pub const KEYDOWN",
         "}",
     );
-    assert_eq!(js.len(), 14, "glue.js codes: {js:?}");
+    assert_eq!(js.len(), 16, "glue.js codes: {js:?}");
     assert!(rs.len() >= js.len(), "capture::code: {rs:?}");
     for (name, v) in &js {
         assert_eq!(
@@ -42,4 +42,62 @@ fn glue_js_dispatch_codes_match_capture_code() {
             rs.get(name)
         );
     }
+}
+
+/// `snake_case` as `camelCase`.
+fn camel(s: &str) -> String {
+    let mut out = String::new();
+    let mut up = false;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn navigation_numbers_are_read_by_the_index_rust_expects() {
+    // glue.js reads `NAV_KEYS[i]` of the entry for `num(NAV + i)`; capture.rs fills the field
+    // of the same name from `n(i)`.
+    let js = include_str!("../src/browser/glue.js");
+    let from = js.find("NAV_KEYS = [").expect("NAV_KEYS") + "NAV_KEYS = [".len();
+    let keys: Vec<&str> = js[from..from + js[from..].find(']').unwrap()]
+        .split(',')
+        .map(|k| k.trim().trim_matches('"'))
+        .collect();
+    let rs = include_str!("../src/browser/capture.rs");
+    let mut seen = 0;
+    for line in rs.lines() {
+        let Some((field, rest)) = line.trim().split_once(": n(") else {
+            continue;
+        };
+        let i: usize = rest.trim_end_matches("),").parse().expect("an index");
+        assert_eq!(keys.get(i).copied(), Some(camel(field).as_str()), "n({i})");
+        seen += 1;
+    }
+    assert_eq!(seen, 13);
+    assert_eq!(keys.len(), 13, "{keys:?}");
+}
+
+#[test]
+fn glue_js_lists_as_many_keys_of_a_non_error_as_the_core_describes() {
+    let js = include_str!("../src/browser/glue.js");
+    let rs = include_str!("../src/core/scrub.rs");
+    let value = |text: &str, item: &str| -> u32 {
+        let from = text.find(item).unwrap_or_else(|| panic!("{item}")) + item.len();
+        text[from..from + text[from..].find(';').unwrap()]
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value(js, "const NON_ERROR_KEYS ="),
+        value(rs, "pub const NON_ERROR_KEYS: u32 =")
+    );
 }

@@ -1,5 +1,10 @@
 //! The JavaScript API (wasm-bindgen exports). The npm package's `index.js` wraps these so that
 //! `init` loads the module first and the others never throw.
+//!
+//! Arguments that are JavaScript objects (the options, a custom event's attributes) are laid out
+//! by the page side first (glue.js `options`, `attrs`) as plain strings, numbers and booleans
+//! that Rust reads by index ([`js::arg`]); results that are strings (the session id, a bad
+//! option's message) go back to its `RESULT` slot. No JavaScript value crosses as such.
 
 use wasm_bindgen::prelude::*;
 
@@ -8,87 +13,97 @@ use crate::core::config::{Config, ConfigError, Kind, Value, OPTIONS};
 use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
-fn js_error(e: &ConfigError) -> JsValue {
-    js::Error::new(&e.message()).into()
-}
+// glue.js `argType`.
+const STR: i32 = 1;
+const NUM: i32 = 2;
+const BOOL: i32 = 3;
+const LIST: i32 = 4;
 
-/// An array of strings, or `None`.
-fn strings(v: &JsValue) -> Option<Vec<String>> {
-    if !js::is_array(v) {
-        return None;
-    }
-    // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
-    let mut out = Vec::new();
-    for i in 0..js::len(v) {
-        out.push(js::at(v, i).as_string()?);
-    }
-    Some(out)
-}
-
-/// Converts the `init` options object by the options table ([`OPTIONS`]): each value is read
-/// by its option's kind; unknown names and wrong kinds are errors naming the option.
-fn parse_options(o: &JsValue) -> Result<Config, ConfigError> {
-    if !js::is_object(o) {
+/// Converts the `init` options (`n` entries laid out by glue.js `options`: name, value, a
+/// list's items after it; -1 for a value that is not an object) by the options table
+/// ([`OPTIONS`]): each value is read by its option's kind; unknown names and wrong kinds are
+/// errors naming the option.
+fn parse_options(n: i32) -> Result<Config, ConfigError> {
+    if n < 0 {
         return Err(ConfigError::new(
             "options",
             "must be an object such as { endpoint, key }",
         ));
     }
     let mut c = Config::new("", "");
-    let keys = js::keys(o);
-    for k in 0..js::len(&keys) {
-        let name = js::at(&keys, k).as_string().unwrap_or_default();
-        let v = js::get(o, &name);
-        if js::is_undefined(&v) {
-            continue;
-        }
-        let Some(i) = OPTIONS.iter().position(|o| o.name == name) else {
+    let mut i = 0;
+    while i < n {
+        let name = js::arg(i).unwrap_or_default();
+        let v = i + 1;
+        let (ty, x) = (js::arg_type(v), js::arg_num(v));
+        let items = if ty == LIST { x as i32 } else { 0 };
+        i = v + 1 + items;
+        let Some(o) = OPTIONS.iter().position(|o| o.name == name) else {
             return Err(ConfigError::new(
                 &name,
                 "is not a known option (see the options table in the README)",
             ));
         };
-        let value = match OPTIONS[i].kind {
-            Kind::Str => v.as_string().map(Value::Str),
-            Kind::Bool => v.as_bool().map(Value::Bool),
-            Kind::Num(..) | Kind::Int(..) => v.as_f64().map(Value::Num),
-            Kind::List => strings(&v).map(Value::List),
+        let value = match (OPTIONS[o].kind, ty) {
+            (Kind::Str, STR) => js::arg(v).map(Value::Str),
+            (Kind::Bool, BOOL) => Some(Value::Bool(x == 1.0)),
+            (Kind::Num(..) | Kind::Int(..), NUM) => Some(Value::Num(x)),
+            (Kind::List, LIST) => {
+                // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
+                let mut out = Vec::new();
+                for j in v + 1..i {
+                    match js::arg(j) {
+                        Some(s) => out.push(s),
+                        None => break,
+                    }
+                }
+                (out.len() == items as usize).then_some(Value::List(out))
+            }
+            _ => None,
         };
-        c.set(i, value)?;
+        c.set(o, value)?;
     }
     Ok(c)
 }
 
-/// Starts the SDK; throws one `Error` naming the first bad option.
-#[wasm_bindgen]
-pub fn start(options: JsValue) -> Result<(), JsValue> {
-    let cfg = parse_options(&options).map_err(|e| js_error(&e))?;
-    super::init(cfg).map_err(|e| js_error(&e))
+/// Starts the SDK with the options laid out by glue.js `options`; false, with the message of
+/// the first bad option in the `RESULT` slot, when one is bad.
+#[wasm_bindgen(js_name = start)]
+pub fn start_laid_out(n: i32) -> bool {
+    js::bind();
+    let r = parse_options(n).and_then(super::init);
+    if let Err(e) = &r {
+        js::set(js::RESULT, Some(&e.message()));
+    }
+    r.is_ok()
 }
 
-/// Records a custom event; `attrs` is a flat object (nested values are stored as JSON text).
+/// What the npm entry's `init` does, from Rust: starts the SDK with a JavaScript options object;
+/// the error is one `Error` naming the first bad option.
+pub fn start(options: JsValue) -> Result<(), JsValue> {
+    js::bind();
+    parse_options(js::options(&options))
+        .and_then(super::init)
+        .map_err(|e| js::Error::new(&e.message()).into())
+}
+
+/// Records a custom event laid out by glue.js `attrs` (`n` entries: the name, then key, value
+/// for each attribute, nested values already JSON text).
 #[wasm_bindgen]
-pub fn track(name: JsValue, attrs: JsValue) {
-    let mut name = js::describe(&name);
+pub fn track(n: i32) {
+    let mut name = js::arg(0).unwrap_or_default();
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
-    if js::is_object(&attrs) {
-        let entries = js::entries(&attrs);
-        for i in 0..js::len(&entries).min(limits::ATTRS as u32) {
-            let pair = js::at(&entries, i);
-            let k = js::at(&pair, 0).as_string().unwrap_or_default();
-            let v = js::at(&pair, 1);
-            let v = if let Some(s) = v.as_string() {
-                AttrValue::Str(s)
-            } else if let Some(n) = v.as_f64() {
-                AttrValue::Num(n)
-            } else if let Some(b) = v.as_bool() {
-                AttrValue::Bool(b)
-            } else {
-                AttrValue::Str(js::describe(&v))
-            };
-            out.push((k, v));
-        }
+    let mut i = 1;
+    while i + 1 < n && out.len() < limits::ATTRS {
+        let k = js::arg(i).unwrap_or_default();
+        let v = match js::arg_type(i + 1) {
+            NUM => AttrValue::Num(js::arg_num(i + 1)),
+            BOOL => AttrValue::Bool(js::arg_num(i + 1) == 1.0),
+            _ => AttrValue::Str(js::arg(i + 1).unwrap_or_default()),
+        };
+        out.push((k, v));
+        i += 2;
     }
     super::track(&name, out);
 }
@@ -105,17 +120,19 @@ pub fn set_consent(granted: bool) {
     super::set_consent(granted);
 }
 
-/// The session id, or undefined when not running.
+/// Puts the session id in the `RESULT` slot (none when not running).
 #[wasm_bindgen(js_name = sessionId)]
-pub fn session_id() -> Option<String> {
-    super::session_id()
+pub fn session_id() {
+    js::set(js::RESULT, super::session_id().as_deref());
 }
 
 /// Delivery and capture counter `i`, in the order of the fields of
-/// [`crate::core::sdk::Stats`]; undefined when not running. The npm entry names them.
+/// [`crate::core::sdk::Stats`]; -1 when not running. The npm entry names them.
 #[wasm_bindgen]
-pub fn stat(i: u32) -> Option<u32> {
-    let s = super::stats()?;
+pub fn stat(i: u32) -> f64 {
+    let Some(s) = super::stats() else {
+        return -1.0;
+    };
     [
         s.beacons,
         s.fetches,
@@ -127,5 +144,5 @@ pub fn stat(i: u32) -> Option<u32> {
         s.errors_over_cap,
     ]
     .get(i as usize)
-    .copied()
+    .map_or(-1.0, |&v| v as f64)
 }

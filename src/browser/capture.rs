@@ -8,14 +8,14 @@ use wasm_bindgen::prelude::*;
 use super::{js, with, with_at};
 use crate::core::event::{ErrorSource, ViewCause};
 use crate::core::json::push_u64;
-use crate::core::scrub::{describe_non_error, NON_ERROR_KEYS};
+use crate::core::scrub::describe_non_error;
 use crate::core::sdk::NavEntry;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-pub(super) use code::{FETCH_DONE, TIMER};
+pub(super) use code::TIMER;
 
-/// What a dispatch from JavaScript is about (`install` in js.rs uses these numbers).
+/// What a call from the page side is about (glue.js has the same numbers: tests/glue.rs).
 mod code {
     pub const KEYDOWN: u32 = 1;
     pub const ERROR: u32 = 2;
@@ -35,71 +35,70 @@ mod code {
     pub const FETCH_DONE: u32 = 16;
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
+    pub const CLICK: u32 = 19;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
 pub fn navigation_type() -> String {
-    let t = js::string(&js::nav_entry(), "type");
-    if t.is_empty() {
-        "navigate".into()
-    } else {
-        t
-    }
+    js::text(js::NAV_TYPE).unwrap_or_else(|| "navigate".into())
 }
 
 /// Reads the navigation timing entry (if the browser has one) into the core.
 pub fn report_navigation() {
-    let e = js::nav_entry();
-    if js::is_undefined(&e) {
+    let Some(navigation_type) = js::text(js::NAV_TYPE) else {
         return;
-    }
-    let n = |k: &str| js::num(&e, k);
+    };
+    let n = |i: i32| js::num(js::NAV + i);
     let entry = NavEntry {
-        navigation_type: js::string(&e, "type"),
-        activation_start: n("activationStart"),
-        domain_lookup_start: n("domainLookupStart"),
-        domain_lookup_end: n("domainLookupEnd"),
-        connect_start: n("connectStart"),
-        connect_end: n("connectEnd"),
-        secure_connection_start: n("secureConnectionStart"),
-        request_start: n("requestStart"),
-        response_start: n("responseStart"),
-        response_end: n("responseEnd"),
-        dom_interactive: n("domInteractive"),
-        dom_content_loaded_event_end: n("domContentLoadedEventEnd"),
-        load_event_end: n("loadEventEnd"),
-        transfer_size: n("transferSize"),
+        navigation_type,
+        activation_start: n(0),
+        domain_lookup_start: n(1),
+        domain_lookup_end: n(2),
+        connect_start: n(3),
+        connect_end: n(4),
+        secure_connection_start: n(5),
+        request_start: n(6),
+        response_start: n(7),
+        response_end: n(8),
+        dom_interactive: n(9),
+        dom_content_loaded_event_end: n(10),
+        load_event_end: n(11),
+        transfer_size: n(12),
     };
     with(|s, now| s.navigation(&entry, now));
 }
 
-/// The one entry point for everything but clicks.
-fn dispatch(code: u32, arg: JsValue, t: f64) {
+/// The one entry point from the page side (glue.js `event` and `click`): `code`, what the page
+/// side read from the event as numbers (`a`, `b`, `c`; by code, below), its time `t`, and its
+/// strings in `A` ([`js::arg`]). Not part of the API.
+#[wasm_bindgen(js_name = __ferrotel_event)]
+pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) {
     match code {
+        // `A`: `selector \0 tag \0 text`; `a`, `b`: the pointer's position.
+        code::CLICK => on_click(js::arg(0).unwrap_or_default(), a as i32, b as i32, t),
         code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
         code::AFTER_LOAD => report_navigation(),
+        // `a`: visible; `b` (and `a` for pagehide): `performance.interactionCount`.
         code::VISIBILITY => {
-            let visible = arg.as_bool().unwrap_or_else(js::visible);
-            let count = js::interaction_count() as u32;
-            with_at(t, |s, now| s.visibility(visible, count, now));
+            with_at(t, |s, now| s.visibility(a == 1.0, b as u32, now));
         }
         code::PAGEHIDE => {
-            let count = js::interaction_count() as u32;
-            with_at(t, |s, now| s.page_hide(count, now));
+            with_at(t, |s, now| s.page_hide(a as u32, now));
         }
+        // `a`: persisted, `b`: visible; `A`: the URL.
         code::PAGESHOW => {
-            let persisted = js::get(&arg, "persisted").as_bool().unwrap_or(false);
-            let (visible, url) = (js::visible(), js::page_url(false));
-            with_at(t, |s, now| s.page_show(persisted, visible, &url, now));
-            if persisted {
+            let url = js::arg(0).unwrap_or_default();
+            with_at(t, |s, now| s.page_show(a == 1.0, b == 1.0, &url, now));
+            if a == 1.0 {
                 js::frames(code::RESTORE_PAINT);
             }
         }
         code::RESTORE_PAINT => {
             with_at(t, |s, now| s.restore_painted(now));
         }
+        // `A`: the URL.
         code::POPSTATE | code::ROUTE => {
-            let url = arg.as_string().unwrap_or_else(|| js::page_url(false));
+            let url = js::arg(0).unwrap_or_default();
             let cause = if code == code::ROUTE {
                 ViewCause::Route
             } else {
@@ -107,67 +106,52 @@ fn dispatch(code: u32, arg: JsValue, t: f64) {
             };
             with_at(t, |s, now| s.route(&url, cause, now));
         }
-        code::PAINT | code::LCP | code::LAYOUT_SHIFT | code::EVENT_TIMING | code::LONG_TASK => {
-            with_at(t, |s, now| {
-                for i in 0..js::len(&arg) {
-                    let e = js::at(&arg, i);
-                    let start = js::num(&e, "startTime");
-                    match code {
-                        code::PAINT => {
-                            if js::string(&e, "name") == "first-contentful-paint" {
-                                s.fcp(start, now);
-                            }
-                        }
-                        code::LCP => s.lcp(start),
-                        code::LAYOUT_SHIFT => s.layout_shift(
-                            js::num(&e, "value"),
-                            start,
-                            js::get(&e, "hadRecentInput").as_bool().unwrap_or(false),
-                        ),
-                        code::EVENT_TIMING => s.event_timing(
-                            js::num(&e, "interactionId") as u64,
-                            js::num(&e, "duration"),
-                        ),
-                        _ => s.long_task(start, js::num(&e, "duration"), now),
-                    }
-                }
-            });
+        // One performance entry: `a` startTime, `b` value (layout shift) or duration, `c`
+        // interactionId (event timing) or hadRecentInput (layout shift). Paint entries come
+        // only for first-contentful-paint.
+        code::PAINT => {
+            with_at(t, |s, now| s.fcp(a, now));
+        }
+        code::LCP => {
+            with_at(t, |s, _| s.lcp(a));
+        }
+        code::LAYOUT_SHIFT => {
+            with_at(t, |s, _| s.layout_shift(b, a, c == 1.0));
+        }
+        code::EVENT_TIMING => {
+            with_at(t, |s, _| s.event_timing(c as u64, b));
+        }
+        code::LONG_TASK => {
+            with_at(t, |s, now| s.long_task(a, b, now));
         }
         code::KEYDOWN => {
             with_at(t, |s, now| s.key(now));
         }
-        // An `ErrorEvent` (resource load errors, plain `Event`s without a message, are ignored).
-        code::ERROR => report(&js::get(&arg, "error"), Some(&arg), t),
-        // A rejection: `reason` of a PromiseRejectionEvent.
-        code::REJECTION if !js::is_undefined(&js::get(&arg, "promise")) => {
-            report(&js::get(&arg, "reason"), None, t)
-        }
+        code::ERROR | code::REJECTION => report(code == code::ERROR, a, b, t),
         code::TIMER => {
             with_at(t, |s, now| s.timer(now));
         }
+        // `a` token, `b` status; `A`: Retry-After.
         code::FETCH_DONE => {
-            let token = js::num(&arg, "t") as u32;
-            let status = js::num(&arg, "s") as u16;
-            let retry_after = js::get(&arg, "r").as_string();
+            let retry_after = js::arg(0);
             with_at(t, |s, now| {
-                s.transport(token, status, retry_after.as_deref(), now)
+                s.transport(a as u32, b as u16, retry_after.as_deref(), now)
             });
         }
         _ => {}
     }
 }
 
-/// Reports a thrown value (with its `ErrorEvent`) or a rejection reason (without). An `Error`
-/// (anything with a `stack` or a `message`) gives its own name, message and stack; any other
-/// value is described by its type and keys only, never its values ([`describe_non_error`]).
-fn report(v: &JsValue, event: Option<&JsValue>, t: f64) {
-    let rejection = event.is_none();
-    let (kind, mut message, mut stack) = match js::shape(v, NON_ERROR_KEYS as i32).as_string() {
-        None => (
-            js::string(v, "name"),
-            js::string(v, "message"),
-            js::string(v, "stack"),
-        ),
+/// Reports a thrown value (from an `ErrorEvent`, `event`) or a rejection reason (not). `A`:
+/// the value's shape (none for an `Error`), name, message and stack, then the event's message
+/// and file; `line`, `column` the event's. An `Error` (anything with a `stack` or a `message`)
+/// gives its own name, message and stack; any other value is described by its type and keys
+/// only, never its values ([`describe_non_error`]).
+fn report(event: bool, line: f64, column: f64, t: f64) {
+    let rejection = !event;
+    let s = |i| js::arg(i).unwrap_or_default();
+    let (kind, mut message, mut stack) = match js::arg(0) {
+        None => (s(1), s(2), s(3)),
         // A thrown null or undefined: the event's own message (below) is harmless.
         Some(shape) if !rejection && (shape == "undefined" || shape == "null") => {
             Default::default()
@@ -178,23 +162,23 @@ fn report(v: &JsValue, event: Option<&JsValue>, t: f64) {
             String::new(),
         ),
     };
-    if let Some(e) = event {
+    if event {
         if message.is_empty() {
             // No value (a cross-origin script's "Script error.", a synthetic event) or an Error
             // without a message: the event's own message. Never for other thrown values, where
             // it holds the value ("Uncaught s3cret").
-            message = js::string(e, "message");
+            message = s(4);
             if message.is_empty() && stack.is_empty() {
                 return;
             }
         }
-        let file = js::string(e, "filename");
+        let file = s(5);
         if stack.is_empty() && !file.is_empty() {
             stack = file;
             stack.push(':');
-            push_u64(&mut stack, js::num(e, "lineno") as u64);
+            push_u64(&mut stack, line as u64);
             stack.push(':');
-            push_u64(&mut stack, js::num(e, "colno") as u64);
+            push_u64(&mut stack, column as u64);
         }
     }
     let source = if rejection {
@@ -205,7 +189,8 @@ fn report(v: &JsValue, event: Option<&JsValue>, t: f64) {
     with_at(t, |s, now| s.error(source, &kind, &message, &stack, now));
 }
 
-/// A click: `[parts, x, y]`, plain values from the JavaScript DOM walk.
+/// A click: `parts` (`selector \0 tag \0 text`) and the pointer's position, plain values from
+/// the JavaScript DOM walk.
 fn on_click(parts: String, x: i32, y: i32, t: f64) {
     // `selector \0 tag \0 text`: only the text can hold a NUL worth keeping.
     let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
@@ -220,12 +205,9 @@ pub fn install() {
     if INSTALLED.swap(true, Ordering::Relaxed) {
         return;
     }
-    let complete = js::loaded();
+    let complete = js::num(js::LOADED) == 1.0;
     super::install_panic_hook();
-    js::install(
-        &Closure::<dyn FnMut(u32, JsValue, f64)>::new(dispatch).into_js_value(),
-        &Closure::<dyn FnMut(String, i32, i32, f64)>::new(on_click).into_js_value(),
-    );
+    js::install();
     // After the observers are attached: their first (buffered) entries arrive in a later task.
     if complete {
         report_navigation();

@@ -7,11 +7,25 @@
 // the two agree; esbuild inlines them).
 const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGESHOW = 6,
   POPSTATE = 7, ROUTE = 8, LOAD = 9, PAINT = 11, LCP = 12, LAYOUT_SHIFT = 13, EVENT_TIMING = 14,
-  LONG_TASK = 15;
+  LONG_TASK = 15, FETCH_DONE = 16, CLICK = 19;
 
-// F: the Rust dispatcher, once the module runs; until then (from `prelude()` on) what the
-// listeners see is kept in B, with its time, and handed over in order by `install`. D: nothing
-// more is kept (the SDK did not start: Do-Not-Track, or a bad option).
+// The module's side of the boundary is numbers only (no wasm-bindgen glue per import, no
+// closures): Rust enters through one export, `__ferrotel_event(code, a, b, c, t)`, with what this
+// side already read from the event as numbers; strings cross as UTF-8 in the module's memory
+// (X.memory, from `bind`): into Rust, `text` / `arg` encode one and return its byte length, Rust
+// allocates that much and `copy` writes it there; out of Rust, `(pointer, length)` read by `txt`.
+let X, P, R, A = [];
+const enc = new TextEncoder(), dec = new TextDecoder();
+const txt = (p, n) => dec.decode(new Uint8Array(X.memory.buffer, p, n));
+const put = (s) => X && typeof s == "string" ? (P = enc.encode(s)).length : -1;
+// The module's exports (its memory and `__ferrotel_event`): `wasm_bindgen::exports()`, handed
+// over by Rust when the SDK starts.
+export function bind(x) { X = x; }
+export function copy(p) { new Uint8Array(X.memory.buffer).set(P, p); }
+
+// F, C: into Rust, once the module runs; until then (from `prelude()` on) what the listeners see is
+// kept in B, with its time, and handed over in order by `install`. D: nothing more is kept (the
+// SDK did not start: Do-Not-Track, or a bad option).
 let F = null, C = null, U = "", B = [], D = false, H, T;
 const MAX_EARLY = 200;
 const call = (code, a, t) => {
@@ -20,31 +34,80 @@ const call = (code, a, t) => {
     if (F) F(code, a, t); else if (!D && B.length < MAX_EARLY) B.push([code, a, t]);
   } catch { }
 };
-export function setEndpoint(u) { U = u; }
 // `what` reads what the SDK needs at the time of the event (it may be dispatched later).
 function listen(onDocument, type, code, capture, what) {
   try { (onDocument ? document : window).addEventListener(type, (e) => call(code, what ? what() : e), { capture, passive: true }); } catch { }
 }
-export function perfNow() { try { return performance.now(); } catch { return 0; } }
-// 1: document.referrer; 2: location.href when capture started (`prelude`); else location.href.
-export function pageUrl(k) { try { return k == 1 ? document.referrer : k == 2 && H || location.href; } catch { return ""; } }
-// When capture started (`prelude`), on the performance.now() clock; now if it has not.
-export function since() { return T ?? perfNow(); }
-export function visible() { try { return document.visibilityState != "hidden"; } catch { return true; } }
-export function loaded() { try { return document.readyState == "complete"; } catch { return false; } }
-export function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch { return undefined; } }
-export function interactionCount() { try { return performance.interactionCount || 0; } catch { return 0; } }
+function perfNow() { try { return performance.now(); } catch { return 0; } }
+// 0: location.href; 1: document.referrer; 2: location.href when capture started (`prelude`).
+function pageUrl(k) { try { return k == 1 ? document.referrer : k == 2 && H || location.href; } catch { return ""; } }
+function visible() { try { return document.visibilityState != "hidden"; } catch { return true; } }
+function interactionCount() { try { return performance.interactionCount || 0; } catch { return 0; } }
+function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch { return undefined; } }
+// The navigation entry's numbers, in the order of `core::sdk::NavEntry`'s fields (tests/glue.rs).
+const NAV = 8, NAV_KEYS = ["activationStart", "domainLookupStart", "domainLookupEnd", "connectStart",
+  "connectEnd", "secureConnectionStart", "requestStart", "responseStart", "responseEnd", "domInteractive",
+  "domContentLoadedEventEnd", "loadEventEnd", "transferSize"];
+// What the SDK reads from the page as a number (`js::num`'s constants in src/browser/js.rs).
+const NUMS = [
+  perfNow,
+  () => T ?? perfNow(), // when capture started (`prelude`), on the same clock; now if it has not
+  () => Date.now(),
+  visible,
+  () => document.readyState == "complete",
+  () => navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1",
+  () => { try { return crypto.getRandomValues(new Uint32Array(1))[0]; } catch { return Math.random() * 4294967296; } },
+];
+export function num(k) {
+  try { return k < NAV ? +NUMS[k]() : +(navEntry()?.[NAV_KEYS[k - NAV]] ?? 0); } catch { return 0; }
+}
 // The session record (sessionStorage) or the persisted retry queue (localStorage).
 const KEY = ["ferrotel:queue", "ferrotel:session"];
-export function storeGet(session) {
-  try { return (session ? sessionStorage : localStorage).getItem(KEY[session]) ?? undefined; } catch { return undefined; }
+const store = (s) => s ? sessionStorage : localStorage;
+// A string the SDK reads from the page (`js::text`'s constants): 0-2 as `pageUrl`, 3 the
+// navigation entry's type (none without an entry), 4 the current JavaScript stack, 5 + s the
+// stored item s (none when absent or storage is off).
+export function text(k) {
+  let s;
+  try { s = k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : store(k - 5).getItem(KEY[k - 5]); } catch { }
+  return put(s);
 }
-export function storeSet(session, value) {
+// `A[i]` of the current call into Rust: as a string (none when not one), its type (1 string,
+// 2 number, 3 boolean, 4 array, 0 anything else) and as a number (an array's length).
+export function arg(i) { return put(A[i]); }
+const TYPES = ["string", "number", "boolean"];
+export function argType(i) { return Array.isArray(A[i]) ? 4 : TYPES.indexOf(typeof A[i]) + 1; }
+export function argNum(i) { const v = A[i]; return Array.isArray(v) ? v.length : +v; }
+function describe(v) {
+  try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch { try { return String(v); } catch { return ""; } }
+}
+// The npm entry's `init` options as A (`api::start` reads them): name, value for each one set,
+// a list's items after it; -1 when not an object.
+export function options(o) {
+  A = [];
+  if (typeof o != "object" || o === null) return -1;
+  for (const k of Object.keys(o)) { const v = get(o, k); if (v !== undefined) A.push(k, v, ...(Array.isArray(v) ? v : [])); }
+  return A.length;
+}
+// The npm entry's `track(name, attrs)` as A (`api::track` reads it): the name, then key, value for
+// each attribute, a value that is not a string, number or boolean as its JSON text.
+export function attrs(name, a) {
+  A = [describe(name)];
+  if (typeof a == "object" && a !== null) for (const [k, v] of Object.entries(a)) A.push(k, TYPES.includes(typeof v) ? v : describe(v));
+  return A.length;
+}
+// A string out of Rust (none for a negative length): k 0 the endpoint (where `send` sends), 1 a
+// result for the npm entry (`take`), 2 + s the stored item s (`setItem`, or `removeItem` for none;
+// nothing when storage refuses: off, or full).
+export function set(k, p, n) {
   try {
-    const s = session ? sessionStorage : localStorage;
-    if (value === undefined) s.removeItem(KEY[session]); else s.setItem(KEY[session], value);
+    const s = n < 0 ? undefined : txt(p, n);
+    if (k > 1) { if (s === undefined) store(k - 2).removeItem(KEY[k - 2]); else store(k - 2).setItem(KEY[k - 2], s); }
+    else if (k) R = s; else U = s;
   } catch { }
 }
+// The npm entry: what the last call into Rust left for it (the session id, a bad option's message).
+export function take() { const r = R; R = undefined; return r; }
 // One step of the selector path: `#id` (64 characters at most), else the tag, its first two
 // classes of at most 32 characters with fewer than 3 digits (generated names such as
 // `css-1a2b3c` are skipped), and `:nth-of-type(i)` when a sibling has the same tag (counted
@@ -132,12 +195,51 @@ export function prelude() {
   listen(false, "load", LOAD, false);
   hookHistory(ROUTE);
 }
+function get(o, k) { try { return o == null ? undefined : o[k]; } catch { return undefined; } }
+// undefined for an Error (anything with a stack or a message); any other value by type and keys
+// only: typeof ("null" for null), "Array\0length", or "name\0the first n keys, joined[, ...]"
+// (`core::scrub::describe_non_error` writes the message from it; n = NON_ERROR_KEYS).
+function shape(v, n) {
+  try {
+    if (v == null) return "" + v;
+    if (typeof v != "object") return typeof v;
+    if (v.stack || v.message !== undefined) return undefined;
+    if (Array.isArray(v)) return "Array\0" + v.length;
+    const k = Object.keys(v), c = Object.getPrototypeOf(v)?.constructor;
+    return (typeof c == "function" && c.name || "Object") + "\0" + k.slice(0, n).join(", ") + (k.length > n ? ", ..." : "");
+  } catch { return "Object"; }
+}
+const NON_ERROR_KEYS = 10;
+// Into Rust: the event's strings in A, its numbers as arguments (`capture::event` reads them).
+const ev = (code, t, a, b, c) => X.__ferrotel_event(code, a, b, c, t);
+function event(code, v, t) {
+  A = [];
+  if (code == VISIBILITY) ev(code, t, v, interactionCount());
+  else if (code == PAGEHIDE) ev(code, t, interactionCount());
+  else if (code == PAGESHOW) { A = [pageUrl()]; ev(code, t, !!get(v, "persisted"), visible()); }
+  else if (code == POPSTATE || code == ROUTE) { A = [v]; ev(code, t); }
+  else if (code == ERROR || code == REJECTION) {
+    // An ErrorEvent's error (resource load errors, plain Events without one, have no message and
+    // are dropped in Rust) or a PromiseRejectionEvent's reason: [shape, name, message, stack, the
+    // event's message, its file], line and column.
+    if (code == REJECTION && get(v, "promise") === undefined) return;
+    const x = get(v, code == ERROR ? "error" : "reason");
+    A = [shape(x, NON_ERROR_KEYS), get(x, "name"), get(x, "message"), get(x, "stack"), get(v, "message"), get(v, "filename")];
+    ev(code, t, get(v, "lineno"), get(v, "colno"));
+  } else if (code >= PAINT && code <= LONG_TASK) {
+    // Performance entries, one call each: start, then value (layout shift) or duration, then
+    // interactionId (event timing) or hadRecentInput (layout shift).
+    for (const e of v) if (code != PAINT || e.name == "first-contentful-paint") ev(code, t, e.startTime, e.value ?? e.duration, e.interactionId ?? e.hadRecentInput);
+  } else if (code == FETCH_DONE) { A = [v.r]; ev(code, t, v.t, v.s); }
+  else ev(code, t);
+}
+function click(a, x, y, t) { A = [a]; ev(CLICK, t, x, y); }
 // The SDK runs: what was kept is dispatched in order, then the observers are attached
 // (`buffered: true`, so entries from before are delivered too).
-export function install(f, c) {
+export function install() {
   prelude();
-  F = f;
-  C = c;
+  F = event;
+  C = click;
   const b = B;
   B = [];
   for (const [code, a, t] of b) try { code ? F(code, a, t) : C(a[0], a[1], a[2], t); } catch { }
@@ -150,45 +252,21 @@ export function install(f, c) {
 }
 // The npm entry, once `start` returned: if the SDK did not start, keep nothing more.
 export function settle() { if (!F) { D = true; B = []; } }
-export function later(ms, code) { try { setTimeout(() => call(code), ms); } catch { } }
-export function get(o, k) { try { return o == null ? undefined : o[k]; } catch { return undefined; } }
-export function at(a, i) { return a[i]; }
-export function keys(o) { return Object.keys(o); }
-export function entries(o) { return Object.entries(o); }
-export function isArray(v) { return Array.isArray(v); }
-export function dateNow() { return Date.now(); }
-export function isObject(v) { return typeof v == "object" && v !== null; }
-export function isUndefined(v) { return v === undefined; }
-// undefined for an Error (anything with a stack or a message); any other value by type and keys
-// only: typeof ("null" for null), "Array\0length", or "name\0the first n keys, joined[, ...]".
-export function shape(v, n) {
+// Dispatches `code` after `ms`, or after the next frame was painted (ms < 0: two
+// `requestAnimationFrame`s).
+export function later(code, ms) {
+  try { if (ms < 0) requestAnimationFrame(() => requestAnimationFrame(() => call(code))); else setTimeout(() => call(code), ms); } catch { }
+}
+// A batch (UTF-8 at p, n bytes) to the endpoint: `navigator.sendBeacon` (how 0; a string body
+// goes as text/plain;charset=UTF-8, so no CORS preflight), true when the browser took it; or
+// `fetch` (how 1; 2 with keepalive), then FETCH_DONE with {t: token, s: status (0 for a network
+// error), r: Retry-After}.
+export function send(p, n, token, how) {
+  const body = txt(p, n);
+  if (!how) { try { return navigator.sendBeacon(U, body); } catch { return false; } }
+  const done = (s, r) => call(FETCH_DONE, { t: token, s, r });
   try {
-    if (v == null) return "" + v;
-    if (typeof v != "object") return typeof v;
-    if (v.stack || v.message !== undefined) return undefined;
-    if (Array.isArray(v)) return "Array\0" + v.length;
-    const k = Object.keys(v), c = Object.getPrototypeOf(v)?.constructor;
-    return (typeof c == "function" && c.name || "Object") + "\0" + k.slice(0, n).join(", ") + (k.length > n ? ", ..." : "");
-  } catch { return "Object"; }
-}
-export function describe(v) {
-  try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch { try { return String(v); } catch { return ""; } }
-}
-export function beacon(body) {
-  try { return navigator.sendBeacon(U, body); } catch { return false; }
-}
-export function post(body, code, t, keepalive) {
-  const done = (s, r) => call(code, { t, s, r });
-  try {
-    fetch(U, { method: "POST", body, keepalive, credentials: "omit", mode: "cors" })
-      .then((r) => done(r.status, r.headers.get("retry-after") ?? undefined), () => done(0));
+    fetch(U, { method: "POST", body, keepalive: how > 1, credentials: "omit", mode: "cors" })
+      .then((r) => done(r.status, r.headers.get("retry-after")), () => done(0));
   } catch { done(0); }
-}
-export function frames(code) { try { requestAnimationFrame(() => requestAnimationFrame(() => call(code))); } catch { } }
-export function stack() { try { return new Error().stack || ""; } catch { return ""; } }
-export function random32() {
-  try { return crypto.getRandomValues(new Uint32Array(1))[0]; } catch { return Math.random() * 4294967296; }
-}
-export function privacySignal() {
-  try { return navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1"; } catch { return false; }
 }

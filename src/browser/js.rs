@@ -1,9 +1,10 @@
 //! The JavaScript side of the SDK, kept to what is smaller or faster there:
 //!
-//! * one guarded dispatcher: every listener, observer and fetch callback enters Rust through a
-//!   single closure with a numeric code (clicks through a second, typed one: the hot path), so a
-//!   failure inside the SDK never surfaces in the host page and the module carries two closure
-//!   shims instead of fifteen;
+//! * every listener, observer and fetch callback enters Rust through one export,
+//!   [`crate::browser::capture::event`], with a numeric code and what the page side already
+//!   read from the event as numbers (strings beside them, see below), each call guarded so that a
+//!   failure inside the SDK never surfaces in the host page. No Rust closure is handed to
+//!   JavaScript: the page side calls the module's exports, which Rust gives it ([`bind`]);
 //! * the click path: walking the DOM for a selector is nothing but boundary crossings, so it
 //!   runs here and enters Rust once per click with plain values (masking, truncation, encoding
 //!   and batching stay in Rust). It reads no layout, no storage and never an input's value;
@@ -11,93 +12,55 @@
 //!
 //! That JavaScript is a real module, `src/browser/glue.js` (linted by eslint, and its dispatch
 //! codes checked against `capture::code` by tests/glue.rs); this file declares its imports.
+//!
+//! The imports take and return numbers only, so wasm-bindgen imports them straight from the
+//! module with no glue of its own. A few wide ones ([`num`], [`text`]: "read this fact") stand
+//! for a dozen narrow ones. Strings cross as UTF-8 in the module's memory: out of Rust as
+//! `(pointer, length)`, which the page side decodes; into Rust as a length returned by the
+//! import that encoded it, after which Rust allocates that much and `copy` writes it there
+//! ([`take`]). README "Size and speed" has what this saves over wasm-bindgen's own string glue.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/src/browser/glue.js")]
 extern "C" {
-    /// Installs the Rust entry point (`f(code, arg)`, clicks included) and attaches every
-    /// listener and observer: `addEventListener(type, e => f(code, e),
-    /// {capture, passive})`, a capture-phase click listener on `document`, the history hook
-    /// (`code::ROUTE` after every `pushState` / `replaceState`), PerformanceObservers with
-    /// `buffered: true` where the browser supports the type (`f(code, entries)`).
-    pub fn install(f: &JsValue, c: &JsValue);
-    /// Where `beacon` and `post` send.
-    #[wasm_bindgen(js_name = setEndpoint)]
-    pub fn set_endpoint(url: &str);
-    /// `performance.now()`.
-    #[wasm_bindgen(js_name = perfNow)]
-    pub fn perf_now() -> f64;
-    /// `location.href` (0), `document.referrer` (1), or `location.href` when capture started
-    /// (2: the npm entry attaches the listeners before the module runs).
-    #[wasm_bindgen(js_name = pageUrl)]
-    fn page_url_js(which: i32) -> JsValue;
-    /// When capture started, on the `performance.now()` clock (now, if it has not).
-    pub fn since() -> f64;
-    /// The document is not hidden.
-    pub fn visible() -> bool;
-    /// `document.readyState == "complete"`.
-    pub fn loaded() -> bool;
-    /// The navigation timing entry, if any.
-    #[wasm_bindgen(js_name = navEntry)]
-    pub fn nav_entry() -> JsValue;
-    /// `performance.interactionCount` (0 where unsupported).
-    #[wasm_bindgen(js_name = interactionCount)]
-    pub fn interaction_count() -> f64;
-    /// `getItem` on sessionStorage or localStorage; `None` when absent or storage is off.
-    #[wasm_bindgen(js_name = storeGet)]
-    fn store_get_js(session: i32) -> JsValue;
-    /// `setItem` (or `removeItem` for `None`) of the session record (1) or the retry queue (0);
-    /// nothing when storage refuses (off, or full).
-    #[wasm_bindgen(js_name = storeSet)]
-    fn store_set_js(session: i32, value: Option<&str>);
-    /// Dispatches `code` after `ms`.
+    /// Hands the module's exports (its memory, and `__ferrotel_event`) to the page side.
+    #[wasm_bindgen(js_name = bind)]
+    fn bind_js(exports: &JsValue);
+    /// Attaches every listener and observer (once per page; the npm entry attached the
+    /// listeners before the module ran) and hands over, in order, what they kept meanwhile.
+    pub fn install();
+    /// A number read from the page: one of the constants below.
+    #[wasm_bindgen(js_name = num)]
+    fn num_js(which: i32) -> f64;
+    /// A string read from the page (one of the constants below): encodes it and returns its
+    /// UTF-8 length, or -1 when there is none.
+    #[wasm_bindgen(js_name = text)]
+    fn text_js(which: i32) -> i32;
+    /// The same for `A[i]`, the strings of the current call into Rust from the page side.
+    #[wasm_bindgen(js_name = arg)]
+    fn arg_js(i: i32) -> i32;
+    /// `A[i]`'s type: 1 string, 2 number, 3 boolean, 4 array, 0 anything else.
+    #[wasm_bindgen(js_name = argType)]
+    pub fn arg_type(i: i32) -> i32;
+    /// `A[i]` as a number (true is 1, an array its length).
+    #[wasm_bindgen(js_name = argNum)]
+    pub fn arg_num(i: i32) -> f64;
+    /// Lays out an `init` options object in `A` as the npm entry does (`api::start` from Rust).
+    pub fn options(o: &JsValue) -> i32;
+    /// Copies the string the last `text` or `arg` encoded to `p` (as many bytes as it said).
+    fn copy(p: i32);
+    /// A string out of Rust (UTF-8 at `p`, `n` bytes) to one of the slots below.
+    #[wasm_bindgen(js_name = set)]
+    fn set_js(slot: i32, p: i32, n: i32);
+    /// `navigator.sendBeacon(endpoint, body)` (`how` 0; true when the browser took it) or
+    /// `fetch(endpoint, {method: "POST", keepalive: how == 2})`, after which `FETCH_DONE` is
+    /// dispatched with the token, the status (0 for a network error) and Retry-After.
+    #[wasm_bindgen(js_name = send)]
+    fn send_js(p: i32, n: i32, token: f64, how: i32) -> bool;
+    /// Dispatches `code` after `ms`, or after the next frame was painted (`ms` < 0).
     #[wasm_bindgen(js_name = later)]
-    fn later_js(ms: i32, code: i32);
-    /// `o[k]`, never throwing (getters on hostile objects can).
-    pub fn get(o: &JsValue, k: &str) -> JsValue;
-    /// `a[i]` of an array.
-    #[wasm_bindgen(js_name = at)]
-    fn at_js(a: &JsValue, i: i32) -> JsValue;
-    /// `undefined` for an `Error` (anything with a `stack` or a `message`); any other value by
-    /// type and keys only, as [`crate::core::scrub::describe_non_error`] reads them.
-    pub fn shape(v: &JsValue, n: i32) -> JsValue;
-    /// `JSON.stringify` (or `String`) of a value: custom event names and nested attributes.
-    #[wasm_bindgen(js_name = describe)]
-    fn describe_js(v: &JsValue) -> JsValue;
-    /// `navigator.sendBeacon(endpoint, body)` (a string body goes as `text/plain;charset=UTF-8`, so no
-    /// CORS preflight); false when refused or unavailable.
-    pub fn beacon(body: &str) -> bool;
-    /// `fetch(endpoint, {method: "POST", keepalive})`, then dispatches `code` with
-    /// `{t: token, s: status, r: retryAfter}` (status 0 for a network error).
-    pub fn post(body: &str, code: u32, token: u32, keepalive: bool);
-    /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
-    #[wasm_bindgen(js_name = frames)]
-    fn frames_js(code: i32);
-    /// The current JavaScript stack (for panics, which carry none of their own).
-    #[wasm_bindgen(js_name = stack)]
-    fn stack_js() -> JsValue;
-    /// 32 random bits (crypto when available).
-    pub fn random32() -> u32;
-    /// Do-Not-Track or Global Privacy Control is on.
-    #[wasm_bindgen(js_name = privacySignal)]
-    pub fn privacy_signal() -> bool;
-    /// `Date.now()`.
-    #[wasm_bindgen(js_name = dateNow)]
-    pub fn date_now() -> f64;
-    /// `Object.keys(o)`.
-    pub fn keys(o: &JsValue) -> JsValue;
-    /// `Object.entries(o)`.
-    pub fn entries(o: &JsValue) -> JsValue;
-    /// `Array.isArray(v)`.
-    #[wasm_bindgen(js_name = isArray)]
-    pub fn is_array(v: &JsValue) -> bool;
-    /// `JsValue::is_object`, imported from the snippet (no glue).
-    #[wasm_bindgen(js_name = isObject)]
-    pub fn is_object(v: &JsValue) -> bool;
-    /// `JsValue::is_undefined`, imported from the snippet (no glue).
-    #[wasm_bindgen(js_name = isUndefined)]
-    pub fn is_undefined(v: &JsValue) -> bool;
+    fn later_js(code: i32, ms: i32);
 }
 
 // A JavaScript built-in (declared here rather than linking js-sys: see Cargo.toml).
@@ -110,73 +73,117 @@ extern "C" {
     pub fn new(message: &str) -> Error;
 }
 
-/// The length of an array.
-pub fn len(a: &JsValue) -> u32 {
-    num(a, "length") as u32
+// What `num` reads (glue.js `NUMS`, then the navigation entry's numbers from `NAV`).
+/// `performance.now()`.
+pub const NOW: i32 = 0;
+/// When capture started, on the `performance.now()` clock (now, if it has not).
+pub const SINCE: i32 = 1;
+/// `Date.now()`.
+pub const WALL: i32 = 2;
+/// The document is not hidden (1 or 0).
+pub const VISIBLE: i32 = 3;
+/// `document.readyState == "complete"`.
+pub const LOADED: i32 = 4;
+/// Do-Not-Track or Global Privacy Control is on.
+pub const PRIVACY: i32 = 5;
+/// 32 random bits (crypto when available).
+pub const RANDOM: i32 = 6;
+/// The navigation entry's numbers, in the order of [`crate::core::sdk::NavEntry`]'s fields
+/// (0 when there is no entry).
+pub const NAV: i32 = 8;
+
+// What `text` reads (0 is `location.href`, which glue.js reads itself).
+/// `document.referrer`.
+pub const REFERRER: i32 = 1;
+/// `location.href` when capture started (the npm entry attaches the listeners before the
+/// module runs).
+pub const START_URL: i32 = 2;
+/// The navigation entry's `type`; none when the browser has no entry.
+pub const NAV_TYPE: i32 = 3;
+/// The current JavaScript stack (for panics, which carry none of their own).
+pub const STACK: i32 = 4;
+/// `getItem` of the persisted retry queue (`localStorage` "ferrotel:queue", `+ 0`) or the
+/// session record (`sessionStorage` "ferrotel:session", `+ 1`); none when absent or storage is
+/// off.
+pub const STORED: i32 = 5;
+
+// Where `set` puts a string.
+/// Where `send` sends.
+pub const ENDPOINT: i32 = 0;
+/// A result for the npm entry (the session id, a bad option's message).
+pub const RESULT: i32 = 1;
+/// `setItem` of the stored item (`+ 0` queue, `+ 1` session); nothing when storage refuses.
+pub const STORE: i32 = 2;
+
+/// Hands the module's exports to the page side: before anything else crosses.
+pub fn bind() {
+    bind_js(&wasm_bindgen::exports());
 }
 
-/// `o[k]` as a number, or 0.
-pub fn num(o: &JsValue, k: &str) -> f64 {
-    get(o, k).as_f64().unwrap_or(0.0)
+/// A number read from the page ([`NOW`], [`VISIBLE`], ...).
+pub fn num(which: i32) -> f64 {
+    num_js(which)
 }
 
-/// `o[k]` as a string, or empty.
-pub fn string(o: &JsValue, k: &str) -> String {
-    text(get(o, k))
+/// `performance.now()`.
+pub fn perf_now() -> f64 {
+    num_js(NOW)
 }
 
-// Strings come back from JavaScript as values, read with `as_string`: one conversion in the
-// glue for all of them instead of one per import.
-fn text(v: JsValue) -> String {
-    v.as_string().unwrap_or_default()
+/// A string read from the page ([`URL`], [`STORED`], ...).
+pub fn text(which: i32) -> Option<String> {
+    take(text_js(which))
 }
 
-// Numbers and values cross without glue (imported straight from the snippet); a `bool` or
-// `u32` argument would need a conversion wrapper each, so those are passed as `i32`.
-
-/// `location.href`, or `document.referrer`.
-pub fn page_url(referrer: bool) -> String {
-    text(page_url_js(referrer as i32))
+/// `A[i]` of the current call into Rust, if a string.
+pub fn arg(i: i32) -> Option<String> {
+    take(arg_js(i))
 }
 
-/// `location.href` when capture started (now, if it has not).
-pub fn start_url() -> String {
-    text(page_url_js(2))
+/// A string the page side encoded: `len` is what its import returned (-1: none).
+#[inline(never)]
+fn take(len: i32) -> Option<String> {
+    let n = usize::try_from(len).ok()?;
+    let mut v = Vec::<u8>::with_capacity(n);
+    if n > 0 {
+        copy(v.as_mut_ptr() as i32);
+        // SAFETY: `copy` wrote exactly `n` bytes there (the length the encoder returned).
+        unsafe { v.set_len(n) };
+    }
+    // SAFETY: TextEncoder's output is UTF-8 (lone surrogates become U+FFFD).
+    Some(unsafe { String::from_utf8_unchecked(v) })
 }
 
-/// `getItem` of the session record (`sessionStorage`, "ferrotel:session") or the persisted
-/// retry queue (`localStorage`, "ferrotel:queue"); `None` when absent or storage is off.
-pub fn store_get(session: bool) -> Option<String> {
-    store_get_js(session as i32).as_string()
+/// A string out of Rust to `slot` ([`ENDPOINT`], [`RESULT`], [`STORE`]); `None` removes the
+/// stored item.
+pub fn set(slot: i32, s: Option<&str>) {
+    match s {
+        Some(s) => set_js(slot, s.as_ptr() as i32, s.len() as i32),
+        None => set_js(slot, 0, -1),
+    }
 }
 
-/// `setItem` (or `removeItem` for `None`) of the same items; nothing when storage refuses
-/// (off, or full).
-pub fn store_set(session: bool, value: Option<&str>) {
-    store_set_js(session as i32, value)
+/// `navigator.sendBeacon(endpoint, body)`; false when refused or unavailable.
+pub fn beacon(body: &str) -> bool {
+    send_js(body.as_ptr() as i32, body.len() as i32, 0.0, 0)
+}
+
+/// `fetch(endpoint, {method: "POST", keepalive})`, then `FETCH_DONE` with `token`.
+pub fn post(body: &str, token: u32, keepalive: bool) {
+    send_js(
+        body.as_ptr() as i32,
+        body.len() as i32,
+        token as f64, // any u32: an i32 would come back negative
+        1 + keepalive as i32,
+    );
 }
 
 /// Dispatches `code` after `ms`.
 pub fn later(ms: u32, code: u32) {
-    later_js(ms as i32, code as i32)
+    later_js(code as i32, ms as i32)
 }
 
 /// Dispatches `code` after the next frame was painted (two `requestAnimationFrame`s).
 pub fn frames(code: u32) {
-    frames_js(code as i32)
-}
-
-/// `a[i]` of an array.
-pub fn at(a: &JsValue, i: u32) -> JsValue {
-    at_js(a, i as i32)
-}
-
-/// `JSON.stringify` (or `String`) of a value: custom event names and nested attributes.
-pub fn describe(v: &JsValue) -> String {
-    text(describe_js(v))
-}
-
-/// The current JavaScript stack (for panics, which carry none of their own).
-pub fn stack() -> String {
-    text(stack_js())
+    later_js(code as i32, -1)
 }

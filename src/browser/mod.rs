@@ -32,13 +32,21 @@ pub use crate::core::sdk::Stats;
 use crate::core::sdk::{Action, Page, Sdk};
 
 /// The persisted retry queue (`localStorage` "ferrotel:queue") and the session record
-/// (`sessionStorage` "ferrotel:session"), as [`js::store_get`] selects them.
-const QUEUE: bool = false;
-const SESSION: bool = true;
+/// (`sessionStorage` "ferrotel:session"), as [`js::text`] and [`js::set`] select them.
+const QUEUE: i32 = 0;
+const SESSION: i32 = 1;
+
+fn store_get(item: i32) -> Option<String> {
+    js::text(js::STORED + item)
+}
+
+fn store_set(item: i32, value: Option<&str>) {
+    js::set(js::STORE + item, value)
+}
 
 /// The one SDK instance. wasm32 in the browser is single-threaded, so a plain static (cheaper
 /// than `thread_local!`) is sound; `try_borrow_mut` (no panicking path) guards re-entrancy.
-/// Where it sends is kept on the JavaScript side ([`js::set_endpoint`]).
+/// Where it sends is kept on the JavaScript side ([`js::ENDPOINT`]).
 struct Global(RefCell<Option<Sdk>>);
 // SAFETY: the browser build runs on one thread; nothing here is shared across threads.
 unsafe impl Sync for Global {}
@@ -85,7 +93,7 @@ fn perform() {
                 token,
                 body,
                 keepalive,
-            } => js::post(&body, capture::FETCH_DONE, token, keepalive),
+            } => js::post(&body, token, keepalive),
             Action::Beacon { token, body } => {
                 let taken = js::beacon(&body);
                 if let Some(mut s) = enter() {
@@ -95,21 +103,21 @@ fn perform() {
             }
             Action::Store(op) => {
                 // Read just before writing: the origin's other tabs share the item.
-                let text = op.apply(&js::store_get(QUEUE).unwrap_or_default());
-                js::store_set(QUEUE, (!text.is_empty()).then_some(&text));
+                let text = op.apply(&store_get(QUEUE).unwrap_or_default());
+                store_set(QUEUE, (!text.is_empty()).then_some(&text));
             }
             Action::ReadSession => {
-                let v = js::store_get(SESSION);
+                let v = store_get(SESSION);
                 if let Some(mut s) = enter() {
                     s.session_read(v.as_deref(), js::perf_now());
                 }
                 perform();
             }
             Action::SaveSession(v) => {
-                js::store_set(SESSION, Some(&v));
+                store_set(SESSION, Some(&v));
             }
             Action::ReadQueue => {
-                let text = js::store_get(QUEUE).unwrap_or_default();
+                let text = store_get(QUEUE).unwrap_or_default();
                 if let Some(mut s) = enter() {
                     s.queue_read(&text, js::perf_now());
                 }
@@ -131,26 +139,23 @@ fn perform() {
 /// it returns `Ok`, captures nothing and clears what earlier pages persisted.
 pub fn init(cfg: Config) -> Result<(), ConfigError> {
     cfg.validate()?;
+    js::bind();
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
     // The npm entry attached the listeners before the module ran: the page view and the
     // session start from then (what happened since is dispatched right after, in order).
-    let now = js::since();
+    let now = js::num(js::SINCE);
+    let random = || js::num(js::RANDOM) as u32;
     let page = Page {
-        url: js::start_url(),
-        referrer: js::page_url(true),
-        visible: js::visible(),
-        privacy_signal: js::privacy_signal(),
-        wall_origin: (js::date_now() - js::perf_now()).max(0.0) as u64,
-        seed: crate::core::ids::seed([
-            js::random32(),
-            js::random32(),
-            js::random32(),
-            js::random32(),
-        ]),
+        url: js::text(js::START_URL).unwrap_or_default(),
+        referrer: js::text(js::REFERRER).unwrap_or_default(),
+        visible: js::num(js::VISIBLE) == 1.0,
+        privacy_signal: js::num(js::PRIVACY) == 1.0,
+        wall_origin: (js::num(js::WALL) - js::perf_now()).max(0.0) as u64,
+        seed: crate::core::ids::seed([random(), random(), random(), random()]),
     };
-    js::set_endpoint(&cfg.endpoint);
+    js::set(js::ENDPOINT, Some(&cfg.endpoint));
     let sdk = Sdk::new(cfg, &page, &capture::navigation_type(), now);
     let on = sdk.is_on();
     *SDK.0
@@ -186,7 +191,8 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running. Resolves it now if it was not yet.
 pub fn session_id() -> Option<String> {
-    let stored = js::store_get(SESSION);
+    js::bind();
+    let stored = store_get(SESSION);
     with(|s, now| {
         s.session_read(stored.as_deref(), now); // a no-op once known
         s.session_id().map(str::to_owned)
@@ -238,7 +244,7 @@ pub fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
         message.push_str(": ");
         message.push_str(p);
     }
-    let stack = js::stack();
+    let stack = js::text(js::STACK).unwrap_or_default();
     with(|s, now| {
         s.error(ErrorSource::Panic, "RustPanic", &message, &stack, now);
         s.flush(now);

@@ -17,10 +17,10 @@ const page = (opts, body = "") => `<!doctype html><html><head><title>t</title></
 <form><input id="email" type="email" value="someone@example.com"></form>
 <p id="para">${"lorem ipsum ".repeat(200)}</p></main>
 <script type="module">
-import { init, ready, track, sessionId } from "/pkg/index.js";
-track("before-init", { n: 1 });
+import { init, ready, track, sessionId, stats } from "/pkg/index.js";
+track("before-init", { n: 1, s: "\\u00e9\\u{1F600}", b: true, o: { a: [1] } });
 window.boom = () => setTimeout(function thrower() { throw new TypeError("real uncaught 42"); });
-try { await init(${opts}); await ready(); window.__ok = sessionId(); } catch (e) { window.__err = String(e.message); }
+try { await init(${opts}); await ready(); window.__ok = sessionId(); window.__stats = stats(); } catch (e) { window.__err = String(e.message); }
 window.__done = true;
 ${body}
 </script></body></html>`;
@@ -65,6 +65,7 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
   await p.goto(server.origin + "/?utm_source=mail&token=SECRET");
   const sid = await until(() => p.evaluate(() => window.__ok || window.__err));
   assert.match(sid, /^[0-9a-f]{32}$/, "init resolved with a session");
+  const stats = await p.evaluate(() => window.__stats);
   await p.click("#buy");
   await p.click("#email");
   await p.fill("#email", "typed-secret@example.com");
@@ -107,6 +108,9 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
   assert.ok(evs.filter((e) => e.type === "screen_time").every((s) => s.visible_ms > 0));
   const custom = evs.find((e) => e.type === "custom");
   assert.equal(custom.name, "before-init", "calls before init are queued, not lost");
+  assert.deepEqual(custom.attrs, { n: 1, s: "é😀", b: true, o: '{"a":[1]}' }, "attribute values by type, nested ones as JSON");
+  assert.deepEqual(Object.keys(stats), ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"]);
+  assert.ok(Object.values(stats).every((v) => v === 0), JSON.stringify(stats));
   const err = rows.find((e) => e.type === "error" && e.source === "error");
   assert.equal(err["exception.type"], "TypeError");
   assert.equal(err["exception.message"], "real uncaught 42");
