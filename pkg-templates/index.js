@@ -5,7 +5,7 @@
 // loader, `__wbg_init`). scripts/build-pkg.sh bundles this file with the glue into the package's
 // one index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
 import { initSync, start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
-import { prelude, settle, options as layOut, attrs, take } from "{{GLUE}}";
+import { prelude, settle, bind, options as layOut, attrs, take } from "{{GLUE}}";
 
 let started = null;
 let running = false;
@@ -14,12 +14,13 @@ const MAX_QUEUED = 100;
 
 // The module is compiled while it downloads (compileStreaming; from the bytes when the server
 // does not say application/wasm), then instantiated by wasm-bindgen's `initSync`: its own async
-// loader does the same with more code (README "Size and speed").
+// loader does the same with more code (README "Size and speed"). glue.js gets the module's
+// exports (its memory and entry point) from here.
 async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
   let m;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
-  initSync({ module: m });
+  bind(initSync({ module: m }));
 }
 
 function call(f, args) {

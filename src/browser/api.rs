@@ -67,11 +67,11 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
 }
 
 /// Starts the SDK with the options laid out by glue.js `options`; false, with the message of
-/// the first bad option in the `RESULT` slot, when one is bad.
+/// the first bad option in the `RESULT` slot, when one is bad. The npm entry has handed the
+/// module's exports to glue.js (`bind`) first.
 #[wasm_bindgen(js_name = start)]
 pub fn start_laid_out(n: i32) -> bool {
-    js::bind();
-    let r = parse_options(n).and_then(super::init);
+    let r = parse_options(n).and_then(super::start);
     if let Err(e) = &r {
         js::set(js::RESULT, Some(&e.message()));
     }
@@ -83,7 +83,7 @@ pub fn start_laid_out(n: i32) -> bool {
 pub fn start(options: JsValue) -> Result<(), JsValue> {
     js::bind();
     parse_options(js::options(&options))
-        .and_then(super::init)
+        .and_then(super::start)
         .map_err(|e| js::Error::new(&e.message()).into())
 }
 

@@ -138,8 +138,16 @@ fn perform() {
 /// `respect_do_not_track` is set and the browser sends Do-Not-Track or Global Privacy Control,
 /// it returns `Ok`, captures nothing and clears what earlier pages persisted.
 pub fn init(cfg: Config) -> Result<(), ConfigError> {
-    cfg.validate()?;
+    // The page side gets the module's exports from here. The npm entry hands them over itself
+    // (and calls [`start`] instead), so its build holds no JavaScript value at all: no
+    // `wasm_bindgen::exports()`, no externref table (README "Size and speed").
     js::bind();
+    start(cfg)
+}
+
+/// [`init`] once the page side has the module's exports.
+fn start(cfg: Config) -> Result<(), ConfigError> {
+    cfg.validate()?;
     if SDK.0.try_borrow().map(|s| s.is_some()).unwrap_or(true) {
         return Ok(());
     }
@@ -191,7 +199,6 @@ pub fn set_consent(granted: bool) {
 
 /// The session id (32 hex digits), if running. Resolves it now if it was not yet.
 pub fn session_id() -> Option<String> {
-    js::bind();
     let stored = store_get(SESSION);
     with(|s, now| {
         s.session_read(stored.as_deref(), now); // a no-op once known
