@@ -13,14 +13,14 @@ use crate::core::config::{Config, ConfigError, Kind, Value, OPTIONS};
 use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
-// glue.js `argType`.
+// glue.js `typed`.
 const STR: i32 = 1;
 const NUM: i32 = 2;
 const BOOL: i32 = 3;
 const LIST: i32 = 4;
 
-/// Converts the `init` options (`n` entries laid out by glue.js `options`: name, value, a
-/// list's items after it; -1 for a value that is not an object) by the options table
+/// Converts the `init` options (`n` entries laid out by glue.js `options`: name, type, value, a
+/// list's items after its length; -1 for a value that is not an object) by the options table
 /// ([`OPTIONS`]): each value is read by its option's kind; unknown names and wrong kinds are
 /// errors naming the option.
 fn parse_options(n: i32) -> Result<Config, ConfigError> {
@@ -34,8 +34,9 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
     let mut i = 0;
     while i < n {
         let name = js::arg(i).unwrap_or_default();
-        let v = i + 1;
-        let (ty, x) = (js::arg_type(v), js::arg_num(v));
+        let ty = js::arg_num(i + 1) as i32;
+        let v = i + 2;
+        let x = js::arg_num(v);
         let items = if ty == LIST { x as i32 } else { 0 };
         i = v + 1 + items;
         let Some(o) = OPTIONS.iter().position(|o| o.name == name) else {
@@ -87,23 +88,24 @@ pub fn start(options: JsValue) -> Result<(), JsValue> {
         .map_err(|e| js::Error::new(&e.message()).into())
 }
 
-/// Records a custom event laid out by glue.js `attrs` (`n` entries: the name, then key, value
-/// for each attribute, nested values already JSON text).
+/// Records a custom event laid out by glue.js `attrs` (`n` entries: the name, then key, type,
+/// value for each attribute, nested values already JSON text).
 #[wasm_bindgen]
 pub fn track(n: i32) {
     let mut name = js::arg(0).unwrap_or_default();
     truncate_in_place(&mut name, limits::NAME);
     let mut out = Vec::new();
     let mut i = 1;
-    while i + 1 < n && out.len() < limits::ATTRS {
+    while i + 2 < n && out.len() < limits::ATTRS {
         let k = js::arg(i).unwrap_or_default();
-        let v = match js::arg_type(i + 1) {
-            NUM => AttrValue::Num(js::arg_num(i + 1)),
-            BOOL => AttrValue::Bool(js::arg_num(i + 1) == 1.0),
-            _ => AttrValue::Str(js::arg(i + 1).unwrap_or_default()),
+        let x = js::arg_num(i + 2);
+        let v = match js::arg_num(i + 1) as i32 {
+            NUM => AttrValue::Num(x),
+            BOOL => AttrValue::Bool(x == 1.0),
+            _ => AttrValue::Str(js::arg(i + 2).unwrap_or_default()),
         };
         out.push((k, v));
-        i += 2;
+        i += 3;
     }
     super::track(&name, out);
 }

@@ -12,7 +12,7 @@ const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGES
 // The module's side of the boundary is numbers only (no wasm-bindgen glue per import, no
 // closures): Rust enters through one export, `__ferrotel_event(code, a, b, c, t)`, with what this
 // side already read from the event as numbers; strings cross as UTF-8 in the module's memory
-// (X.memory, from `bind`): into Rust, `text` / `arg` encode one and return its byte length, Rust
+// (X.memory, from `bind`): into Rust, `text` encodes one and returns its byte length, Rust
 // allocates that much and `copy` writes it there; out of Rust, `(pointer, length)` read by `txt`.
 let X, P, R, A = [];
 const enc = new TextEncoder(), dec = new TextDecoder();
@@ -58,42 +58,43 @@ const NUMS = [
   () => navigator.globalPrivacyControl === true || navigator.doNotTrack == "1" || window.doNotTrack == "1",
   () => { try { return crypto.getRandomValues(new Uint32Array(1))[0]; } catch { return Math.random() * 4294967296; } },
 ];
+// A negative k is `A[~k]` (true is 1).
 export function num(k) {
-  try { return k < NAV ? +NUMS[k]() : +(navEntry()?.[NAV_KEYS[k - NAV]] ?? 0); } catch { return 0; }
+  try { return k < 0 ? +A[~k] : k < NAV ? +NUMS[k]() : +(navEntry()?.[NAV_KEYS[k - NAV]] ?? 0); } catch { return 0; }
 }
 // The session record (sessionStorage) or the persisted retry queue (localStorage).
 const KEY = ["ferrotel:queue", "ferrotel:session"];
 const store = (s) => s ? sessionStorage : localStorage;
 // A string the SDK reads from the page (`js::text`'s constants): 0-2 as `pageUrl`, 3 the
 // navigation entry's type (none without an entry), 4 the current JavaScript stack, 5 + s the
-// stored item s (none when absent or storage is off).
+// stored item s (none when absent or storage is off); a negative k `A[~k]` (none when not a
+// string).
 export function text(k) {
   let s;
-  try { s = k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : store(k - 5).getItem(KEY[k - 5]); } catch { }
+  try { s = k < 0 ? A[~k] : k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : store(k - 5).getItem(KEY[k - 5]); } catch { }
   return put(s);
 }
-// `A[i]` of the current call into Rust: as a string (none when not one), its type (1 string,
-// 2 number, 3 boolean, 4 array, 0 anything else) and as a number (an array's length).
-export function arg(i) { return put(A[i]); }
+// A value as A entries: its type (1 string, 2 number, 3 boolean, 4 array: then its length and
+// items; 0 anything else), then itself.
 const TYPES = ["string", "number", "boolean"];
-export function argType(i) { return Array.isArray(A[i]) ? 4 : TYPES.indexOf(typeof A[i]) + 1; }
-export function argNum(i) { const v = A[i]; return Array.isArray(v) ? v.length : +v; }
+const typed = (v) => Array.isArray(v) ? [4, v.length, ...v] : [TYPES.indexOf(typeof v) + 1, v];
 function describe(v) {
   try { return typeof v == "string" ? v : JSON.stringify(v) ?? String(v); } catch { try { return String(v); } catch { return ""; } }
 }
-// The npm entry's `init` options as A (`api::start` reads them): name, value for each one set,
-// a list's items after it; -1 when not an object.
+// The npm entry's `init` options as A (`api::start` reads them): name, then the value `typed`
+// for each one set; -1 when not an object.
 export function options(o) {
   A = [];
   if (typeof o != "object" || o === null) return -1;
-  for (const k of Object.keys(o)) { const v = get(o, k); if (v !== undefined) A.push(k, v, ...(Array.isArray(v) ? v : [])); }
+  for (const k of Object.keys(o)) { const v = get(o, k); if (v !== undefined) A.push(k, ...typed(v)); }
   return A.length;
 }
-// The npm entry's `track(name, attrs)` as A (`api::track` reads it): the name, then key, value for
-// each attribute, a value that is not a string, number or boolean as its JSON text.
+// The npm entry's `track(name, attrs)` as A (`api::track` reads it): the name, then key and the
+// value `typed` for each attribute, a value that is not a string, number or boolean as its JSON
+// text.
 export function attrs(name, a) {
   A = [describe(name)];
-  if (typeof a == "object" && a !== null) for (const [k, v] of Object.entries(a)) A.push(k, TYPES.includes(typeof v) ? v : describe(v));
+  if (typeof a == "object" && a !== null) for (const [k, v] of Object.entries(a)) A.push(k, ...typed(TYPES.includes(typeof v) ? v : describe(v)));
   return A.length;
 }
 // A string out of Rust (none for a negative length): k 0 the endpoint (where `send` sends), 1 a

@@ -30,25 +30,17 @@ extern "C" {
     /// Attaches every listener and observer (once per page; the npm entry attached the
     /// listeners before the module ran) and hands over, in order, what they kept meanwhile.
     pub fn install();
-    /// A number read from the page: one of the constants below.
+    /// A number read from the page: one of the constants below; `!i` (negative) is `A[i]`, the
+    /// arguments of the current call into Rust from the page side, as a number.
     #[wasm_bindgen(js_name = num)]
     fn num_js(which: i32) -> f64;
-    /// A string read from the page (one of the constants below): encodes it and returns its
-    /// UTF-8 length, or -1 when there is none.
+    /// A string read from the page (one of the constants below; `!i` is `A[i]`): encodes it and
+    /// returns its UTF-8 length, or -1 when there is none.
     #[wasm_bindgen(js_name = text)]
     fn text_js(which: i32) -> i32;
-    /// The same for `A[i]`, the strings of the current call into Rust from the page side.
-    #[wasm_bindgen(js_name = arg)]
-    fn arg_js(i: i32) -> i32;
-    /// `A[i]`'s type: 1 string, 2 number, 3 boolean, 4 array, 0 anything else.
-    #[wasm_bindgen(js_name = argType)]
-    pub fn arg_type(i: i32) -> i32;
-    /// `A[i]` as a number (true is 1, an array its length).
-    #[wasm_bindgen(js_name = argNum)]
-    pub fn arg_num(i: i32) -> f64;
     /// Lays out an `init` options object in `A` as the npm entry does (`api::start` from Rust).
     pub fn options(o: &JsValue) -> i32;
-    /// Copies the string the last `text` or `arg` encoded to `p` (as many bytes as it said).
+    /// Copies the string the last `text` encoded to `p` (as many bytes as it said).
     fn copy(p: i32);
     /// A string out of Rust (UTF-8 at `p`, `n` bytes) to one of the slots below.
     #[wasm_bindgen(js_name = set)]
@@ -137,7 +129,12 @@ pub fn text(which: i32) -> Option<String> {
 
 /// `A[i]` of the current call into Rust, if a string.
 pub fn arg(i: i32) -> Option<String> {
-    take(arg_js(i))
+    take(text_js(!i))
+}
+
+/// `A[i]` of the current call into Rust as a number (true is 1).
+pub fn arg_num(i: i32) -> f64 {
+    num_js(!i)
 }
 
 /// A string the page side encoded: `len` is what its import returned (-1: none).
