@@ -222,6 +222,7 @@ pub fn shutdown() {
 
 /// Installs the panic hook: the panic becomes an error event sent at once, then the SDK goes
 /// quiet (the module cannot be trusted after a panic).
+#[cfg(not(panic = "immediate-abort"))]
 fn install_panic_hook() {
     // Debug builds chain to the previous hook (test output, console_error_panic_hook). Release
     // builds do not: calling std's default hook links ~2.6 KB of formatting and I/O that prints
@@ -235,6 +236,11 @@ fn install_panic_hook() {
         previous(info);
     }));
 }
+
+/// With panic=immediate-abort (the npm build) a panic traps at once and no hook runs: none is
+/// installed, so none is linked (74 B brotli).
+#[cfg(panic = "immediate-abort")]
+fn install_panic_hook() {}
 
 /// Records a panic as an error event (`source: "panic"`), sends it and stops the SDK.
 /// Installed as the panic hook by [`init`]; call it from your own hook if you replace it.
