@@ -1,11 +1,14 @@
 // ferrotel: the npm entry. `init` starts capturing at once (the page-side listeners keep what
 // happens until the module runs), loads the wasm module in the background, queues API calls
 // made before it is ready, and makes sure nothing ever throws into the host page.
-// Named imports (not a namespace): the bundler drops the glue's unused exports (its own async
-// loader, `__wbg_init`). scripts/build-pkg.sh bundles this file with the glue into the package's
-// one index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js).
-import { initSync, start, track as wTrack, flush as wFlush, setConsent as wSetConsent, sessionId as wSessionId, stat as wStat } from "./ferrotel.js";
-import { prelude, settle, bind, options as layOut, attrs, take } from "{{GLUE}}";
+// scripts/build-pkg.sh bundles this file with the page-side module into the package's one
+// index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js, and the name the wasm
+// module imports it by).
+import * as glue from "{{GLUE}}";
+
+const { prelude, settle, bind, options: layOut, attrs, take } = glue;
+// The module's exports (numbers in, numbers out: src/browser/api.rs).
+let W;
 
 let started = null;
 let running = false;
@@ -13,14 +16,16 @@ let queued = [];
 const MAX_QUEUED = 100;
 
 // The module is compiled while it downloads (compileStreaming; from the bytes when the server
-// does not say application/wasm), then instantiated by wasm-bindgen's `initSync`: its own async
-// loader does the same with more code (README "Size and speed"). glue.js gets the module's
-// exports (its memory and entry point) from here.
+// does not say application/wasm), then instantiated with glue.js as its only import: it imports
+// nothing else and needs no start-up call, which scripts/build-pkg.sh checks on every build, so
+// wasm-bindgen's generated loader and wrappers (which would do the same) are not shipped (README
+// "Size and speed"). glue.js gets the module's exports (its memory and entry point) from here.
 async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
   let m;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
-  bind(initSync({ module: m }));
+  W = (await WebAssembly.instantiate(m, { "{{GLUE}}": glue })).exports;
+  bind(W);
 }
 
 function call(f, args) {
@@ -44,7 +49,7 @@ export function init(options) {
     started = load(wasmUrl)
       .then(() => {
         // The options go in laid out (glue.js `options`); a bad one's message comes back.
-        if (!start(layOut(options == null ? options : opts))) throw new Error(take());
+        if (!W.start(layOut(options == null ? options : opts))) throw new Error(take());
         running = true;
         const q = queued;
         queued = [];
@@ -69,18 +74,18 @@ export function ready() {
 }
 
 /** Records a custom event with flat attributes (string, number, boolean). */
-export function track(name, a) { call((n, v) => wTrack(attrs(n, v)), [name, a]); }
+export function track(name, a) { call((n, v) => W.track(attrs(n, v)), [name, a]); }
 
 /** Sends pending events now. */
-export function flush() { call(wFlush, []); }
+export function flush() { call(() => W.flush(), []); }
 
 /** Grants or refuses consent when `requireConsent` is set. */
-export function setConsent(granted) { call(wSetConsent, [!!granted]); }
+export function setConsent(granted) { call((g) => W.setConsent(g), [!!granted]); }
 
 /** The current session id, or undefined before the module runs (see `ready()`). */
 export function sessionId() {
   if (!running) return undefined;
-  try { wSessionId(); return take(); } catch { return undefined; }
+  try { W.sessionId(); return take(); } catch { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
@@ -88,7 +93,7 @@ const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rej
 export function stats() {
   if (!running) return undefined;
   try {
-    const v = STATS.map((k, i) => [k, wStat(i)]);
+    const v = STATS.map((k, i) => [k, W.stat(i)]);
     return v[0][1] < 0 ? undefined : Object.fromEntries(v);
   } catch { return undefined; }
 }

@@ -49,6 +49,22 @@ wasm-opt -Oz --low-memory-unused --one-caller-inline-max-function-size 150 --guf
 # three in a row before the wasm (bench/init.mjs). The wasm stays a separate file, found next to
 # the module (import.meta.url) or at `wasmUrl`.
 glue=$(cd pkg && ls snippets/ferrotel-*/src/browser/glue.js)
+# index.js instantiates the module itself, with glue.js as its only import object, instead of
+# through wasm-bindgen's generated ferrotel.js. That is the same thing only while the module
+# imports nothing but glue.js functions and has no start-up export: checked here, on every build.
+node --input-type=module - "pkg/$glue" <<'CHECK'
+import { readFileSync } from "node:fs";
+const [glue] = process.argv.slice(2), name = "./" + glue.slice("pkg/".length);
+const exported = new Set([...readFileSync(glue, "utf8").matchAll(/^export function (\w+)/gm)].map((m) => m[1]));
+const m = new WebAssembly.Module(readFileSync("pkg/ferrotel_bg.wasm"));
+const bad = WebAssembly.Module.imports(m).filter((i) => i.module !== name || !exported.has(i.name))
+  .map((i) => `import ${i.module} ${i.name}`)
+  .concat(WebAssembly.Module.exports(m).filter((e) => e.name.startsWith("__wbindgen")).map((e) => `export ${e.name}`));
+if (bad.length) {
+  console.error("build-pkg: the module needs more than glue.js; pkg-templates/index.js must use wasm-bindgen's loader:\n  " + bad.join("\n  "));
+  process.exit(1);
+}
+CHECK
 sed "s#{{GLUE}}#./$glue#" pkg-templates/index.js > pkg/entry.js
 esbuild pkg/entry.js --bundle --format=esm --log-level=warning --log-override:duplicate-object-key=silent --external:'*.wasm' \
   --legal-comments=none --outfile=pkg/index.js

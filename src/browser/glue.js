@@ -18,8 +18,8 @@ let X, P, R, A = [];
 const enc = new TextEncoder(), dec = new TextDecoder();
 const txt = (p, n) => dec.decode(new Uint8Array(X.memory.buffer, p, n));
 const put = (s) => X && typeof s == "string" ? (P = enc.encode(s)).length : -1;
-// The module's exports (its memory and `__ferrotel_event`): what the npm entry's loader got from
-// wasm-bindgen's `initSync`, or, in a Rust app, `wasm_bindgen::exports()` from `browser::init`.
+// The module's exports (its memory and `__ferrotel_event`): from the npm entry's loader (which
+// instantiates the module itself), or, in a Rust app, `wasm_bindgen::exports()` from `browser::init`.
 export function bind(x) { X = x; }
 export function copy(p) { new Uint8Array(X.memory.buffer).set(P, p); }
 
