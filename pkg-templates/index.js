@@ -5,6 +5,7 @@
 // index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js, and the name the wasm
 // module imports it by).
 import * as glue from "{{GLUE}}";
+// {{BINDINGS}}
 
 const { prelude, settle, bind, options: layOut, attrs, take } = glue;
 // The module's exports (numbers in, numbers out: src/browser/api.rs).
@@ -19,12 +20,14 @@ const MAX_QUEUED = 100;
 // does not say application/wasm), then instantiated with glue.js as its only import: it imports
 // nothing else and needs no start-up call, which scripts/build-pkg.sh checks on every build, so
 // wasm-bindgen's generated loader and wrappers (which would do the same) are not shipped (README
-// "Size and speed"). glue.js gets the module's exports (its memory and entry point) from here.
+// "Size and speed"; where the check fails, as in a build on stable Rust, the script swaps in
+// wasm-bindgen's `initSync` for this line). glue.js gets the module's exports (its memory and
+// entry point) from here.
 async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
   let m;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
-  W = (await WebAssembly.instantiate(m, { "{{GLUE}}": glue })).exports;
+  W = (await WebAssembly.instantiate(m, { "{{GLUE}}": glue })).exports; // {{OWN_LOADER}}
   bind(W);
 }
 

@@ -11,10 +11,12 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 # The npm package is built with one pinned nightly: std rebuilt for size (-Zbuild-std) with
 # panic=immediate-abort, so no panic machinery or core::fmt is linked (about 2 KB brotli less;
 # README "Size"). An SDK panic then traps without a report; index.js keeps it from the page.
-# Rust users of the crate build it with their own (stable) toolchain. The package's module holds
-# no JavaScript value (src/browser/js.rs), so it is built without reference types: wasm-bindgen
-# then emits no externref table and no code to set it up (148 B brotli less). Without the pinned nightly
-# (or with FERROTEL_STABLE_PKG=1) the package is built on stable, and this says so.
+# Rust users of the crate build it with their own (stable) toolchain. Without the pinned nightly
+# (or with FERROTEL_STABLE_PKG=1) the package is built on stable, and this says so. The package's
+# module holds no JavaScript value (src/browser/js.rs), so the nightly build is without reference
+# types: wasm-bindgen then emits no externref table and no code to set it up (148 B brotli less),
+# and pkg-templates/index.js can instantiate the module itself (checked below). On stable the
+# prebuilt std brings reference types, so wasm-bindgen's table and loader stay.
 NIGHTLY_PIN="rustc 1.97.0-nightly (e50aa6fba 2026-05-19)"
 build_std=()
 if [ "${FERROTEL_STABLE_PKG:-}" != 1 ] && [ "$(rustc +nightly -V 2>/dev/null)" = "$NIGHTLY_PIN" ] \
@@ -52,7 +54,9 @@ glue=$(cd pkg && ls snippets/ferrotel-*/src/browser/glue.js)
 # index.js instantiates the module itself, with glue.js as its only import object, instead of
 # through wasm-bindgen's generated ferrotel.js. That is the same thing only while the module
 # imports nothing but glue.js functions and has no start-up export: checked here, on every build.
-node --input-type=module - "pkg/$glue" <<'CHECK'
+# Where it does not hold (a build on stable Rust, whose prebuilt std brings reference types and
+# with them wasm-bindgen's externref table), index.js calls wasm-bindgen's `initSync` instead.
+if node --input-type=module - "pkg/$glue" <<'CHECK'
 import { readFileSync } from "node:fs";
 const [glue] = process.argv.slice(2), name = "./" + glue.slice("pkg/".length);
 const exported = new Set([...readFileSync(glue, "utf8").matchAll(/^export function (\w+)/gm)].map((m) => m[1]));
@@ -61,11 +65,17 @@ const bad = WebAssembly.Module.imports(m).filter((i) => i.module !== name || !ex
   .map((i) => `import ${i.module} ${i.name}`)
   .concat(WebAssembly.Module.exports(m).filter((e) => e.name.startsWith("__wbindgen")).map((e) => `export ${e.name}`));
 if (bad.length) {
-  console.error("build-pkg: the module needs more than glue.js; pkg-templates/index.js must use wasm-bindgen's loader:\n  " + bad.join("\n  "));
+  console.error("build-pkg: the module needs more than glue.js, so index.js uses wasm-bindgen's initSync:\n  " + bad.join("\n  "));
   process.exit(1);
 }
 CHECK
-sed "s#{{GLUE}}#./$glue#" pkg-templates/index.js > pkg/entry.js
+then
+  sed "s#{{GLUE}}#./$glue#g; /{{BINDINGS}}/d; s# // {{OWN_LOADER}}##" pkg-templates/index.js > pkg/entry.js
+else
+  sed "s#{{GLUE}}#./$glue#g; s#// {{BINDINGS}}#import { initSync } from \"./ferrotel.js\";#;
+       s#W = .*// {{OWN_LOADER}}#W = initSync({ module: m });#" pkg-templates/index.js > pkg/entry.js
+fi
+grep -q '{{' pkg/entry.js && { echo "build-pkg: a template marker is left in index.js" >&2; exit 1; }
 esbuild pkg/entry.js --bundle --format=esm --log-level=warning --log-override:duplicate-object-key=silent --external:'*.wasm' \
   --legal-comments=none --outfile=pkg/index.js
 [ -n "${FERROTEL_KEEP_GLUE:-}" ] || rm -rf pkg/entry.js pkg/ferrotel.js pkg/snippets
