@@ -12,16 +12,25 @@ const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGES
 // The module's side of the boundary is numbers only (no wasm-bindgen glue per import, no
 // closures): Rust enters through one export, `__ferrotel_event(code, a, b, c, t)`, with what this
 // side already read from the event as numbers; strings cross as UTF-8 in the module's memory
-// (X.memory, from `bind`): into Rust, `text` encodes one and returns its byte length, Rust
-// allocates that much and `copy` writes it there; out of Rust, `(pointer, length)` read by `txt`.
-let X, P, R, A = [];
+// (X.memory, from `bind`): into Rust, `text` keeps one in S and returns the most bytes it can
+// take (3 per UTF-16 unit, or -1 for none), Rust allocates that much and `copy` writes it there
+// and says how many bytes it wrote; out of Rust, `(pointer, length)` read by `txt`.
+let X, M, S, R, A = [];
 const enc = new TextEncoder(), dec = new TextDecoder();
-const txt = (p, n) => dec.decode(new Uint8Array(X.memory.buffer, p, n));
-const put = (s) => X && typeof s == "string" ? (P = enc.encode(s)).length : -1;
+// A view of the module's memory, renewed when it grew (the old buffer is then detached, and
+// its views empty).
+const mem = () => M?.byteLength ? M : M = new Uint8Array(X.memory.buffer);
+const txt = (p, n) => dec.decode(mem().subarray(p, p + n));
+const put = (s) => X && typeof s == "string" ? (S = s).length * 3 : -1;
 // The module's exports (its memory and `__ferrotel_event`): from the npm entry's loader (which
 // instantiates the module itself), or, in a Rust app, `wasm_bindgen::exports()` from `browser::init`.
 export function bind(x) { X = x; }
-export function copy(p) { new Uint8Array(X.memory.buffer).set(P, p); }
+export function copy(p) {
+  const m = mem(), n = S.length;
+  let i = 0;
+  for (; i < n; i++) { const c = S.charCodeAt(i); if (c > 127) break; m[p + i] = c; } // ASCII: as is
+  return i < n ? i + enc.encodeInto(S.slice(i), m.subarray(p + i, p + n * 3)).written : n;
+}
 
 // F, C: into Rust, once the module runs; until then (from `prelude()` on) what the listeners see is
 // kept in B, with its time, and handed over in order by `install`. D: nothing more is kept (the
@@ -234,7 +243,8 @@ function event(code, v, t) {
   } else if (code == FETCH_DONE) { A = [v.r]; ev(code, t, v.t, v.s); }
   else ev(code, t);
 }
-function click(a, x, y, t) { A = [a]; ev(CLICK, t, x, y); }
+// A click's string goes in S at once (`put`: no call back for it): c is its most bytes.
+function click(a, x, y, t) { ev(CLICK, t, x, y, put(a)); }
 // The SDK runs: what was kept is dispatched in order, then the observers are attached
 // (`buffered: true`, so entries from before are delivered too).
 export function install() {

@@ -16,9 +16,9 @@
 //! The imports take and return numbers only, so wasm-bindgen imports them straight from the
 //! module with no glue of its own. A few wide ones ([`num`], [`text`]: "read this fact") stand
 //! for a dozen narrow ones. Strings cross as UTF-8 in the module's memory: out of Rust as
-//! `(pointer, length)`, which the page side decodes; into Rust as a length returned by the
-//! import that encoded it, after which Rust allocates that much and `copy` writes it there
-//! ([`take`]). README "Size and speed" has what this saves over wasm-bindgen's own string glue.
+//! `(pointer, length)`, which the page side decodes; into Rust as the most bytes it can take,
+//! returned by the import that read it, after which Rust allocates that much and `copy` writes
+//! it there ([`take`]). README "Size and speed" has what this saves over wasm-bindgen's own string glue.
 
 use wasm_bindgen::prelude::*;
 
@@ -34,14 +34,15 @@ extern "C" {
     /// arguments of the current call into Rust from the page side, as a number.
     #[wasm_bindgen(js_name = num)]
     fn num_js(which: i32) -> f64;
-    /// A string read from the page (one of the constants below; `!i` is `A[i]`): encodes it and
-    /// returns its UTF-8 length, or -1 when there is none.
+    /// A string read from the page (one of the constants below; `!i` is `A[i]`): keeps it and
+    /// returns the most UTF-8 bytes it can take (3 per UTF-16 unit), or -1 when there is none.
     #[wasm_bindgen(js_name = text)]
     fn text_js(which: i32) -> i32;
     /// Lays out an `init` options object in `A` as the npm entry does (`api::start` from Rust).
     pub fn options(o: &JsValue) -> i32;
-    /// Copies the string the last `text` encoded to `p` (as many bytes as it said).
-    fn copy(p: i32);
+    /// Writes the string the last `text` kept to `p` as UTF-8 (at most as many bytes as it
+    /// said); returns how many it wrote.
+    fn copy(p: i32) -> i32;
     /// A string out of Rust (UTF-8 at `p`, `n` bytes) to one of the slots below.
     #[wasm_bindgen(js_name = set)]
     fn set_js(slot: i32, p: i32, n: i32);
@@ -137,17 +138,19 @@ pub fn arg_num(i: i32) -> f64 {
     num_js(!i)
 }
 
-/// A string the page side encoded: `len` is what its import returned (-1: none).
+/// A string the page side kept: `max` is what its import (or the call into Rust) said (-1:
+/// none).
 #[inline(never)]
-fn take(len: i32) -> Option<String> {
-    let n = usize::try_from(len).ok()?;
-    let mut v = Vec::<u8>::with_capacity(n);
-    if n > 0 {
-        copy(v.as_mut_ptr() as i32);
-        // SAFETY: `copy` wrote exactly `n` bytes there (the length the encoder returned).
+pub fn take(max: i32) -> Option<String> {
+    let max = usize::try_from(max).ok()?;
+    let mut v = Vec::<u8>::with_capacity(max);
+    if max > 0 {
+        let n = (copy(v.as_mut_ptr() as i32) as usize).min(max);
+        // SAFETY: `copy` wrote `n` bytes there, within the capacity it asked for.
         unsafe { v.set_len(n) };
     }
-    // SAFETY: TextEncoder's output is UTF-8 (lone surrogates become U+FFFD).
+    // SAFETY: the page side writes UTF-8 (ASCII as is, the rest by TextEncoder, which turns
+    // lone surrogates into U+FFFD).
     Some(unsafe { String::from_utf8_unchecked(v) })
 }
 
