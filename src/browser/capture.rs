@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use wasm_bindgen::prelude::*;
 
 use super::{js, with, with_at};
+use crate::core::bytes::cut;
 use crate::core::event::{ErrorSource, ViewCause};
 use crate::core::json::push_u64;
 use crate::core::scrub::describe_non_error;
@@ -199,8 +200,8 @@ fn report(event: bool, line: f64, column: f64, t: f64) {
 /// the JavaScript DOM walk.
 fn on_click(parts: String, x: i32, y: i32, t: f64) {
     // `selector \0 tag \0 text`: only the text can hold a NUL worth keeping.
-    let (selector, rest) = parts.split_once('\0').unwrap_or((&parts, ""));
-    let (tag, text) = rest.split_once('\0').unwrap_or((rest, ""));
+    let (selector, rest) = cut(&parts, 0).unwrap_or((&parts, ""));
+    let (tag, text) = cut(rest, 0).unwrap_or((rest, ""));
     // `t` is the event's `timeStamp`, on the `performance.now()` clock in every engine the
     // package supports (wasm and ES modules both came later than that change).
     with_at(t, |s, now| s.click(selector, tag, text, x, y, now));

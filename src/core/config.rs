@@ -1,5 +1,7 @@
 //! SDK configuration: defaults, and validation errors that name the option and say what to do.
 
+use super::bytes::{first_is, has};
+
 /// What an option's value must be.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
@@ -291,8 +293,8 @@ fn valid_endpoint(e: &str) -> bool {
     if e.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return false;
     }
-    if let Some(path) = e.strip_prefix('/') {
-        return !path.starts_with('/'); // "//host" is protocol-relative, not a path
+    if first_is(e, b'/') {
+        return e.as_bytes().get(1) != Some(&b'/'); // "//host" is protocol-relative, not a path
     }
     let rest = match e
         .strip_prefix("https://")
@@ -301,9 +303,12 @@ fn valid_endpoint(e: &str) -> bool {
         Some(r) => r,
         None => return false,
     };
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let host = rest.get(..host_end).unwrap_or(rest);
-    !host.is_empty() && !host.contains('@') && !host.starts_with(':')
+    !host.is_empty() && !has(host, b'@') && !first_is(host, b':')
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -1,6 +1,7 @@
 //! The pure core shared by both ends: no JS types, no I/O.
 
 pub mod batch;
+pub mod bytes;
 pub mod config;
 pub mod consume;
 pub mod envelope;

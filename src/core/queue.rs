@@ -4,6 +4,7 @@
 //! The text is one line per batch: `<id hex16>|<attempts>|<next_at ms>|<body>`. A body is
 //! JSON from our encoder, which escapes every control character, so it never holds a newline.
 
+use super::bytes::{cut, first_is, has, parts};
 use super::ids::{parse_hex64, parse_u64, push_hex64};
 use super::json::push_u64;
 
@@ -57,14 +58,14 @@ impl<'a> StoredBatch<'a> {
     /// Parses one line; `None` for anything else (foreign or corrupted text).
     fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
         // `split_once` three times is `splitn(4, '|')` (the body keeps any further '|').
-        let (id, rest) = line.split_once('|')?;
-        let (attempts, rest) = rest.split_once('|')?;
-        let (next_at, body) = rest.split_once('|')?;
+        let (id, rest) = cut(line, b'|')?;
+        let (attempts, rest) = cut(rest, b'|')?;
+        let (next_at, body) = cut(rest, b'|')?;
         let id = parse_hex64(id)?;
         // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
         let attempts = u32::try_from(parse_u64(attempts)?).ok()?;
         let next_at = parse_u64(next_at)?;
-        if !body.starts_with('{') {
+        if !first_is(body, b'{') {
             return None;
         }
         Some(StoredBatch {
@@ -78,7 +79,7 @@ impl<'a> StoredBatch<'a> {
 
 /// Every well-formed batch in `text`, oldest first.
 pub fn entries(text: &str) -> impl Iterator<Item = StoredBatch<'_>> {
-    text.split('\n').filter_map(StoredBatch::parse)
+    parts(text, b'\n').filter_map(StoredBatch::parse)
 }
 
 fn join<'a>(entries: impl Iterator<Item = StoredBatch<'a>>) -> String {
@@ -92,7 +93,7 @@ fn join<'a>(entries: impl Iterator<Item = StoredBatch<'a>>) -> String {
 /// Whether [`put`] stores `body`: a batch (JSON object text on one line), not larger than the
 /// whole budget.
 pub fn storable(body: &str) -> bool {
-    !body.contains('\n') && body.starts_with('{') && body.len() + 64 <= MAX_BYTES
+    !has(body, b'\n') && first_is(body, b'{') && body.len() + 64 <= MAX_BYTES
 }
 
 /// Adds a batch; the oldest are dropped to stay within [`MAX_BATCHES`] and [`MAX_BYTES`].

@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use super::bytes::{cut, first_is, has, parts, rcut};
+
 /// Returns `url` with its query reduced to the parameters named in `allow` (exact, case-sensitive
 /// names as written in the URL, not percent-decoded; order kept), userinfo (`user:pass@`)
 /// removed, and the fragment kept but its own query part (after a `?` in the fragment) scrubbed
@@ -19,11 +21,11 @@ use std::borrow::Cow;
 /// parameter-list fragment left empty loses its `#`. Never panics. Allocates only when
 /// something changes. Idempotent.
 pub fn scrub_url<'a>(url: &'a str, allow: &[String]) -> Cow<'a, str> {
-    let (before_fragment, fragment) = match url.split_once('#') {
+    let (before_fragment, fragment) = match cut(url, b'#') {
         Some((b, f)) => (b, Some(Fragment::of(f))),
         None => (url, None),
     };
-    let (base, query) = match before_fragment.split_once('?') {
+    let (base, query) = match cut(before_fragment, b'?') {
         Some((b, q)) => (b, Some(q)),
         None => (before_fragment, None),
     };
@@ -82,13 +84,13 @@ enum Fragment<'a> {
 
 impl<'a> Fragment<'a> {
     fn of(f: &'a str) -> Self {
-        let (path, query) = match f.split_once('?') {
+        let (path, query) = match cut(f, b'?') {
             Some((p, q)) => (p, Some(q)),
             None => (f, None),
         };
         // Deciding on the part before '?' keeps the result idempotent: a scrubbed `a=1?x` must
         // not turn into a different shape on the second pass.
-        if path.contains('=') && !path.starts_with('/') && !path.starts_with('!') {
+        if has(path, b'=') && !first_is(path, b'/') && !first_is(path, b'!') {
             return Fragment::Params(f);
         }
         match query {
@@ -196,27 +198,31 @@ fn userinfo_range(base: &str) -> Option<(usize, usize)> {
     };
     let rest = base.get(start..)?;
     // Browsers treat '\' like '/' in http(s) URLs, so it also ends the authority.
-    let authority = rest.split(['/', '\\']).next().unwrap_or(rest);
+    let end = rest
+        .bytes()
+        .position(|b| b == b'/' || b == b'\\')
+        .unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or(rest);
     // The last '@' ends the userinfo: an unencoded '@' in a password must not leak the rest.
-    let at = authority.rfind('@')?;
-    Some((start, start + at + 1))
+    let (before, _) = rcut(authority, b'@')?;
+    Some((start, start + before.len() + 1))
 }
 
 fn keep(param: &str, allow: &[String]) -> bool {
-    let name = param.split_once('=').map_or(param, |(n, _)| n);
+    let name = cut(param, b'=').map_or(param, |(n, _)| n);
     !param.is_empty() && allow.iter().any(|a| a == name)
 }
 
 /// True when scrubbing `query` would leave it as it is (an empty query still changes: it loses
 /// its separator).
 fn all_kept(query: &str, allow: &[String]) -> bool {
-    !query.is_empty() && query.split('&').all(|p| keep(p, allow))
+    !query.is_empty() && parts(query, b'&').all(|p| keep(p, allow))
 }
 
 /// Appends the kept parameters of `query`, preceded by `sep` only if any are kept.
 fn push_kept(out: &mut String, sep: char, query: &str, allow: &[String]) {
     let mut next = sep;
-    for p in query.split('&').filter(|p| keep(p, allow)) {
+    for p in parts(query, b'&').filter(|p| keep(p, allow)) {
         out.push(next);
         out.push_str(p);
         next = '&';
@@ -339,7 +345,7 @@ pub fn describe_non_error(rejection: bool, shape: &str) -> String {
     } else {
         "Non-Error exception: "
     });
-    match shape.split_once('\0') {
+    match cut(shape, 0) {
         Some(("Array", length)) => {
             m.push_str("Array(");
             m.push_str(length);

@@ -256,7 +256,7 @@ impl Outbox {
 /// `Retry-After` as a delay in ms: delta-seconds only (an HTTP date is treated as absent and
 /// the backoff applies), capped at [`MAX_DELAY_MS`].
 pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
-    let s = header?.trim();
+    let s = header?.trim_ascii();
     if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

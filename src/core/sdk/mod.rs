@@ -19,6 +19,7 @@ mod delivery;
 mod tests;
 
 use super::batch::Batcher;
+use super::bytes::cut;
 use super::config::Config;
 use super::envelope::Header;
 use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
@@ -771,14 +772,11 @@ impl Sdk {
             return;
         }
         let wall = self.wall(now);
-        let reused = stored
-            .and_then(|v| v.split_once('|'))
-            .and_then(|(id, last)| {
-                let fresh = parse_u64(last).is_some_and(|l| {
-                    wall.saturating_sub(l) < SESSION_IDLE_MS && l <= wall + 60_000
-                });
-                (id.len() == 32 && is_hex(id) && fresh).then(|| id.to_owned())
-            });
+        let reused = stored.and_then(|v| cut(v, b'|')).and_then(|(id, last)| {
+            let fresh = parse_u64(last)
+                .is_some_and(|l| wall.saturating_sub(l) < SESSION_IDLE_MS && l <= wall + 60_000);
+            (id.len() == 32 && is_hex(id) && fresh).then(|| id.to_owned())
+        });
         match reused {
             Some(id) => self.set_session(id, now),
             None => self.new_session(now),
