@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_TEST_TIMEOUT=120
 
-step() { printf '\n==== %s\n' "$*"; }
+step() { printf '\n==== [%s, %ss in] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
 
 step "static checks: cargo fmt --check; eslint (the shipped and Worker JavaScript); cargo clippy -D warnings (native, browser, browser tests, edge, fuzz targets)"
 cargo fmt --check
@@ -47,3 +47,4 @@ node --test tests/e2e/ worker/test/
 
 step "fuzzing: scripts/fuzz.sh 60 (cargo fuzz: envelope, stack, scrub, ingest; 60 s each)"
 bash scripts/fuzz.sh "${FERROTEL_FUZZ_SECONDS:-60}"
+printf '\n==== every step passed in %s s\n' "$SECONDS"
