@@ -45,9 +45,9 @@ rm -f pkg/.gitignore pkg/ferrotel.d.ts pkg/ferrotel_bg.wasm.d.ts
 wasm-opt -Oz --low-memory-unused --one-caller-inline-max-function-size 150 --gufa --flatten --rereloop -Oz --converge --strip-target-features --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   pkg/ferrotel_bg.wasm -o pkg/ferrotel_bg.wasm
-# One JavaScript file: the entry, wasm-bindgen's glue and the page-side module (the snippet
-# wasm-bindgen copies src/browser/glue.js to) bundled by esbuild, unminified (a user's bundler
-# minifies). A page loading the package without a bundler then fetches one module instead of
+# One JavaScript file: the entry and the page-side module (the snippet wasm-bindgen copies
+# src/browser/glue.js to; plus wasm-bindgen's generated glue only where the check below fails)
+# bundled by esbuild, unminified (a user's bundler minifies). A page loading the package without a bundler then fetches one module instead of
 # three in a row before the wasm (bench/init.mjs). The wasm stays a separate file, found next to
 # the module (import.meta.url) or at `wasmUrl`.
 glue=$(cd pkg && ls snippets/ferrotel-*/src/browser/glue.js)
