@@ -131,11 +131,31 @@ pub trait Field: Sized {
     fn show(&self) -> String;
 }
 
+/// How a value is written by a kind's writer ([`wire_schema!`]'s `write` module): as its
+/// [`Field`] type does, and a `str` as a `String` (so the browser writes what it read without
+/// copying it first).
+pub trait Enc {
+    /// Writes the member `,"name":value`.
+    fn enc(&self, o: &mut String, name: &'static str, max: usize);
+}
+
+impl<T: Field> Enc for T {
+    fn enc(&self, o: &mut String, name: &'static str, max: usize) {
+        self.encode(o, name, max);
+    }
+}
+
+impl Enc for str {
+    fn enc(&self, o: &mut String, name: &'static str, max: usize) {
+        push_key(o, name);
+        push_str(o, self, max);
+    }
+}
+
 impl Field for String {
     const READ: Read = Read::Str;
     fn encode(&self, o: &mut String, name: &'static str, max: usize) {
-        push_key(o, name);
-        push_str(o, self, max);
+        self.as_str().enc(o, name, max);
     }
     fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
         match raw {
@@ -1013,16 +1033,15 @@ macro_rules! wire_schema {
                 }
             }
 
-            /// Appends `,"name":value` for each field of the kind, in declaration order.
+            /// Appends `,"name":value` for each field of the kind, in declaration order (with
+            /// the kind's writer in [`write`]).
             pub(crate) fn encode_fields(&self, o: &mut String) {
                 match self {
                     $(
                         $(#[cfg($kc)])?
                         $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
-                            $( $crate::core::fields::__encode!(
-                                $fp $(($fpe))?;
-                                $f, o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max
-                            ); )*
+                            let _ = ($($f,)*);
+                            write::$V(o, $( $crate::core::fields::__write_arg!($fp $(($fpe))?; $f) ),*);
                         }
                     )*
                 }
@@ -1066,6 +1085,32 @@ macro_rules! wire_schema {
                     )*
                 }
             }
+        }
+
+        /// Each kind's wire `type`, by kind (`names::Click` is `"click"`).
+        #[allow(non_upper_case_globals, dead_code)]
+        pub mod names {
+            $( $(#[cfg($kc)])? #[allow(missing_docs)] pub const $V: &str = $kw; )*
+        }
+
+        /// Each kind's writer: appends `,"name":value` for each of its fields, in declaration
+        /// order, from values passed one by one (a `String` field takes a `str`; an
+        /// `edge(..)` field, which the SDK never sends, takes `&()`). The browser writes each
+        /// event with these as it records it, without building an [`EventKind`] first.
+        #[allow(non_snake_case, clippy::too_many_arguments, dead_code)]
+        pub mod write {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[doc = $kdoc])*
+                $(#[cfg($kc)])?
+                pub fn $V(o: &mut String, $( $f: $crate::core::fields::__write_ty!($fp $(($fpe))?) ),*) {
+                    $( $crate::core::fields::__encode!(
+                        $fp $(($fpe))?;
+                        $f, o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max
+                    ); )*
+                }
+            )*
         }
 
         /// The wire name of a schema field's OTLP attribute key (resource or event), if it is
@@ -1151,11 +1196,48 @@ macro_rules! __encode {
     (edge($e:expr); $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
         let _ = $f;
     };
+    // Derived from the fields sent: the edge computes it, so the SDK does not send it.
+    (derived($e:expr); $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
+        let _ = $f;
+    };
     ($p:ident $(($e:expr))?; $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
-        $f.encode($o, $w, $($max)*)
+        $crate::core::fields::Enc::enc($f, $o, $w, $($max)*)
     };
 }
 pub(crate) use __encode;
+
+/// A writer's parameter type: `&()` for an `edge(..)` or `derived(..)` field (never sent by
+/// the SDK), any
+/// [`Enc`] value otherwise.
+#[doc(hidden)]
+macro_rules! __write_ty {
+    (edge($e:expr)) => {
+        &()
+    };
+    (derived($e:expr)) => {
+        &()
+    };
+    ($p:ident $(($e:expr))?) => {
+        &(impl $crate::core::fields::Enc + ?Sized)
+    };
+}
+pub(crate) use __write_ty;
+
+/// What [`EventKind::encode_fields`] passes a writer for a field: the value, or `&()` for an
+/// `edge(..)` field.
+#[doc(hidden)]
+macro_rules! __write_arg {
+    (edge($e:expr); $f:ident) => {
+        &()
+    };
+    (derived($e:expr); $f:ident) => {
+        &()
+    };
+    ($p:ident $(($e:expr))?; $f:ident) => {
+        $f
+    };
+}
+pub(crate) use __write_arg;
 
 /// Whether an envelope field's value (a reference) is "not set": a `default(..)` field when it
 /// equals its default, any other when empty ([`Field::is_unset`]).

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! where presence is `required`, `optional` (absent is the type's default), `default(value)`,
-//! `derived(expression over earlier fields)` or `edge(value)` (the SDK does not send it; the
-//! edge sets it, and takes it as sent from older SDKs, absent being `value`), and the rules are `max(bytes)` (strings),
+//! `derived(expression over earlier fields)` (the SDK does not send it; the edge computes it
+//! when absent) or `edge(value)` (the SDK does not send it; the edge sets it, and takes it as
+//! sent from older SDKs, absent being `value`), and the rules are `max(bytes)` (strings),
 //! `non_negative` (numbers), `nonzero` (hex ids) and `min(n)` (integers). An event field's OTLP
 //! key is its kind's `otlp` prefix and wire name unless given. The JSON form follows the type:
 //! `String`, `f64`, `i32`, `u32`, `u64` (16 hex digits), an enum declared with `label_enum!`, or

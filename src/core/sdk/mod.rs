@@ -22,7 +22,7 @@ use super::batch::Batcher;
 use super::bytes::cut;
 use super::config::Config;
 use super::envelope::Header;
-use super::event::{limits, AttrValue, ErrorSource, Event, EventKind, NavTiming, ViewCause};
+use super::event::{encode_head, limits, names, write, AttrValue, ErrorSource, ViewCause};
 use super::ids::{fnv1a_continue, is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
@@ -210,7 +210,8 @@ pub struct Sdk {
     header: Option<Header>,
     sampled: bool,
     consent: Consent,
-    pending: Vec<Event>,
+    /// Events recorded and encoded, not yet batched (`true`: an error, which sampling keeps).
+    pending: Vec<(bool, String)>,
     batcher: Batcher,
     held: Vec<Vec<String>>,
     /// Flush as soon as the session is known.
@@ -295,13 +296,9 @@ impl Sdk {
         sdk.url = sdk.scrubbed(&page.url);
         if sdk.cfg.capture_page_views {
             let referrer = sdk.scrubbed(&page.referrer);
-            sdk.view = sdk.record(
-                EventKind::PageView {
-                    referrer,
-                    cause: ViewCause::Load,
-                },
-                now,
-            );
+            sdk.view = sdk.record(names::PageView, now, &mut |o| {
+                write::PageView(o, referrer.as_str(), &ViewCause::Load)
+            });
         }
         sdk.arm(now);
         sdk
@@ -349,23 +346,20 @@ impl Sdk {
         scrub_url(url, &self.cfg.allow_query).into_owned()
     }
 
-    /// Records one event (if consent, sampling and the SDK's state allow it); returns its id,
-    /// or 0 when it was not recorded. Encoding and batching happen at the next flush.
-    fn record(&mut self, kind: EventKind, now: f64) -> u64 {
-        if self.off
-            || self.stopped
-            || self.consent == Consent::Denied
-            || (!self.sampled && !kind.is_error())
+    /// Records one event of wire type `ty` (if consent, sampling and the SDK's state allow
+    /// it), its fields written by `fields` (the kind's [`write`] function); returns its id, or
+    /// 0 when it was not recorded. Batching happens at the next flush.
+    fn record(&mut self, ty: &str, now: f64, fields: &mut dyn FnMut(&mut String)) -> u64 {
+        let error = ty == names::Error;
+        if self.off || self.stopped || self.consent == Consent::Denied || (!self.sampled && !error)
         {
             return 0;
         }
         let id = self.ids.next_u64();
-        self.pending.push(Event {
-            id,
-            t: self.wall(now),
-            url: self.url.clone(),
-            kind,
-        });
+        let mut o = encode_head(id, self.wall(now), ty, &self.url);
+        fields(&mut o);
+        o.push('}');
+        self.pending.push((error, o));
         // The click path: a wake-up is only needed for the first pending event (the flush
         // interval starts) or when a batch's worth is pending.
         if self.pending.len() >= self.cfg.max_batch_events as usize {
@@ -420,27 +414,11 @@ impl Sdk {
         if !self.cfg.capture_clicks || !self.sampled || self.off {
             return;
         }
-        let mut selector = selector.to_owned();
-        truncate_in_place(&mut selector, limits::SELECTOR);
-        let mut tag = tag.to_owned();
-        truncate_in_place(&mut tag, limits::NAME);
-        let text = if self.cfg.capture_text {
-            let mut t = text.to_owned();
-            truncate_in_place(&mut t, limits::TEXT);
-            t
-        } else {
-            String::new()
-        };
-        self.record(
-            EventKind::Click {
-                selector,
-                tag,
-                text,
-                x,
-                y,
-            },
-            now,
-        );
+        // The encoder bounds each string (the schema's `max`).
+        let text = if self.cfg.capture_text { text } else { "" };
+        self.record(names::Click, now, &mut |o| {
+            write::Click(o, selector, tag, text, &x, &y)
+        });
     }
 
     /// A key press: ends LCP (first input), as web-vitals does.
@@ -450,9 +428,7 @@ impl Sdk {
 
     /// An app-defined event. Returns its id (0 when not recorded).
     pub fn track(&mut self, name: &str, attrs: Vec<(String, AttrValue)>, now: f64) -> u64 {
-        let mut name = name.to_owned();
-        truncate_in_place(&mut name, limits::NAME);
-        self.record(EventKind::Custom { name, attrs }, now)
+        self.record(names::Custom, now, &mut |o| write::Custom(o, name, &attrs))
     }
 
     /// An uncaught error, rejection or panic, as thrown: the edge scrubs URLs, masks the
@@ -496,17 +472,21 @@ impl Sdk {
             stack: stack.clone(),
             unsent: 0,
         });
-        self.record(
-            EventKind::Error {
-                source,
-                kind: kind.into(),
-                message,
-                stack,
-                fingerprint: 0,
-                count: 1,
-            },
-            now,
-        )
+        self.record_error(source, kind, &message, &stack, 1, now)
+    }
+
+    fn record_error(
+        &mut self,
+        source: ErrorSource,
+        kind: &str,
+        message: &str,
+        stack: &str,
+        count: u32,
+        now: f64,
+    ) -> u64 {
+        self.record(names::Error, now, &mut |o| {
+            write::Error(o, &source, kind, message, stack, &(), &count)
+        })
     }
 
     /// The URL changed (History API or `popstate`): a new view if the scrubbed URL differs.
@@ -520,7 +500,9 @@ impl Sdk {
         }
         self.report_screen_time(now);
         let referrer = std::mem::replace(&mut self.url, url);
-        self.view = self.record(EventKind::PageView { referrer, cause }, now);
+        self.view = self.record(names::PageView, now, &mut |o| {
+            write::PageView(o, referrer.as_str(), &cause)
+        });
     }
 
     /// `visibilitychange`: visible or hidden. `interaction_count` is
@@ -563,13 +545,9 @@ impl Sdk {
                 self.url = self.scrubbed(url);
                 let referrer = self.url.clone();
                 self.visible_ms = 0.0;
-                self.view = self.record(
-                    EventKind::PageView {
-                        referrer,
-                        cause: ViewCause::Restore,
-                    },
-                    now,
-                );
+                self.view = self.record(names::PageView, now, &mut |o| {
+                    write::PageView(o, referrer.as_str(), &ViewCause::Restore)
+                });
             }
             if self.cfg.capture_performance {
                 self.vital(Metric::Ttfb, 0.0, 0.0, now);
@@ -626,13 +604,9 @@ impl Sdk {
     /// A `longtask` entry.
     pub fn long_task(&mut self, start_time: f64, duration: f64, now: f64) {
         if self.cfg.capture_performance {
-            self.record(
-                EventKind::LongTask {
-                    start: start_time.max(0.0),
-                    duration: duration.max(0.0),
-                },
-                now,
-            );
+            self.record(names::LongTask, now, &mut |o| {
+                write::LongTask(o, &start_time.max(0.0), &duration.max(0.0))
+            });
         }
     }
 
@@ -652,25 +626,26 @@ impl Sdk {
             self.vital(Metric::Ttfb, ttfb, ttfb, now);
         }
         let navigation_type = self.vitals.navigation_type.clone();
-        self.record(
-            EventKind::NavTiming(NavTiming {
-                dns: d(e.domain_lookup_end, e.domain_lookup_start),
-                tcp: d(e.connect_end, e.connect_start),
-                tls: if e.secure_connection_start > 0.0 {
-                    d(e.connect_end, e.secure_connection_start)
-                } else {
-                    0.0
-                },
-                ttfb: d(e.response_start, e.request_start),
-                download: d(e.response_end, e.response_start),
-                dom_interactive: e.dom_interactive.max(0.0),
-                dom_content_loaded: e.dom_content_loaded_event_end.max(0.0),
-                load: e.load_event_end.max(0.0),
-                transfer_size: e.transfer_size.max(0.0),
-                navigation_type,
-            }),
-            now,
-        );
+        let tls = if e.secure_connection_start > 0.0 {
+            d(e.connect_end, e.secure_connection_start)
+        } else {
+            0.0
+        };
+        self.record(names::NavTiming, now, &mut |o| {
+            write::NavTiming(
+                o,
+                &d(e.domain_lookup_end, e.domain_lookup_start),
+                &d(e.connect_end, e.connect_start),
+                &tls,
+                &d(e.response_start, e.request_start),
+                &d(e.response_end, e.response_start),
+                &e.dom_interactive.max(0.0),
+                &e.dom_content_loaded_event_end.max(0.0),
+                &e.load_event_end.max(0.0),
+                &e.transfer_size.max(0.0),
+                navigation_type.as_str(),
+            )
+        });
     }
 
     fn vital(&mut self, metric: Metric, value: f64, delta: f64, now: f64) {
@@ -679,17 +654,17 @@ impl Sdk {
         metric_id.push('-');
         push_hex64(&mut metric_id, self.vitals.load_id);
         let navigation_type = self.vitals.navigation_type.clone();
-        self.record(
-            EventKind::WebVital {
-                name: metric,
-                value,
-                delta,
-                metric_id,
-                rating: metric.rating(value),
-                navigation_type,
-            },
-            now,
-        );
+        self.record(names::WebVital, now, &mut |o| {
+            write::WebVital(
+                o,
+                &metric,
+                &value,
+                &delta,
+                metric_id.as_str(),
+                &(),
+                navigation_type.as_str(),
+            )
+        });
     }
 
     /// LCP stops at the first input or when the page is hidden (as web-vitals does).
@@ -737,14 +712,10 @@ impl Sdk {
             self.visible_since = Some(now);
         }
         if self.view != 0 && self.visible_ms > 0.0 {
-            let visible_ms = self.visible_ms;
-            self.record(
-                EventKind::ScreenTime {
-                    view: self.view,
-                    visible_ms,
-                },
-                now,
-            );
+            let (view, visible_ms) = (self.view, self.visible_ms);
+            self.record(names::ScreenTime, now, &mut |o| {
+                write::ScreenTime(o, &view, &visible_ms)
+            });
         }
         self.visible_ms = 0.0;
     }
@@ -799,7 +770,7 @@ impl Sdk {
         self.header = Some(Header::for_config(&self.cfg, &id));
         self.sampled = Sampler::new(self.cfg.sample_rate).keep_session(&id);
         if !self.sampled {
-            self.pending.retain(|e| e.kind.is_error());
+            self.pending.retain(|e| e.0);
         }
         self.session = id;
         self.touch_session(now);
@@ -871,8 +842,8 @@ impl Sdk {
             self.new_session(now);
         }
         let mut made = false;
-        for event in std::mem::take(&mut self.pending) {
-            if let Some(batch) = self.batcher.push(event.encode()) {
+        for (_, event) in std::mem::take(&mut self.pending) {
+            if let Some(batch) = self.batcher.push(event) {
                 self.ship(batch, now);
                 made = true;
             }
@@ -891,21 +862,12 @@ impl Sdk {
     /// Repeats of known errors become one event each with their count, and the first
     /// occurrence's message and stack, from which the edge computes the same fingerprint.
     fn record_error_repeats(&mut self, now: f64) {
-        let mut repeats = Vec::new();
-        for e in self.errors.iter_mut().filter(|e| e.unsent > 0) {
-            repeats.push(EventKind::Error {
-                source: e.source,
-                kind: e.kind.clone(),
-                message: e.message.clone(),
-                stack: e.stack.clone(),
-                fingerprint: 0,
-                count: e.unsent,
-            });
+        let mut errors = std::mem::take(&mut self.errors);
+        for e in errors.iter_mut().filter(|e| e.unsent > 0) {
+            self.record_error(e.source, &e.kind, &e.message, &e.stack, e.unsent, now);
             e.unsent = 0;
         }
-        for r in repeats {
-            self.record(r, now);
-        }
+        self.errors = errors;
     }
 
     /// Grants or refuses consent (with `require_consent`). Granting sends what was held;

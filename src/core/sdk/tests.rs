@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::core::envelope::Envelope;
+use crate::core::event::{Event, EventKind};
 use crate::core::queue::{self, MAX_BATCHES, MAX_BYTES};
 
 /// One page's executor plus what outlives a page (storage, what the ingest received).
