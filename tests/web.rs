@@ -8,7 +8,7 @@
 use ferrotel::browser::{self, Config};
 use ferrotel::core::envelope::Envelope;
 use ferrotel::core::event::{Event, EventKind};
-use ferrotel::core::protect::protect;
+use ferrotel::core::protect::{protect, protect_urls};
 use gloo_timers::future::TimeoutFuture;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -229,6 +229,7 @@ fn at_edge(bodies: &[String]) -> Vec<Event> {
     for b in bodies {
         let env = Envelope::decode(b.as_bytes()).expect("a valid envelope");
         for mut e in env.events {
+            protect_urls(&mut e, &env.resource.allow_query);
             protect(&mut e, env.resource.mask_messages);
             out.push(e);
         }
@@ -512,7 +513,8 @@ async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
             Some("/route-a?token=s3cret&utm_source=news#top"),
         )
         .unwrap();
-    let evs = flushed();
+    let bodies = flushed_bodies();
+    let evs = sent_events(&bodies);
     let times = of_type(&evs, "screen_time");
     let views = of_type(&evs, "page_view");
     assert_eq!((times.len(), views.len()), (1, 1), "{evs:?}");
@@ -522,9 +524,23 @@ async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
         times[0]
     );
     assert_eq!(views[0]["cause"], "route");
+    // Sent as the page has it; the edge keeps only the allowed parameter.
     let url = views[0]["url"].as_str().unwrap();
-    assert!(url.ends_with("/route-a?utm_source=news#top"), "{url}");
-    assert!(!serde_json::to_string(&evs).unwrap().contains("s3cret"));
+    assert!(
+        url.ends_with("/route-a?token=s3cret&utm_source=news#top"),
+        "{url}"
+    );
+    let kept = at_edge(&bodies);
+    assert!(kept.iter().all(|e| !e.url.contains("s3cret")), "{kept:?}");
+    let view = kept
+        .iter()
+        .find(|e| e.kind.type_name() == "page_view")
+        .unwrap();
+    assert!(
+        view.url.ends_with("/route-a?utm_source=news#top"),
+        "{}",
+        view.url
+    );
     // Hidden time does not count; the screen reports again when hidden.
     sleep(20).await;
     hide();
@@ -533,7 +549,11 @@ async fn route_change_records_page_view_and_visible_time_with_scrubbed_url() {
     sleep(400).await; // hidden: must not count
     show();
     history
-        .replace_state_with_url(&JsValue::NULL, "", Some("/route-a?utm_source=news#top"))
+        .replace_state_with_url(
+            &JsValue::NULL,
+            "",
+            Some("/route-a?token=s3cret&utm_source=news#top"),
+        )
         .unwrap();
     assert!(
         of_type(&flushed(), "page_view").is_empty(),

@@ -62,7 +62,7 @@ pub struct Event {
     pub id: u64,
     /// Milliseconds since the Unix epoch.
     pub t: u64,
-    /// The scrubbed page URL.
+    /// The page URL (scrubbed at the edge, `core::protect::protect_urls`).
     pub url: String,
     /// The type-specific part.
     pub kind: EventKind,

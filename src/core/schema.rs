@@ -96,11 +96,15 @@ wire_schema! {
         /// then keeps error messages as sent (it still scrubs URLs in them). Sent only when
         /// `false`.
         mask_messages: bool = "mask_messages" => "ferrotel.mask_messages", default(true);
+        /// The query parameters kept in page URLs and referrers (`init({ allowQuery })`): the
+        /// edge scrubs every event's `url` and a page view's `referrer` with it before anything
+        /// is stored or forwarded. Sent only when set.
+        allow_query: Vec<String> = "allow_query" => "ferrotel.allow_query", optional, max(URL);
     }
     events {
         /// A page or SPA screen became current.
         PageView = "page_view", otlp "ferrotel." {
-            /// Scrubbed referrer (empty when none).
+            /// The referrer (empty when none), scrubbed at the edge like `url`.
             referrer: String = "referrer", optional, max(URL);
             /// Why the view started.
             cause: ViewCause = "cause", default(ViewCause::Load);

@@ -26,7 +26,7 @@ use super::event::{encode_head, limits, names, write, AttrValue, ErrorSource, Vi
 use super::ids::{fnv1a_continue, is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
-use super::scrub::{scrub_url, truncate_in_place};
+use super::scrub::truncate_in_place;
 use super::vitals::{Cls, Inp, Metric};
 
 pub use delivery::{StoreOp, StoredEntry};
@@ -293,11 +293,13 @@ impl Sdk {
         // Tokens start anywhere: a late answer to an earlier instance's request (after a
         // stop and a new start in the same page) must not match one of ours.
         sdk.out.first_token(sdk.ids.next_u64() as u32);
-        sdk.url = sdk.scrubbed(&page.url);
+        // Page URLs and referrers go as the page has them: the edge scrubs them with the
+        // `allowQuery` list the batch header carries (`core::protect::protect_urls`).
+        sdk.url = page.url.clone();
         if sdk.cfg.capture_page_views {
-            let referrer = sdk.scrubbed(&page.referrer);
+            let referrer = page.referrer.as_str();
             sdk.view = sdk.record(names::PageView, now, &mut |o| {
-                write::PageView(o, referrer.as_str(), &ViewCause::Load)
+                write::PageView(o, referrer, &ViewCause::Load)
             });
         }
         sdk.arm(now);
@@ -342,8 +344,19 @@ impl Sdk {
         self.wall_origin.saturating_add(now.max(0.0) as u64)
     }
 
-    fn scrubbed(&self, url: &str) -> String {
-        scrub_url(url, &self.cfg.allow_query).into_owned()
+    /// Whether `a` and `b` are the same view: equal but for the query, whose parameters the
+    /// edge removes (all of them unless `allowQuery` names some: then any query change is a
+    /// new view).
+    fn same_view(&self, a: &str, b: &str) -> bool {
+        let split = |u: &'_ str| -> (usize, usize) {
+            let hash = cut(u, b'#').map_or(u.len(), |(h, _)| h.len());
+            (cut(&u[..hash], b'?').map_or(hash, |(p, _)| p.len()), hash)
+        };
+        if !self.cfg.allow_query.is_empty() {
+            return a == b;
+        }
+        let ((pa, ha), (pb, hb)) = (split(a), split(b));
+        a.get(..pa) == b.get(..pb) && a.get(ha..) == b.get(hb..)
     }
 
     /// Records one event of wire type `ty` (if consent, sampling and the SDK's state allow
@@ -489,15 +502,16 @@ impl Sdk {
         })
     }
 
-    /// The URL changed (History API or `popstate`): a new view if the scrubbed URL differs.
+    /// The URL changed (History API or `popstate`): a new view unless only its query changed
+    /// in parameters the edge removes ([`Sdk::same_view`]).
     pub fn route(&mut self, url: &str, cause: ViewCause, now: f64) {
         if !self.cfg.capture_page_views || self.off {
             return;
         }
-        let url = self.scrubbed(url);
-        if url == self.url {
+        if self.same_view(url, &self.url) {
             return;
         }
+        let url = url.to_owned();
         self.report_screen_time(now);
         let referrer = std::mem::replace(&mut self.url, url);
         self.view = self.record(names::PageView, now, &mut |o| {
@@ -542,7 +556,7 @@ impl Sdk {
             self.vitals.nav_done = true;
             self.vitals.restored_at = Some(now);
             if self.cfg.capture_page_views {
-                self.url = self.scrubbed(url);
+                self.url = url.to_owned();
                 let referrer = self.url.clone();
                 self.visible_ms = 0.0;
                 self.view = self.record(names::PageView, now, &mut |o| {

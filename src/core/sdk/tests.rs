@@ -246,15 +246,72 @@ fn visible_batches_go_by_fetch_and_2xx_ends_them() {
     assert_ne!(id, 0);
     w.flush();
     assert_eq!(w.in_flight.len(), 1, "sent with fetch while visible");
-    assert!(
-        w.sent[0].contains("\"url\":\"https://shop.test/cart\""),
-        "query scrubbed"
+    // The page URL goes as the page has it; the edge scrubs it before anything is kept.
+    assert!(w.sent[0].contains("\"url\":\"https://shop.test/cart?token=secret&x=1\""));
+    let env = Envelope::decode(w.sent[0].as_bytes()).unwrap();
+    let mut e = env.events[0].clone();
+    crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
+    assert_eq!(
+        e.url, "https://shop.test/cart",
+        "query scrubbed at the edge"
     );
     assert!(w.answer(204, None));
     assert_eq!(w.delivered.get(&id), Some(&1));
     assert_eq!(w.local, "", "nothing persisted on the healthy path");
     assert_eq!(w.sdk.unconfirmed_events(), 0);
     assert_eq!(w.sdk.stats().delivered_batches, 1);
+}
+
+/// Page views of `routes` made after the load, by cause and URL as the edge stores them.
+fn views_after(cfg: Config, routes: &[&str]) -> Vec<String> {
+    let mut w = World::new(cfg);
+    for r in routes {
+        w.sdk.route(r, ViewCause::Route, w.now);
+        w.run();
+    }
+    w.flush();
+    let mut out = Vec::new();
+    for body in &w.sent {
+        let env = Envelope::decode(body.as_bytes()).unwrap();
+        for mut e in env.events {
+            crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
+            if let EventKind::PageView { cause, referrer } = &e.kind {
+                out.push(format!("{} {} <- {}", cause.as_str(), e.url, referrer));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_query_change_is_a_new_view_only_when_the_edge_keeps_it() {
+    let routes = [
+        "https://shop.test/cart?token=other", // only the query: same view
+        "https://shop.test/cart?token=x#/items", // a hash route: new view
+        "https://shop.test/list?utm_source=a", // a new path
+        "https://shop.test/list?utm_source=b", // only the query
+    ];
+    assert_eq!(
+        views_after(config(), &routes),
+        [
+            "load https://shop.test/cart <- ",
+            "route https://shop.test/cart#/items <- https://shop.test/cart",
+            "route https://shop.test/list <- https://shop.test/cart#/items",
+        ]
+    );
+    let mut keep = config();
+    keep.allow_query = vec!["utm_source".into()];
+    assert_eq!(
+        views_after(keep, &routes),
+        [
+            "load https://shop.test/cart <- ",
+            "route https://shop.test/cart <- https://shop.test/cart",
+            "route https://shop.test/cart#/items <- https://shop.test/cart",
+            "route https://shop.test/list?utm_source=a <- https://shop.test/cart#/items",
+            "route https://shop.test/list?utm_source=b <- https://shop.test/list?utm_source=a",
+        ],
+        "with allowQuery any query change is a new view; the edge keeps the allowed parameter"
+    );
 }
 
 fn sent_at(body: &str) -> u64 {
@@ -588,6 +645,7 @@ fn edge_errors(w: &World) -> Vec<(String, String, u64, u32)> {
     for body in &w.sent {
         let env = Envelope::decode(body.as_bytes()).unwrap();
         for mut e in env.events {
+            crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
             crate::core::protect::protect(&mut e, env.resource.mask_messages);
             if let EventKind::Error {
                 message,
