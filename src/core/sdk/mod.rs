@@ -78,7 +78,9 @@ pub enum Action {
 }
 
 /// Counters of what happened to delivery and capture (never surfaced as exceptions).
+/// `repr(C)`: eight `u32`s in this order, which [`Stats::get`] reads by index.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Stats {
     /// Batches handed to `sendBeacon`.
     pub beacons: u32,
@@ -96,6 +98,19 @@ pub struct Stats {
     pub dropped_events: u32,
     /// Errors not sent because the session's cap was reached.
     pub errors_over_cap: u32,
+}
+
+impl Stats {
+    /// Counter `i`, in the order of the fields (`None` past the last).
+    pub fn get(&self, i: usize) -> Option<u32> {
+        let all: &[u32; 8] = {
+            const _: () = assert!(std::mem::size_of::<Stats>() == 8 * 4);
+            // SAFETY: `Stats` is `repr(C)` with eight `u32` fields and nothing else (checked
+            // above), so it has the layout of `[u32; 8]`.
+            unsafe { &*(self as *const Stats as *const [u32; 8]) }
+        };
+        all.get(i).copied()
+    }
 }
 
 /// Whether events may leave the page.

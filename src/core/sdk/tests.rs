@@ -879,3 +879,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stats_are_read_by_index_in_field_order() {
+    let s = Stats {
+        beacons: 1,
+        fetches: 2,
+        delivered_batches: 3,
+        rejected_batches: 4,
+        rejected_events: 5,
+        dropped_batches: 6,
+        dropped_events: 7,
+        errors_over_cap: 8,
+    };
+    let all: Vec<u32> = (0..9).filter_map(|i| s.get(i)).collect();
+    assert_eq!(all, [1, 2, 3, 4, 5, 6, 7, 8]);
+}
