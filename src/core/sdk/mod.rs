@@ -36,7 +36,8 @@ pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;
 /// When the persisted retry queue is first read, after start: the first `localStorage` access
 /// of a page loads the origin's storage from disk, which must not delay the page's start.
 pub const QUEUE_READ_DELAY_MS: f64 = 1_000.0;
-/// Batches held in memory while consent is pending, at most.
+/// While consent is pending, events are held in memory, at most this many batches' worth
+/// (`maxBatchEvents` each); the oldest go first (counted in `dropped_events`).
 pub const MAX_HELD_BATCHES: usize = 8;
 
 /// Something the executor must do. Results come back as facts: [`Sdk::transport`] for a
@@ -228,7 +229,6 @@ pub struct Sdk {
     /// Events recorded and encoded, not yet batched (`true`: an error, which sampling keeps).
     pending: Vec<(bool, String)>,
     batcher: Batcher,
-    held: Vec<Vec<String>>,
     /// Flush as soon as the session is known.
     flush_after_session: bool,
     /// Flush at the next wake (a full batch's worth is pending).
@@ -281,7 +281,6 @@ impl Sdk {
             },
             pending: Vec::new(),
             batcher,
-            held: Vec::new(),
             flush_after_session: false,
             flush_soon: false,
             last_flush: now,
@@ -349,10 +348,7 @@ impl Sdk {
     /// Events recorded but not yet confirmed delivered, refused or given up (pending, held for
     /// consent, or in a batch waiting for its first send or a retry).
     pub fn unconfirmed_events(&self) -> usize {
-        self.pending.len()
-            + self.batcher.len()
-            + self.held.iter().map(Vec::len).sum::<usize>()
-            + self.out.events()
+        self.pending.len() + self.batcher.len() + self.out.events()
     }
 
     fn wall(&self, now: f64) -> u64 {
@@ -390,7 +386,9 @@ impl Sdk {
         self.pending.push((error, o));
         // The click path: a wake-up is only needed for the first pending event (the flush
         // interval starts) or when a batch's worth is pending.
-        if self.pending.len() >= self.cfg.max_batch_events as usize {
+        if self.pending.len() >= self.cfg.max_batch_events as usize
+            && self.consent == Consent::Granted
+        {
             if !self.flush_soon {
                 self.flush_soon = true;
                 self.arm(now);
@@ -870,20 +868,29 @@ impl Sdk {
             // Idle past the session timeout with the page open: a new session (rollover).
             self.new_session(now);
         }
-        let mut made = false;
-        for (_, event) in std::mem::take(&mut self.pending) {
-            if let Some(batch) = self.batcher.push(event) {
-                self.ship(batch, now);
+        if self.consent == Consent::Pending {
+            // Held as events until consent is given, the newest MAX_HELD_BATCHES batches' worth.
+            let max = MAX_HELD_BATCHES * self.cfg.max_batch_events as usize;
+            if let Some(gone) = self.pending.len().checked_sub(max) {
+                self.pending = self.pending.split_off(gone);
+                self.stats.dropped_events += gone as u32;
+            }
+        } else {
+            let mut made = false;
+            for (_, event) in std::mem::take(&mut self.pending) {
+                if let Some(batch) = self.batcher.push(event) {
+                    self.ship(batch, now);
+                    made = true;
+                }
+            }
+            let rest = self.batcher.take();
+            if !rest.is_empty() {
+                self.ship(rest, now);
                 made = true;
             }
-        }
-        let rest = self.batcher.take();
-        if !rest.is_empty() {
-            self.ship(rest, now);
-            made = true;
-        }
-        if made && self.consent == Consent::Granted {
-            self.touch_session(now);
+            if made {
+                self.touch_session(now);
+            }
         }
         self.pump(now);
     }
@@ -907,13 +914,9 @@ impl Sdk {
         }
         if granted {
             self.consent = Consent::Granted;
-            for batch in std::mem::take(&mut self.held) {
-                self.ship(batch, now);
-            }
             self.flush(now);
         } else {
             self.consent = Consent::Denied;
-            self.held.clear();
             self.pending.clear();
             self.batcher.take();
             self.out.clear();
@@ -931,26 +934,13 @@ impl Sdk {
         self.stopped = true;
     }
 
-    /// A finished batch: into the outbox (sent at the next pump), or held until consent.
+    /// A finished batch (with consent): into the outbox, sent at the next pump.
     fn ship(&mut self, events: Vec<String>, now: f64) {
-        match self.consent {
-            Consent::Denied => {}
-            Consent::Pending => {
-                if self.held.len() >= MAX_HELD_BATCHES {
-                    let gone = self.held.remove(0);
-                    self.stats.dropped_batches += 1;
-                    self.stats.dropped_events += gone.len() as u32;
-                }
-                self.held.push(events);
-            }
-            Consent::Granted => {
-                let Some(header) = &self.header else { return };
-                let body = header.encode_batch(self.wall(now), &events);
-                let id = self.ids.next_u64();
-                let wall = self.wall(now);
-                self.out
-                    .add(id, body, events.len() as u32, wall, &mut self.stats);
-            }
-        }
+        let Some(header) = &self.header else { return };
+        let body = header.encode_batch(self.wall(now), &events);
+        let id = self.ids.next_u64();
+        let wall = self.wall(now);
+        self.out
+            .add(id, body, events.len() as u32, wall, &mut self.stats);
     }
 }

@@ -502,6 +502,31 @@ fn consent_holds_then_sends_or_discards_everything() {
 }
 
 #[test]
+fn consent_pending_holds_the_newest_batches_worth_and_counts_the_rest() {
+    let mut c = config();
+    c.require_consent = true;
+    c.max_batch_events = 2;
+    let mut w = World::new(c);
+    let held = MAX_HELD_BATCHES * 2;
+    let ids: Vec<u64> = (0..held + 5).map(|i| w.track(&format!("e{i}"))).collect();
+    w.flush();
+    assert!(w.sent.is_empty(), "nothing leaves before consent");
+    // The page view and the first 5 events were the oldest.
+    assert_eq!(w.sdk.stats().dropped_events, 6);
+    assert_eq!(w.sdk.unconfirmed_events(), held);
+    w.sdk.set_consent(true, w.now);
+    w.run();
+    while w.answer(204, None) {}
+    let sent: BTreeSet<u64> = w.sent.iter().flat_map(|b| ids_in(b)).collect();
+    assert_eq!(
+        sent,
+        ids[5..].iter().copied().collect(),
+        "the newest go out, once"
+    );
+    assert_eq!(w.sdk.unconfirmed_events(), 0);
+}
+
+#[test]
 fn do_not_track_sends_nothing_and_clears_storage() {
     let mut w = World {
         local: "00000000000000aa|1|0|{}".into(),
