@@ -53,7 +53,7 @@ function pageUrl(k) { try { return k == 1 ? document.referrer : k == 2 && H || l
 function visible() { try { return document.visibilityState != "hidden"; } catch { return true; } }
 function interactionCount() { try { return performance.interactionCount || 0; } catch { return 0; } }
 function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch { return undefined; } }
-// The navigation entry's numbers, in the order of `core::sdk::NavEntry`'s fields (tests/glue.rs).
+// The navigation entry's numbers, in the order of `core::sdk::nav`'s indexes (tests/glue.rs).
 const NAV = 8, NAV_KEYS = ["activationStart", "domainLookupStart", "domainLookupEnd", "connectStart",
   "connectEnd", "secureConnectionStart", "requestStart", "responseStart", "responseEnd", "domInteractive",
   "domContentLoadedEventEnd", "loadEventEnd", "transferSize"];

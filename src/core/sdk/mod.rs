@@ -139,24 +139,44 @@ pub struct Page {
     pub seed: u64,
 }
 
-/// The raw numbers of a `PerformanceNavigationTiming` entry (0 where the browser has none).
+/// A `PerformanceNavigationTiming` entry: its `type`, and its numbers (0 where the browser has
+/// none) in the order of [`nav`]'s indexes.
 #[derive(Debug, Clone, Default, PartialEq)]
-#[allow(missing_docs)]
 pub struct NavEntry {
+    /// `type`: `navigate`, `reload`, `back_forward`, `prerender`.
     pub navigation_type: String,
-    pub activation_start: f64,
-    pub domain_lookup_start: f64,
-    pub domain_lookup_end: f64,
-    pub connect_start: f64,
-    pub connect_end: f64,
-    pub secure_connection_start: f64,
-    pub request_start: f64,
-    pub response_start: f64,
-    pub response_end: f64,
-    pub dom_interactive: f64,
-    pub dom_content_loaded_event_end: f64,
-    pub load_event_end: f64,
-    pub transfer_size: f64,
+    /// The numbers, by [`nav`] index.
+    pub n: [f64; nav::COUNT],
+}
+
+/// Indexes of a [`NavEntry`]'s numbers: the entry's attributes of these names (camelCase in
+/// JavaScript), in this order.
+#[allow(missing_docs)]
+pub mod nav {
+    pub const ACTIVATION_START: usize = 0;
+    pub const DOMAIN_LOOKUP_START: usize = 1;
+    pub const DOMAIN_LOOKUP_END: usize = 2;
+    pub const CONNECT_START: usize = 3;
+    pub const CONNECT_END: usize = 4;
+    pub const SECURE_CONNECTION_START: usize = 5;
+    pub const REQUEST_START: usize = 6;
+    pub const RESPONSE_START: usize = 7;
+    pub const RESPONSE_END: usize = 8;
+    pub const DOM_INTERACTIVE: usize = 9;
+    pub const DOM_CONTENT_LOADED_EVENT_END: usize = 10;
+    pub const LOAD_EVENT_END: usize = 11;
+    pub const TRANSFER_SIZE: usize = 12;
+    /// How many there are.
+    pub const COUNT: usize = 13;
+}
+
+/// `x`, or 0 when it is negative or NaN (`f64::max` keeps NaN handling that costs wasm bytes).
+fn pos(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
 }
 
 /// One distinct error seen this session (same type, message and stack, byte for byte):
@@ -352,7 +372,7 @@ impl Sdk {
     }
 
     fn wall(&self, now: f64) -> u64 {
-        self.wall_origin.saturating_add(now.max(0.0) as u64)
+        self.wall_origin.saturating_add(pos(now) as u64)
     }
 
     /// Whether `a` and `b` are the same view: equal but for the query, whose parameters the
@@ -588,7 +608,7 @@ impl Sdk {
     pub fn restore_painted(&mut self, now: f64) {
         if let Some(at) = self.vitals.restored_at.take() {
             if self.cfg.capture_performance && self.vitals.first_hidden.is_infinite() {
-                let v = (now - at).max(0.0);
+                let v = pos(now - at);
                 self.vitals.fcp_done = true;
                 self.vitals.lcp_done = true;
                 self.vital(Metric::Fcp, v, v, now);
@@ -632,7 +652,7 @@ impl Sdk {
     pub fn long_task(&mut self, start_time: f64, duration: f64, now: f64) {
         if self.cfg.capture_performance {
             self.record(names::LongTask, now, &mut |o| {
-                write::LongTask(o, &start_time.max(0.0), &duration.max(0.0))
+                write::LongTask(o, &pos(start_time), &pos(duration))
             });
         }
     }
@@ -647,29 +667,31 @@ impl Sdk {
         if !e.navigation_type.is_empty() && self.vitals.navigation_type == "navigate" {
             self.vitals.navigation_type = e.navigation_type.clone();
         }
-        let d = |a: f64, b: f64| (a - b).max(0.0);
-        if e.response_start > 0.0 {
-            let ttfb = d(e.response_start, e.activation_start);
+        use nav::*;
+        let n = &e.n;
+        let d = |a: usize, b: usize| pos(n[a] - n[b]);
+        if n[RESPONSE_START] > 0.0 {
+            let ttfb = d(RESPONSE_START, ACTIVATION_START);
             self.vital(Metric::Ttfb, ttfb, ttfb, now);
         }
         let navigation_type = self.vitals.navigation_type.clone();
-        let tls = if e.secure_connection_start > 0.0 {
-            d(e.connect_end, e.secure_connection_start)
+        let tls = if n[SECURE_CONNECTION_START] > 0.0 {
+            d(CONNECT_END, SECURE_CONNECTION_START)
         } else {
             0.0
         };
         self.record(names::NavTiming, now, &mut |o| {
             write::NavTiming(
                 o,
-                &d(e.domain_lookup_end, e.domain_lookup_start),
-                &d(e.connect_end, e.connect_start),
+                &d(DOMAIN_LOOKUP_END, DOMAIN_LOOKUP_START),
+                &d(CONNECT_END, CONNECT_START),
                 &tls,
-                &d(e.response_start, e.request_start),
-                &d(e.response_end, e.response_start),
-                &e.dom_interactive.max(0.0),
-                &e.dom_content_loaded_event_end.max(0.0),
-                &e.load_event_end.max(0.0),
-                &e.transfer_size.max(0.0),
+                &d(RESPONSE_START, REQUEST_START),
+                &d(RESPONSE_END, RESPONSE_START),
+                &pos(n[DOM_INTERACTIVE]),
+                &pos(n[DOM_CONTENT_LOADED_EVENT_END]),
+                &pos(n[LOAD_EVENT_END]),
+                &pos(n[TRANSFER_SIZE]),
                 navigation_type.as_str(),
             )
         });
@@ -735,7 +757,7 @@ impl Sdk {
 
     fn report_screen_time(&mut self, now: f64) {
         if let Some(since) = self.visible_since {
-            self.visible_ms += (now - since).max(0.0);
+            self.visible_ms += pos(now - since);
             self.visible_since = Some(now);
         }
         if self.view != 0 && self.visible_ms > 0.0 {
