@@ -22,11 +22,10 @@ use super::batch::Batcher;
 use super::bytes::cut;
 use super::config::Config;
 use super::envelope::Header;
-use super::event::{encode_head, limits, names, write, AttrValue, ErrorSource, ViewCause};
+use super::event::{encode_head, names, write, AttrValue, ErrorSource, ViewCause};
 use super::ids::{fnv1a_continue, is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
-use super::scrub::truncate_in_place;
 use super::vitals::{Cls, Inp, Metric};
 
 pub use delivery::{StoreOp, StoredEntry};
@@ -185,10 +184,9 @@ fn pos(x: f64) -> f64 {
 struct ErrorSlot {
     /// FNV-1a of type, message and stack: a dedup key only, never sent.
     key: u64,
-    source: ErrorSource,
-    kind: String,
-    message: String,
-    stack: String,
+    /// The first occurrence's fields as encoded (`write::Error`), ending with its count, 1:
+    /// `count` is the kind's last field, so a repeat writes all but that digit, then its own.
+    fields: String,
     unsent: u32,
 }
 
@@ -506,33 +504,16 @@ impl Sdk {
             self.stats.errors_over_cap += 1;
             return 0;
         }
-        let mut message = message.to_owned();
-        truncate_in_place(&mut message, limits::MESSAGE);
-        let mut stack = stack.to_owned();
-        truncate_in_place(&mut stack, limits::STACK);
+        // Bounded by the encoder (the schema's `max` of each field).
+        let mut fields = String::new();
+        write::Error(&mut fields, &source, kind, message, stack, &(), &1u32);
+        let id = self.record(names::Error, now, &mut |o| o.push_str(&fields));
         self.errors.push(ErrorSlot {
             key,
-            source,
-            kind: kind.into(),
-            message: message.clone(),
-            stack: stack.clone(),
+            fields,
             unsent: 0,
         });
-        self.record_error(source, kind, &message, &stack, 1, now)
-    }
-
-    fn record_error(
-        &mut self,
-        source: ErrorSource,
-        kind: &str,
-        message: &str,
-        stack: &str,
-        count: u32,
-        now: f64,
-    ) -> u64 {
-        self.record(names::Error, now, &mut |o| {
-            write::Error(o, &source, kind, message, stack, &(), &count)
-        })
+        id
     }
 
     /// The URL changed (History API or `popstate`): a new view unless only its query changed
@@ -922,7 +903,11 @@ impl Sdk {
     fn record_error_repeats(&mut self, now: f64) {
         let mut errors = std::mem::take(&mut self.errors);
         for e in errors.iter_mut().filter(|e| e.unsent > 0) {
-            self.record_error(e.source, &e.kind, &e.message, &e.stack, e.unsent, now);
+            let (f, n) = (&e.fields, e.unsent as u64);
+            self.record(names::Error, now, &mut |o| {
+                o.push_str(f.get(..f.len() - 1).unwrap_or(f));
+                push_u64(o, n);
+            });
             e.unsent = 0;
         }
         self.errors = errors;

@@ -920,3 +920,12 @@ fn stats_are_read_by_index_in_field_order() {
     let all: Vec<u32> = (0..9).filter_map(|i| s.get(i)).collect();
     assert_eq!(all, [1, 2, 3, 4, 5, 6, 7, 8]);
 }
+
+/// Repeats of an error rewrite the last digit of its encoded fields (`ErrorSlot`): that needs
+/// `count` to be the error kind's last field.
+#[test]
+fn an_errors_count_is_its_last_field() {
+    let mut f = String::new();
+    write::Error(&mut f, &ErrorSource::Error, "T", "m", "s", &(), &1u32);
+    assert!(f.ends_with(",\"count\":1"), "{f}");
+}
