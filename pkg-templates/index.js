@@ -2,8 +2,8 @@
 // happens until the module runs), loads the wasm module in the background, queues API calls
 // made before it is ready, and makes sure nothing ever throws into the host page.
 // scripts/build-pkg.sh bundles this file with the page-side module into the package's one
-// index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js, and the name the wasm
-// module imports it by).
+// index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js; the module imports it
+// as `g`, scripts/wasm-imports.mjs).
 import * as glue from "{{GLUE}}";
 // {{BINDINGS}}
 
@@ -27,7 +27,7 @@ async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
   let m;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
-  W = (await WebAssembly.instantiate(m, { "{{GLUE}}": glue })).exports; // {{OWN_LOADER}}
+  W = (await WebAssembly.instantiate(m, { g: glue })).exports; // {{OWN_LOADER}}
   bind(W);
 }
 

@@ -71,6 +71,8 @@ if (bad.length) {
 CHECK
 then
   sed "s#{{GLUE}}#./$glue#g; /{{BINDINGS}}/d; s# // {{OWN_LOADER}}##" pkg-templates/index.js > pkg/entry.js
+  # The loader hands glue.js over as the import object's `g`: the imports get that short name.
+  node scripts/wasm-imports.mjs pkg/ferrotel_bg.wasm g
 else
   sed "s#{{GLUE}}#./$glue#g; s#// {{BINDINGS}}#import { initSync } from \"./ferrotel.js\";#;
        s#W = .*// {{OWN_LOADER}}#W = initSync({ module: m });#" pkg-templates/index.js > pkg/entry.js
