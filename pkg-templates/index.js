@@ -4,10 +4,13 @@
 // scripts/build-pkg.sh bundles this file with the page-side module into the package's one
 // index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js; the module imports it
 // as `g`, scripts/wasm-imports.mjs).
-import * as glue from "{{GLUE}}";
+import { prelude, settle, bind, options as layOut, attrs, take } from "{{GLUE}}";
+// The module's imports. scripts/build-pkg.sh replaces this line with named imports of just the
+// functions the module imports, and `glue` an object of them (a namespace object would cost
+// esbuild's getter helper and a getter per export).
+import * as glue from "{{GLUE}}"; // {{IMPORTS}}
 // {{BINDINGS}}
 
-const { prelude, settle, bind, options: layOut, attrs, take } = glue;
 // The module's exports (numbers in, numbers out: src/browser/api.rs).
 let W;
 
