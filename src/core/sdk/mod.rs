@@ -32,6 +32,8 @@ pub use delivery::{StoreOp, StoredEntry};
 
 /// Sessions end after this long without activity (the usual analytics convention).
 pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;
+/// While the page is visible, the session record's activity time is written at most this often.
+const SESSION_SAVE_MS: f64 = 60_000.0;
 /// When the persisted retry queue is first read, after start: the first `localStorage` access
 /// of a page loads the origin's storage from disk, which must not delay the page's start.
 pub const QUEUE_READ_DELAY_MS: f64 = 1_000.0;
@@ -238,7 +240,8 @@ pub struct Sdk {
     wall_origin: u64,
     ids: IdGen,
     session: String,
-    /// `now` of the last activity recorded in the session record.
+    /// `now` of the last activity recorded in the session record (a minute's resolution while
+    /// the page is visible).
     session_touched: f64,
     /// Empty until the session is known.
     header: Option<Header>,
@@ -803,10 +806,16 @@ impl Sdk {
             self.pending.retain(|e| e.0);
         }
         self.session = id;
+        self.session_touched = f64::NEG_INFINITY;
         self.touch_session(now);
     }
 
+    /// Writes the session record: at most once a minute while the page is visible (a storage
+    /// write per batch cost ~0.5 us per click on the click bench), at once when it is hidden.
     fn touch_session(&mut self, now: f64) {
+        if !self.hidden && now - self.session_touched < SESSION_SAVE_MS {
+            return;
+        }
         self.session_touched = now;
         let mut v = String::with_capacity(48);
         v.push_str(&self.session);

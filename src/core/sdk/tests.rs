@@ -622,6 +622,34 @@ fn session_is_reused_while_active_and_rolls_over_when_idle() {
     assert_ne!(w.sdk.session_id(), Some(first.as_str()));
 }
 
+/// The session record's activity time is written at most once a minute while the page is
+/// visible (not at every batch), and at once when the page is hidden.
+#[test]
+fn session_record_is_written_once_a_minute_while_visible_and_on_hide() {
+    let mut w = World::new(config());
+    w.advance(10.0);
+    let first = w.session.clone().expect("written when the session starts");
+    for _ in 0..5 {
+        w.advance(5_000.0);
+        w.track("x");
+        w.flush();
+    }
+    assert_eq!(
+        w.session.as_ref(),
+        Some(&first),
+        "not rewritten within a minute"
+    );
+    w.advance(40_000.0);
+    w.track("x");
+    w.flush();
+    let second = w.session.clone().unwrap();
+    assert_ne!(second, first, "rewritten after a minute");
+    w.advance(1_000.0);
+    w.track("x");
+    w.hide();
+    assert_ne!(w.session.as_ref(), Some(&second), "rewritten on hide");
+}
+
 #[test]
 fn errors_are_deduplicated_and_counted_and_repeats_carry_the_stack() {
     let mut w = World::new(config());
