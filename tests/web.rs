@@ -357,8 +357,8 @@ b css-1a2b3c {long} c">Pay 12 now</span></li></ul>
         ("#t-sel > div.many > i:nth-of-type(33)", "32 "),
         ("#t-sel > div.many > i", "33 "),
         ("#t-sel > svg.icon.big > path.p1", ""),
-        // masked by an ancestor 8 levels up, past the 5 the selector shows
-        ("div > div > div > p.deep > b.t", ""),
+        // masked by an ancestor 8 levels up, past the 4 the selector shows
+        ("div > div > p.deep > b.t", ""),
         // in an editable region (its text is what the user typed); the ancestor `div`, without a
         // class, keeps its position
         ("#t-sel > div:nth-of-type(3) > p.ed > i.t", ""),
