@@ -9,7 +9,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::js;
-use crate::core::config::{Config, ConfigError, Kind, Value, OPTIONS};
+use crate::core::config::{Config, ConfigError, Value, OPTIONS};
 use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
@@ -21,8 +21,8 @@ const LIST: i32 = 4;
 
 /// Converts the `init` options (`n` entries laid out by glue.js `options`: name, type, value, a
 /// list's items after its length; -1 for a value that is not an object) by the options table
-/// ([`OPTIONS`]): each value is read by its option's kind; unknown names and wrong kinds are
-/// errors naming the option.
+/// ([`OPTIONS`]): each value is read by its JavaScript type and [`Config::set`] takes it only for
+/// an option of that kind; unknown names and wrong kinds are errors naming the option.
 fn parse_options(n: i32) -> Result<Config, ConfigError> {
     if n < 0 {
         return Err(ConfigError::new(
@@ -30,7 +30,7 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
             "must be an object such as { endpoint, key }",
         ));
     }
-    let mut c = Config::new("", "");
+    let mut c = Config::DEFAULTS;
     let mut i = 0;
     while i < n {
         let name = js::arg(i).unwrap_or_default();
@@ -45,11 +45,11 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
                 "is not a known option (see the options table in the README)",
             ));
         };
-        let value = match (OPTIONS[o].kind, ty) {
-            (Kind::Str, STR) => js::arg(v).map(Value::Str),
-            (Kind::Bool, BOOL) => Some(Value::Bool(x == 1.0)),
-            (Kind::Num(..) | Kind::Int(..), NUM) => Some(Value::Num(x)),
-            (Kind::List, LIST) => {
+        let value = match ty {
+            STR => js::arg(v).map(Value::Str),
+            BOOL => Some(Value::Bool(x == 1.0)),
+            NUM => Some(Value::Num(x)),
+            LIST => {
                 // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
                 let mut out = Vec::new();
                 for j in v + 1..i {

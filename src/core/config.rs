@@ -1,73 +1,93 @@
 //! SDK configuration: defaults, and validation errors that name the option and say what to do.
 
 use super::bytes::{first_is, has};
+use super::json::push_u64;
 
-/// What an option's value must be.
+/// What an option's value must be: its check and its error message both follow from it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// A string.
-    Str,
+    /// A string: an absolute `http(s)://` URL or a same-origin `/path`.
+    Url,
+    /// A string: a write key, 1–64 of `A-Z a-z 0-9 _ -`.
+    Key,
+    /// A string: empty, or up to 64 printable ASCII characters without quotes.
+    Label,
     /// `true` or `false`.
     Bool,
     /// A number from `.0` to `.1`.
-    Num(f64, f64),
+    Num(u32, u32),
     /// A whole number from `.0` to `.1`.
     Int(u32, u32),
-    /// An array of strings.
+    /// An array of strings of 1–128 characters.
     List,
 }
 
-/// One option `init` accepts: its JavaScript name, what its value must be, and what the error
-/// says when it is not ("option `name` …"). The one declaration of the options: the browser
-/// reads them by it ([`Config::set`]) and [`Config::validate`] checks the ranges by it.
+/// One option `init` accepts: its JavaScript name, what its value must be (which says how it is
+/// read, checked and explained when bad) and where it goes in [`Config`]. The one declaration
+/// of the options: the browser reads them by it ([`Config::set`]), [`Config::validate`] checks
+/// them by it, and the README's options table is checked against it.
 #[derive(Debug, Clone, Copy)]
 pub struct Opt {
     /// The JavaScript name.
     pub name: &'static str,
     /// What its value must be.
     pub kind: Kind,
-    /// The end of the error message.
-    pub problem: &'static str,
+    /// Its field's offset in [`Config`], of the type its kind is read as ([`Config::at`]).
+    at: usize,
 }
 
-const fn opt(name: &'static str, kind: Kind, problem: &'static str) -> Opt {
-    Opt {
-        name,
-        kind,
-        problem,
-    }
+/// The Rust type of a [`Kind`]'s field.
+macro_rules! field_type {
+    (Url) => { String };
+    (Key) => { String };
+    (Label) => { String };
+    (Bool) => { bool };
+    (Num) => { f64 };
+    (Int) => { u32 };
+    (List) => { Vec<String> };
 }
 
-const BOOL: &str = "must be true or false";
-const LABEL_RULE: &str =
-    "must be a string of at most 64 printable ASCII characters, without quotes";
+/// [`OPTIONS`] from one line per option, and a compile-time proof that each field has its
+/// kind's type (which is what makes [`Config::at`] sound).
+macro_rules! options {
+    ($($field:ident $name:literal $kind:ident $(($lo:literal, $hi:literal))?,)*) => {
+        /// Every option `init` accepts, in the README's order.
+        pub const OPTIONS: &[Opt] = &[$(Opt {
+            name: $name,
+            kind: Kind::$kind $(($lo, $hi))?,
+            at: std::mem::offset_of!(Config, $field),
+        },)*];
+        // By value: no coercion (a `Box<String>` field would not pass for a `String`).
+        const _: () = { $(let _: fn(Config) -> field_type!($kind) = |c| c.$field;)* };
+    };
+}
 
-/// Every option `init` accepts, in [`Config::set`]'s order.
-pub const OPTIONS: &[Opt] = &[
-    opt("endpoint", Kind::Str, "must be a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\""),
-    opt("key", Kind::Str, "must be a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project"),
-    opt("sampleRate", Kind::Num(0.0, 1.0), "must be a number from 0 to 1"),
-    opt("flushIntervalMs", Kind::Int(100, 600_000), "must be a whole number of milliseconds from 100 to 600000"),
-    opt("maxBatchBytes", Kind::Int(20_000, 65_536), "must be a whole number from 20000 to 65536 (browsers refuse larger beacons)"),
-    opt("maxBatchEvents", Kind::Int(1, 200), "must be a whole number from 1 to 200"),
-    opt("respectDoNotTrack", Kind::Bool, BOOL),
-    opt("requireConsent", Kind::Bool, BOOL),
-    opt("allowQuery", Kind::List, "must be an array of query parameter names of 1-128 characters, without commas"),
-    opt("captureClicks", Kind::Bool, BOOL),
-    opt("captureText", Kind::Bool, BOOL),
-    opt("captureErrors", Kind::Bool, BOOL),
-    opt("capturePageViews", Kind::Bool, BOOL),
-    opt("capturePerformance", Kind::Bool, BOOL),
-    opt("maxErrorsPerSession", Kind::Int(1, 1000), "must be a whole number from 1 to 1000"),
-    opt("maskMessages", Kind::Bool, BOOL),
-    opt("release", Kind::Str, LABEL_RULE),
-    opt("environment", Kind::Str, LABEL_RULE),
-];
+options! {
+    endpoint "endpoint" Url,
+    key "key" Key,
+    sample_rate "sampleRate" Num(0, 1),
+    flush_interval_ms "flushIntervalMs" Int(100, 600_000),
+    max_batch_bytes "maxBatchBytes" Int(20_000, 65_536),
+    max_batch_events "maxBatchEvents" Int(1, 200),
+    respect_do_not_track "respectDoNotTrack" Bool,
+    require_consent "requireConsent" Bool,
+    allow_query "allowQuery" List,
+    capture_clicks "captureClicks" Bool,
+    capture_text "captureText" Bool,
+    capture_errors "captureErrors" Bool,
+    capture_page_views "capturePageViews" Bool,
+    capture_performance "capturePerformance" Bool,
+    max_errors_per_session "maxErrorsPerSession" Int(1, 1000),
+    mask_messages "maskMessages" Bool,
+    release "release" Label,
+    environment "environment" Label,
+}
 
-/// An option's value as read from JavaScript by its [`Kind`] (`Num` for both numeric kinds).
+/// An option's value as read from JavaScript (`Num` for both numeric kinds, `Str` for the
+/// string kinds).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// For [`Kind::Str`].
+    /// For [`Kind::Url`], [`Kind::Key`] and [`Kind::Label`].
     Str(String),
     /// For [`Kind::Bool`].
     Bool(bool),
@@ -131,15 +151,15 @@ pub struct ConfigError {
     /// The JavaScript option name.
     pub option: String,
     /// What is wrong, as the end of a sentence starting with the option name.
-    pub problem: &'static str,
+    pub problem: String,
 }
 
 impl ConfigError {
     /// An error for `option`.
-    pub fn new(option: &str, problem: &'static str) -> Self {
+    pub fn new(option: &str, problem: &str) -> Self {
         ConfigError {
             option: option.into(),
-            problem,
+            problem: problem.into(),
         }
     }
 
@@ -150,7 +170,7 @@ impl ConfigError {
         m.push_str("ferrotel.init: option `");
         m.push_str(&self.option);
         m.push_str("` ");
-        m.push_str(self.problem);
+        m.push_str(&self.problem);
         m
     }
 }
@@ -169,91 +189,86 @@ impl Config {
         Config {
             endpoint: endpoint.into(),
             key: key.into(),
-            sample_rate: 1.0,
-            flush_interval_ms: 5000,
-            max_batch_bytes: 32_000,
-            max_batch_events: 100,
-            respect_do_not_track: true,
-            require_consent: false,
-            allow_query: Vec::new(),
-            capture_clicks: true,
-            capture_text: true,
-            capture_errors: true,
-            capture_page_views: true,
-            capture_performance: true,
-            max_errors_per_session: 50,
-            mask_messages: true,
-            release: String::new(),
-            environment: String::new(),
+            ..Config::DEFAULTS
         }
     }
+
+    /// The defaults, with the two required options empty (so invalid until set).
+    pub const DEFAULTS: Config = Config {
+        endpoint: String::new(),
+        key: String::new(),
+        sample_rate: 1.0,
+        flush_interval_ms: 5000,
+        max_batch_bytes: 32_000,
+        max_batch_events: 100,
+        respect_do_not_track: true,
+        require_consent: false,
+        allow_query: Vec::new(),
+        capture_clicks: true,
+        capture_text: true,
+        capture_errors: true,
+        capture_page_views: true,
+        capture_performance: true,
+        max_errors_per_session: 50,
+        mask_messages: true,
+        release: String::new(),
+        environment: String::new(),
+    };
 
     /// Sets option `i` of [`OPTIONS`] from a value read by its kind; `None` (or a value of
     /// another kind) is that option's error. Ranges are checked by [`Config::validate`].
     pub fn set(&mut self, i: usize, v: Option<Value>) -> Result<(), ConfigError> {
-        use Value::*;
-        match (i, v) {
-            (0, Some(Str(s))) => self.endpoint = s,
-            (1, Some(Str(s))) => self.key = s,
-            (2, Some(Num(n))) => self.sample_rate = n,
-            (3, Some(Num(n))) => self.flush_interval_ms = whole(n),
-            (4, Some(Num(n))) => self.max_batch_bytes = whole(n),
-            (5, Some(Num(n))) => self.max_batch_events = whole(n),
-            (6, Some(Bool(b))) => self.respect_do_not_track = b,
-            (7, Some(Bool(b))) => self.require_consent = b,
-            (8, Some(List(l))) => self.allow_query = l,
-            (9, Some(Bool(b))) => self.capture_clicks = b,
-            (10, Some(Bool(b))) => self.capture_text = b,
-            (11, Some(Bool(b))) => self.capture_errors = b,
-            (12, Some(Bool(b))) => self.capture_page_views = b,
-            (13, Some(Bool(b))) => self.capture_performance = b,
-            (14, Some(Num(n))) => self.max_errors_per_session = whole(n),
-            (15, Some(Bool(b))) => self.mask_messages = b,
-            (16, Some(Str(s))) => self.release = s,
-            (17, Some(Str(s))) => self.environment = s,
-            _ => return Err(self::error(i)),
+        let o = OPTIONS.get(i).ok_or_else(|| error(i))?;
+        match (o.kind, v) {
+            (Kind::Url | Kind::Key | Kind::Label, Some(Value::Str(s))) => {
+                *self.at_mut::<String>(o) = s
+            }
+            (Kind::Bool, Some(Value::Bool(b))) => *self.at_mut::<bool>(o) = b,
+            (Kind::Num(..), Some(Value::Num(n))) => *self.at_mut::<f64>(o) = n,
+            (Kind::Int(..), Some(Value::Num(n))) => *self.at_mut::<u32>(o) = whole(n),
+            (Kind::List, Some(Value::List(l))) => *self.at_mut::<Vec<String>>(o) = l,
+            _ => return Err(error(i)),
         }
         Ok(())
     }
 
-    /// The value of numeric option `i` of [`OPTIONS`].
-    fn number(&self, i: usize) -> f64 {
-        match i {
-            2 => self.sample_rate,
-            3 => self.flush_interval_ms.into(),
-            4 => self.max_batch_bytes.into(),
-            5 => self.max_batch_events.into(),
-            _ => self.max_errors_per_session.into(),
-        }
+    /// The field of option `o`, as `T`. Private, and every caller names `T` by `o.kind`.
+    fn at<T>(&self, o: &Opt) -> &T {
+        // SAFETY: `o` is one of `OPTIONS` (only this module makes an `Opt`), whose `at` is the
+        // offset of a field of `Config` of the type `field_type!` gives its kind (proven by
+        // `options!` at compile time); the callers ask for exactly that type.
+        unsafe { &*(self as *const Self).cast::<u8>().add(o.at).cast::<T>() }
+    }
+
+    /// [`Config::at`], to write.
+    fn at_mut<T>(&mut self, o: &Opt) -> &mut T {
+        // SAFETY: as for `at`.
+        unsafe { &mut *(self as *mut Self).cast::<u8>().add(o.at).cast::<T>() }
     }
 
     /// Checks every option; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (i, o) in OPTIONS.iter().enumerate() {
             let ok = match o.kind {
-                Kind::Num(lo, hi) => (lo..=hi).contains(&self.number(i)),
-                Kind::Int(lo, hi) => {
-                    let n = self.number(i);
+                Kind::Url => valid_endpoint(self.at::<String>(o)),
+                Kind::Key => {
+                    let k = self.at::<String>(o);
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                }
+                Kind::Label => valid_label(self.at::<String>(o)),
+                Kind::Bool => true,
+                Kind::Num(lo, hi) => {
+                    let n = *self.at::<f64>(o);
                     n >= f64::from(lo) && n <= f64::from(hi)
                 }
+                Kind::Int(lo, hi) => (lo..=hi).contains(self.at::<u32>(o)),
                 Kind::List => self
-                    .allow_query
+                    .at::<Vec<String>>(o)
                     .iter()
                     .all(|q| !q.is_empty() && q.len() <= 128 && !has(q, b',')),
-                Kind::Bool => true,
-                Kind::Str => match i {
-                    0 => valid_endpoint(&self.endpoint),
-                    1 => {
-                        !self.key.is_empty()
-                            && self.key.len() <= 64
-                            && self
-                                .key
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                    }
-                    16 => valid_label(&self.release),
-                    _ => valid_label(&self.environment),
-                },
             };
             if !ok {
                 return Err(error(i));
@@ -263,18 +278,38 @@ impl Config {
     }
 }
 
-/// The error of option `i` of [`OPTIONS`].
+/// The error of option `i` of [`OPTIONS`]: what its kind allows ("must be a whole number
+/// from 100 to 600000").
 fn error(i: usize) -> ConfigError {
-    match OPTIONS.get(i) {
-        Some(o) => ConfigError::new(o.name, o.problem),
-        None => ConfigError::new("options", "has an unknown option"),
+    let Some(o) = OPTIONS.get(i) else {
+        return ConfigError::new("options", "has an unknown option");
+    };
+    let mut p = String::from("must be ");
+    p.push_str(match o.kind {
+        Kind::Url => "a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"",
+        Kind::Key => "a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project",
+        Kind::Label => "a string of at most 64 printable ASCII characters, without quotes",
+        Kind::Bool => "true or false",
+        Kind::List => "an array of query parameter names of 1-128 characters, without commas",
+        Kind::Num(..) => "a number from ",
+        Kind::Int(..) => "a whole number from ",
+    });
+    if let Kind::Num(lo, hi) | Kind::Int(lo, hi) = o.kind {
+        push_u64(&mut p, lo.into());
+        p.push_str(" to ");
+        push_u64(&mut p, hi.into());
+    }
+    ConfigError {
+        option: o.name.into(),
+        problem: p,
     }
 }
 
 /// A whole number in `u32`, or `u32::MAX` (out of every range) for anything else.
 fn whole(n: f64) -> u32 {
-    if n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&n) {
-        n as u32
+    let w = n as u32; // saturating; NaN is 0
+    if f64::from(w) == n {
+        w
     } else {
         u32::MAX
     }
@@ -369,14 +404,42 @@ mod tests {
     }
 
     #[test]
+    fn messages_say_what_each_kind_allows() {
+        let msg = |name: &str| {
+            let i = OPTIONS.iter().position(|o| o.name == name).unwrap();
+            error(i).message()
+        };
+        assert_eq!(
+            msg("sampleRate"),
+            "ferrotel.init: option `sampleRate` must be a number from 0 to 1"
+        );
+        assert_eq!(
+            msg("flushIntervalMs"),
+            "ferrotel.init: option `flushIntervalMs` must be a whole number from 100 to 600000"
+        );
+        assert_eq!(
+            msg("maxBatchBytes"),
+            "ferrotel.init: option `maxBatchBytes` must be a whole number from 20000 to 65536"
+        );
+        assert_eq!(
+            msg("captureText"),
+            "ferrotel.init: option `captureText` must be true or false"
+        );
+        assert!(msg("endpoint").contains("http(s) URL"));
+        assert!(msg("key").contains("A-Z a-z 0-9 _ -"));
+        assert!(msg("release").contains("at most 64 printable ASCII characters"));
+        assert!(msg("allowQuery").contains("array"));
+        assert_eq!(error(OPTIONS.len()).option, "options");
+    }
+
+    #[test]
     fn every_option_is_set_by_its_kind_and_only_by_it() {
         let mut c = ok();
         for (i, o) in OPTIONS.iter().enumerate() {
             let good = match o.kind {
-                Kind::Str => Value::Str("x".into()),
+                Kind::Url | Kind::Key | Kind::Label => Value::Str("x".into()),
                 Kind::Bool => Value::Bool(false),
-                Kind::Num(lo, _) => Value::Num(lo),
-                Kind::Int(lo, _) => Value::Num(lo.into()),
+                Kind::Num(lo, _) | Kind::Int(lo, _) => Value::Num(lo.into()),
                 Kind::List => Value::List(vec!["utm_source".into()]),
             };
             c.set(i, Some(good))
@@ -390,9 +453,11 @@ mod tests {
         }
         assert!(c.set(OPTIONS.len(), Some(Value::Bool(true))).is_err());
         // A fractional number for a whole-number option is out of every range.
-        let mut c = ok();
-        c.set(3, Some(Value::Num(1000.5))).unwrap();
-        assert_eq!(c.validate().unwrap_err().option, "flushIntervalMs");
+        for bad in [1000.5, -1000.0, f64::NAN, f64::INFINITY, 4294967296.0] {
+            let mut c = ok();
+            c.set(3, Some(Value::Num(bad))).unwrap();
+            assert_eq!(c.validate().unwrap_err().option, "flushIntervalMs");
+        }
         // The README's options table lists every option, in this order.
         let readme = include_str!("../../README.md");
         let listed: Vec<&str> = readme
@@ -405,6 +470,16 @@ mod tests {
             .collect();
         let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
         assert_eq!(listed, names, "README's options table");
+        // ... and the ranges of the numeric ones, as declared here.
+        for o in OPTIONS {
+            if let Kind::Num(lo, hi) | Kind::Int(lo, hi) = o.kind {
+                let row = readme
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| `{}`", o.name)))
+                    .unwrap();
+                assert!(row.contains(&format!("{lo}–{hi}")), "README: {}", o.name);
+            }
+        }
         let dts = include_str!("../../pkg-templates/index.d.ts");
         for n in names {
             assert!(
