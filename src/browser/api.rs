@@ -9,7 +9,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::js;
-use crate::core::config::{Config, ConfigError, Value, OPTIONS};
+use crate::core::config::{Config, ConfigError, OPTIONS};
 use crate::core::event::{limits, AttrValue};
 use crate::core::scrub::truncate_in_place;
 
@@ -39,16 +39,17 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
         let x = js::arg_num(v);
         let items = if ty == LIST { x as i32 } else { 0 };
         i = v + 1 + items;
-        let Some(o) = OPTIONS.iter().position(|o| o.name == name) else {
+        let Some(o) = OPTIONS.iter().find(|o| o.name == name) else {
             return Err(ConfigError::new(
                 &name,
                 "is not a known option (see the options table in the README)",
             ));
         };
-        let value = match ty {
-            STR => js::arg(v).map(Value::Str),
-            BOOL => Some(Value::Bool(x == 1.0)),
-            NUM => Some(Value::Num(x)),
+        // Written only to a field of the type the option's kind is stored as.
+        let set = match ty {
+            STR => js::arg(v).and_then(|s| c.field(o).map(|f| *f = s)),
+            BOOL => c.field(o).map(|f| *f = x == 1.0),
+            NUM => c.set_num(o, x),
             LIST => {
                 // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
                 let mut out = Vec::new();
@@ -58,11 +59,15 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
                         None => break,
                     }
                 }
-                (out.len() == items as usize).then_some(Value::List(out))
+                if out.len() == items as usize {
+                    c.field(o).map(|f| *f = out)
+                } else {
+                    None
+                }
             }
             _ => None,
         };
-        c.set(o, value)?;
+        set.ok_or_else(|| o.error())?;
     }
     Ok(c)
 }

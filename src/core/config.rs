@@ -47,6 +47,43 @@ macro_rules! field_type {
     (List) => { Vec<String> };
 }
 
+/// The Rust types of the options' fields: what [`Config::field`] hands out for which kinds (the
+/// same as `field_type!`).
+pub(crate) trait FieldType {
+    /// Whether an option of kind `k` is stored as this type.
+    fn fits(k: Kind) -> bool;
+}
+
+impl FieldType for String {
+    fn fits(k: Kind) -> bool {
+        matches!(k, Kind::Url | Kind::Key | Kind::Label)
+    }
+}
+
+impl FieldType for bool {
+    fn fits(k: Kind) -> bool {
+        k == Kind::Bool
+    }
+}
+
+impl FieldType for f64 {
+    fn fits(k: Kind) -> bool {
+        matches!(k, Kind::Num(..))
+    }
+}
+
+impl FieldType for u32 {
+    fn fits(k: Kind) -> bool {
+        matches!(k, Kind::Int(..))
+    }
+}
+
+impl FieldType for Vec<String> {
+    fn fits(k: Kind) -> bool {
+        k == Kind::List
+    }
+}
+
 /// [`OPTIONS`] from one line per option, and a compile-time proof that each field has its
 /// kind's type (which is what makes [`Config::at`] sound).
 macro_rules! options {
@@ -118,8 +155,8 @@ pub struct Config {
     /// `requireConsent` (false): hold events in memory until `setConsent(true)`.
     pub require_consent: bool,
     /// `allowQuery` ([]): query parameters kept in page URLs and referrers; all others are
-    /// removed at the edge, before anything is stored or forwarded (the list travels in the
-    /// batch header). URLs inside error messages and stacks lose their whole query.
+    /// removed (in the browser). URLs inside error messages and stacks lose their whole query at
+    /// the edge.
     pub allow_query: Vec<String>,
     /// `captureClicks` (true).
     pub capture_clicks: bool,
@@ -219,31 +256,38 @@ impl Config {
     /// another kind) is that option's error. Ranges are checked by [`Config::validate`].
     pub fn set(&mut self, i: usize, v: Option<Value>) -> Result<(), ConfigError> {
         let o = OPTIONS.get(i).ok_or_else(|| error(i))?;
-        match (o.kind, v) {
-            (Kind::Url | Kind::Key | Kind::Label, Some(Value::Str(s))) => {
-                *self.at_mut::<String>(o) = s
-            }
-            (Kind::Bool, Some(Value::Bool(b))) => *self.at_mut::<bool>(o) = b,
-            (Kind::Num(..), Some(Value::Num(n))) => *self.at_mut::<f64>(o) = n,
-            (Kind::Int(..), Some(Value::Num(n))) => *self.at_mut::<u32>(o) = whole(n),
-            (Kind::List, Some(Value::List(l))) => *self.at_mut::<Vec<String>>(o) = l,
-            _ => return Err(error(i)),
+        match v {
+            Some(Value::Str(s)) => self.field(o).map(|f| *f = s),
+            Some(Value::Bool(b)) => self.field(o).map(|f| *f = b),
+            Some(Value::Num(n)) => self.set_num(o, n),
+            Some(Value::List(l)) => self.field(o).map(|f| *f = l),
+            None => None,
         }
-        Ok(())
+        .ok_or_else(|| o.error())
+    }
+
+    /// Sets numeric option `o` ([`Kind::Num`] or [`Kind::Int`]; `None` for another kind). A
+    /// number that is not whole is out of every [`Kind::Int`] range.
+    pub(crate) fn set_num(&mut self, o: &Opt, n: f64) -> Option<()> {
+        match o.kind {
+            Kind::Int(..) => self.field(o).map(|f| *f = whole(n)),
+            _ => self.field(o).map(|f| *f = n),
+        }
+    }
+
+    /// The field of option `o` if it is of type `T`.
+    pub(crate) fn field<T: FieldType>(&mut self, o: &Opt) -> Option<&mut T> {
+        // SAFETY: `o` is one of `OPTIONS` (only this module makes an `Opt`), whose `at` is the
+        // offset of a field of `Config` of the type `field_type!` gives its kind (proven by
+        // `options!` at compile time), and `T` is that type (`T::fits`).
+        T::fits(o.kind)
+            .then(|| unsafe { &mut *(self as *mut Self).cast::<u8>().add(o.at).cast::<T>() })
     }
 
     /// The field of option `o`, as `T`. Private, and every caller names `T` by `o.kind`.
     fn at<T>(&self, o: &Opt) -> &T {
-        // SAFETY: `o` is one of `OPTIONS` (only this module makes an `Opt`), whose `at` is the
-        // offset of a field of `Config` of the type `field_type!` gives its kind (proven by
-        // `options!` at compile time); the callers ask for exactly that type.
+        // SAFETY: as for `field`; the callers ask for the type of `o.kind`.
         unsafe { &*(self as *const Self).cast::<u8>().add(o.at).cast::<T>() }
-    }
-
-    /// [`Config::at`], to write.
-    fn at_mut<T>(&mut self, o: &Opt) -> &mut T {
-        // SAFETY: as for `at`.
-        unsafe { &mut *(self as *mut Self).cast::<u8>().add(o.at).cast::<T>() }
     }
 
     /// Checks every option; the first problem found is returned.
@@ -278,30 +322,37 @@ impl Config {
     }
 }
 
-/// The error of option `i` of [`OPTIONS`]: what its kind allows ("must be a whole number
-/// from 100 to 600000").
+/// The error of option `i` of [`OPTIONS`].
 fn error(i: usize) -> ConfigError {
-    let Some(o) = OPTIONS.get(i) else {
-        return ConfigError::new("options", "has an unknown option");
-    };
-    let mut p = String::from("must be ");
-    p.push_str(match o.kind {
-        Kind::Url => "a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"",
-        Kind::Key => "a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project",
-        Kind::Label => "a string of at most 64 printable ASCII characters, without quotes",
-        Kind::Bool => "true or false",
-        Kind::List => "an array of query parameter names of 1-128 characters, without commas",
-        Kind::Num(..) => "a number from ",
-        Kind::Int(..) => "a whole number from ",
-    });
-    if let Kind::Num(lo, hi) | Kind::Int(lo, hi) = o.kind {
-        push_u64(&mut p, lo.into());
-        p.push_str(" to ");
-        push_u64(&mut p, hi.into());
+    match OPTIONS.get(i) {
+        Some(o) => o.error(),
+        None => ConfigError::new("options", "has an unknown option"),
     }
-    ConfigError {
-        option: o.name.into(),
-        problem: p,
+}
+
+impl Opt {
+    /// This option's error: what its kind allows ("must be a whole number from 100 to
+    /// 600000").
+    pub fn error(&self) -> ConfigError {
+        let mut p = String::from("must be ");
+        p.push_str(match self.kind {
+            Kind::Url => "a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"",
+            Kind::Key => "a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project",
+            Kind::Label => "a string of at most 64 printable ASCII characters, without quotes",
+            Kind::Bool => "true or false",
+            Kind::List => "an array of query parameter names of 1-128 characters, without commas",
+            Kind::Num(..) => "a number from ",
+            Kind::Int(..) => "a whole number from ",
+        });
+        if let Kind::Num(lo, hi) | Kind::Int(lo, hi) = self.kind {
+            push_u64(&mut p, lo.into());
+            p.push_str(" to ");
+            push_u64(&mut p, hi.into());
+        }
+        ConfigError {
+            option: self.name.into(),
+            problem: p,
+        }
     }
 }
 
