@@ -47,24 +47,19 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
         };
         // Written only to a field of the type the option's kind is stored as.
         let set = match ty {
-            STR => js::arg(v).and_then(|s| c.field(o).map(|f| *f = s)),
+            STR => c.field(o).and_then(|f| {
+                *f = js::arg(v)?;
+                Some(())
+            }),
             BOOL => c.field(o).map(|f| *f = x == 1.0),
             NUM => c.set_num(o, x),
-            LIST => {
-                // A loop rather than `collect::<Option<Vec<_>>>` (whose adapter costs wasm bytes).
-                let mut out = Vec::new();
+            // Straight into the field (set once: an object's keys are distinct).
+            LIST => c.field::<Vec<String>>(o).and_then(|f| {
                 for j in v + 1..i {
-                    match js::arg(j) {
-                        Some(s) => out.push(s),
-                        None => break,
-                    }
+                    f.push(js::arg(j)?);
                 }
-                if out.len() == items as usize {
-                    c.field(o).map(|f| *f = out)
-                } else {
-                    None
-                }
-            }
+                Some(())
+            }),
             _ => None,
         };
         set.ok_or_else(|| o.error())?;

@@ -62,7 +62,7 @@ impl FieldType for String {
 
 impl FieldType for bool {
     fn fits(k: Kind) -> bool {
-        k == Kind::Bool
+        matches!(k, Kind::Bool)
     }
 }
 
@@ -80,7 +80,7 @@ impl FieldType for u32 {
 
 impl FieldType for Vec<String> {
     fn fits(k: Kind) -> bool {
-        k == Kind::List
+        matches!(k, Kind::List)
     }
 }
 
@@ -336,8 +336,12 @@ impl Opt {
     pub fn error(&self) -> ConfigError {
         let mut p = String::from("must be ");
         p.push_str(match self.kind {
-            Kind::Url => "a string: an absolute http(s) URL such as \"https://ingest.example.com/v1/batch\" or a same-origin path such as \"/v1/batch\"",
-            Kind::Key => "a string of 1-64 characters of A-Z a-z 0-9 _ -: the public write key of your project",
+            Kind::Url => {
+                "a string: an absolute http(s) URL or a same-origin path such as \"/v1/batch\""
+            }
+            Kind::Key => {
+                "a string of 1-64 characters of A-Z a-z 0-9 _ - (your project's public write key)"
+            }
             Kind::Label => "a string of at most 64 printable ASCII characters, without quotes",
             Kind::Bool => "true or false",
             Kind::List => "an array of query parameter names of 1-128 characters, without commas",
