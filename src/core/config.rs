@@ -292,7 +292,7 @@ impl Config {
 
     /// Checks every option; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (i, o) in OPTIONS.iter().enumerate() {
+        for o in OPTIONS {
             let ok = match o.kind {
                 Kind::Url => valid_endpoint(self.at::<String>(o)),
                 Kind::Key => {
@@ -315,7 +315,7 @@ impl Config {
                     .all(|q| !q.is_empty() && q.len() <= 128 && !has(q, b',')),
             };
             if !ok {
-                return Err(error(i));
+                return Err(o.error());
             }
         }
         Ok(())
