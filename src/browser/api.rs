@@ -42,7 +42,7 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
         let Some(o) = OPTIONS.iter().find(|o| o.name == name) else {
             return Err(ConfigError::new(
                 &name,
-                "is not a known option (see the options table in the README)",
+                "is not a known option (see the README)",
             ));
         };
         // Written only to a field of the type the option's kind is stored as.
