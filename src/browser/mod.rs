@@ -166,9 +166,12 @@ fn start(cfg: Config) -> Result<(), ConfigError> {
     js::set(js::ENDPOINT, Some(&cfg.endpoint));
     let sdk = Sdk::new(cfg, &page, &capture::navigation_type(), now);
     let on = sdk.is_on();
-    *SDK.0
-        .try_borrow_mut()
-        .map_err(|_| ConfigError::new("init", "was called re-entrantly"))? = Some(sdk);
+    // Nothing holds the SDK across a call out to JavaScript, so this cannot fail.
+    let Ok(mut g) = SDK.0.try_borrow_mut() else {
+        return Ok(());
+    };
+    *g = Some(sdk);
+    drop(g);
     perform();
     if !on {
         if let Ok(mut g) = SDK.0.try_borrow_mut() {
