@@ -18,14 +18,15 @@ pub enum Kind {
     Num(u32, u32),
     /// A whole number from `.0` to `.1`.
     Int(u32, u32),
-    /// An array of strings of 1–128 characters.
+    /// An array of strings of 1–128 characters, without commas.
     List,
 }
 
 /// One option `init` accepts: its JavaScript name, what its value must be (which says how it is
 /// read, checked and explained when bad) and where it goes in [`Config`]. The one declaration
-/// of the options: the browser reads them by it ([`Config::set`]), [`Config::validate`] checks
-/// them by it, and the README's options table is checked against it.
+/// of the options: the browser writes each value into its field by it (`Config::field`, as
+/// [`Config::set`] does), [`Config::validate`] checks them by it, and the README's options
+/// table (names and ranges) is checked against it.
 #[derive(Debug, Clone, Copy)]
 pub struct Opt {
     /// The JavaScript name.
