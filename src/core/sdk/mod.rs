@@ -29,7 +29,7 @@ use super::sample::Sampler;
 use super::scrub::{scrub_url, truncate_in_place};
 use super::vitals::{Cls, Inp, Metric};
 
-pub use delivery::{StoreOp, StoredEntry};
+pub use delivery::StoreOp;
 
 /// Sessions end after this long without activity (the usual analytics convention).
 pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;

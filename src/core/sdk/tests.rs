@@ -1,13 +1,13 @@
 //! The SDK core without a browser: a simulated executor (storage as strings, an ingest whose
 //! answers the test chooses) drives it through unit scenarios and random interleavings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::core::envelope::Envelope;
-use crate::core::queue::{self, MAX_BATCHES, MAX_BYTES};
+use crate::core::queue::{self, StoredBatch, LINE_OVERHEAD, MAX_BATCHES, MAX_BYTES};
 
 /// One page's executor plus what outlives a page (storage, what the ingest received).
 struct World {
@@ -15,7 +15,8 @@ struct World {
     sdk: Sdk,
     now: f64,
     wall_origin: u64,
-    local: String,
+    /// The origin's `localStorage` items, as glue.js keeps them.
+    local: BTreeMap<String, String>,
     session: Option<String>,
     wake: Option<f64>,
     /// Requests in flight: (token, body).
@@ -33,6 +34,33 @@ struct World {
     /// Stats of earlier pages (a reload starts new counters).
     past: Stats,
     loads: u64,
+}
+
+/// The persisted queue holds at most [`MAX_BATCHES`] batches and [`MAX_BYTES`], and only
+/// batches (one page's view: other tabs may add theirs, see `two_tabs_…`).
+fn assert_within_bounds(local: &BTreeMap<String, String>) {
+    let text = StoreOp::read(local);
+    let batches: Vec<_> = queue::entries(&text).collect();
+    assert_eq!(
+        batches.len(),
+        local.len(),
+        "only batches are stored: {text}"
+    );
+    assert!(batches.len() <= MAX_BATCHES);
+    let bytes: usize = batches.iter().map(|b| b.body.len() + LINE_OVERHEAD).sum();
+    assert!(bytes <= MAX_BYTES);
+}
+
+/// Stores a batch as an earlier page would have.
+fn persist(local: &mut BTreeMap<String, String>, id: u64, attempts: u32, next_at: u64, body: &str) {
+    let line = StoredBatch {
+        id,
+        attempts,
+        next_at,
+        body,
+    }
+    .line();
+    StoreOp(line).apply(local);
 }
 
 fn ids_in(body: &str) -> Vec<u64> {
@@ -76,7 +104,7 @@ impl World {
             sdk,
             now: 0.0,
             wall_origin,
-            local: String::new(),
+            local: BTreeMap::new(),
             session: None,
             wake: None,
             in_flight: Vec::new(),
@@ -116,9 +144,8 @@ impl World {
                         self.sdk.beacon_result(token, ok, self.now);
                     }
                     Action::Store(op) => {
-                        self.local = op.apply(&self.local);
-                        assert!(self.local.len() <= MAX_BYTES);
-                        assert!(queue::entries(&self.local).count() <= MAX_BATCHES);
+                        op.apply(&mut self.local);
+                        assert_within_bounds(&self.local);
                     }
                     Action::ReadSession => {
                         let s = self.session.clone();
@@ -126,7 +153,7 @@ impl World {
                     }
                     Action::SaveSession(v) => self.session = Some(v),
                     Action::ReadQueue => {
-                        let t = self.local.clone();
+                        let t = StoreOp::read(&self.local);
                         self.sdk.queue_read(&t, self.now);
                     }
                     Action::ReadNavigation => {}
@@ -251,7 +278,7 @@ fn visible_batches_go_by_fetch_and_2xx_ends_them() {
     );
     assert!(w.answer(204, None));
     assert_eq!(w.delivered.get(&id), Some(&1));
-    assert_eq!(w.local, "", "nothing persisted on the healthy path");
+    assert!(w.local.is_empty(), "nothing persisted on the healthy path");
     assert_eq!(w.sdk.unconfirmed_events(), 0);
     assert_eq!(w.sdk.stats().delivered_batches, 1);
 }
@@ -267,11 +294,7 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
     let id = w.track("a");
     w.flush();
     w.answer(503, None);
-    assert_eq!(
-        queue::entries(&w.local).count(),
-        1,
-        "persisted after the failure"
-    );
+    assert_eq!(w.local.len(), 1, "persisted after the failure");
     assert!(w.in_flight.is_empty());
     w.advance(3_000.0);
     assert!(
@@ -295,7 +318,7 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
     assert_eq!(without(again), without(&w.sent[0]), "only sent_at changed");
     w.answer(204, None);
     assert_eq!(w.delivered.get(&id), Some(&1));
-    assert_eq!(w.local, "", "removed once delivered");
+    assert!(w.local.is_empty(), "removed once delivered");
 }
 
 #[test]
@@ -312,11 +335,7 @@ fn a_429_waits_for_retry_after_and_probes_one_batch_at_a_time() {
         w.in_flight.is_empty(),
         "nothing sent while Retry-After runs"
     );
-    assert_eq!(
-        queue::entries(&w.local).count(),
-        4,
-        "all persisted while failing"
-    );
+    assert_eq!(w.local.len(), 4, "all persisted while failing");
     w.advance(29_000.0);
     assert!(w.in_flight.is_empty());
     w.advance(3_000.0);
@@ -328,7 +347,7 @@ fn a_429_waits_for_retry_after_and_probes_one_batch_at_a_time() {
         "the rest follow once the ingest answers 2xx"
     );
     while w.answer(204, None) {}
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
     assert_eq!(
         w.delivered.len(),
         5,
@@ -348,7 +367,7 @@ fn a_final_4xx_drops_the_batch_for_good_and_counts_it() {
     assert!(w.in_flight.is_empty());
     assert_eq!(w.sdk.stats().rejected_batches, 1);
     assert_eq!(w.sdk.stats().rejected_events, 3, "page view and two events");
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -366,7 +385,7 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
     let c = w.track("c");
     w.hide();
     assert_eq!(w.sdk.stats().beacons, 1, "no beacon into a failing ingest");
-    let stored: Vec<_> = queue::entries(&w.local)
+    let stored: Vec<_> = queue::entries(&StoreOp::read(&w.local))
         .flat_map(|e| ids_in(e.body))
         .collect();
     assert!(stored.contains(&b) && stored.contains(&c));
@@ -376,7 +395,7 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
     while w.answer(204, None) {}
     assert_eq!(w.delivered.get(&b), Some(&1));
     assert_eq!(w.delivered.get(&c), Some(&1));
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -396,9 +415,9 @@ fn refused_beacon_falls_back_to_keepalive_fetch_persisted_first() {
     w.track("a");
     w.hide();
     assert_eq!(w.in_flight.len(), 1);
-    assert_eq!(queue::entries(&w.local).count(), 1, "write-ahead");
+    assert_eq!(w.local.len(), 1, "write-ahead");
     w.answer(204, None);
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -422,7 +441,7 @@ fn consent_holds_then_sends_or_discards_everything() {
     w.flush();
     w.hide();
     assert!(w.sent.is_empty(), "nothing leaves before consent");
-    assert_eq!(w.local, "", "nothing persisted before consent");
+    assert!(w.local.is_empty(), "nothing persisted before consent");
     w.show();
     w.sdk.set_consent(true, w.now);
     w.run();
@@ -432,11 +451,14 @@ fn consent_holds_then_sends_or_discards_everything() {
         "the held page view and event go out on consent"
     );
     let mut w = World::new(c);
-    w.local = "00000000000000aa|1|0|{}".into();
+    persist(&mut w.local, 0xaa, 1, 0, "{}");
     w.track("a");
     w.sdk.set_consent(false, w.now);
     w.run();
-    assert_eq!(w.local, "", "withdrawing consent clears what is persisted");
+    assert!(
+        w.local.is_empty(),
+        "withdrawing consent clears what is persisted"
+    );
     w.track("b");
     w.flush();
     w.hide();
@@ -445,17 +467,18 @@ fn consent_holds_then_sends_or_discards_everything() {
 
 #[test]
 fn do_not_track_sends_nothing_and_clears_storage() {
-    let mut w = World {
-        local: "00000000000000aa|1|0|{}".into(),
-        ..World::with_page(config(), true)
-    };
+    let mut w = World::with_page(config(), true);
+    persist(&mut w.local, 0xaa, 1, 0, "{}");
+    // What the format before left (one item): cleared too.
+    w.local
+        .insert("ferrotel:queue".into(), "00000000000000aa|1|0|{}".into());
     // The constructor's only action was the clear; replay it on the pre-filled storage.
-    w.local = StoreOp::clear().apply(&w.local);
+    StoreOp::clear().apply(&mut w.local);
     assert!(!w.sdk.is_on());
     assert_eq!(w.track("a"), 0);
     w.hide();
     assert!(w.sent.is_empty());
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -657,7 +680,7 @@ fn error_messages_travel_as_thrown_and_the_edge_masks_them_unless_turned_off() {
 #[test]
 fn a_persisted_retry_time_in_the_far_future_is_capped() {
     let mut w = World::new(config());
-    w.local = "00000000000000aa|1|99999999999999|{\"v\":1}".into();
+    persist(&mut w.local, 0xaa, 1, 99_999_999_999_999, "{\"v\":1}");
     w.advance(1_500.0);
     assert!(w.in_flight.is_empty());
     for _ in 0..4 {
@@ -778,7 +801,7 @@ proptest! {
         w.flush();
         while w.answer(204, None) {}
         prop_assert_eq!(w.sdk.unconfirmed_events(), 0);
-        prop_assert_eq!(&w.local, "", "nothing left persisted once delivered");
+        prop_assert!(w.local.is_empty(), "nothing left persisted once delivered");
         let st = w.stats();
         let missing = recorded
             .iter()
@@ -811,7 +834,7 @@ proptest! {
             if let Step::Consent(g) = s {
                 granted = *g;
                 if !g {
-                    prop_assert_eq!(&w.local, "", "withdrawal clears storage");
+                    prop_assert!(w.local.is_empty(), "withdrawal clears storage");
                 }
             }
             if !granted {
