@@ -251,6 +251,10 @@ impl Sdk {
             queue_read,
             ..
         } = &mut *self;
+        // Removals first: what is written next then joins a queue within its bounds.
+        for id in out.removed.drain(..) {
+            actions.push(Action::Store(StoreOp(hex64(id))));
+        }
         if *consent == Consent::Granted {
             if !*queue_read && (hidden || out.failing) {
                 // About to persist before the persisted queue was read: read it first (the
@@ -308,9 +312,6 @@ impl Sdk {
                     )));
                 }
             }
-        }
-        for id in out.removed.drain(..) {
-            actions.push(Action::Store(StoreOp(hex64(id))));
         }
         self.arm(now);
     }

