@@ -169,7 +169,7 @@ impl Outbox {
 
     /// Takes in what earlier pages (or other tabs) persisted: older than this page's batches.
     pub(super) fn adopt(&mut self, text: &str, wall: u64, stats: &mut Stats) {
-        let mut all = Vec::new();
+        let mut n = 0;
         for line in parts(text, b'\n') {
             let Some(e) = StoredBatch::parse(line) else {
                 continue;
@@ -186,20 +186,22 @@ impl Outbox {
                 .windows(6)
                 .filter(|w| w == b"{\"id\":")
                 .count() as u32;
-            all.push(Batch {
-                id: e.id,
-                body: e.body.to_owned(),
-                events,
-                attempts: e.attempts,
-                // The clock may have gone back since it was written: never wait past the cap.
-                next_at: e.next_at.min(wall + MAX_DELAY_MS),
-                token: 0,
-                stored: true,
-                dirty: false,
-            });
+            self.batches.insert(
+                n,
+                Batch {
+                    id: e.id,
+                    body: e.body.to_owned(),
+                    events,
+                    attempts: e.attempts,
+                    // The clock may have gone back since it was written: never wait past the cap.
+                    next_at: e.next_at.min(wall + MAX_DELAY_MS),
+                    token: 0,
+                    stored: true,
+                    dirty: false,
+                },
+            );
+            n += 1;
         }
-        all.append(&mut self.batches);
-        self.batches = all;
         self.trim(stats);
     }
 
@@ -231,14 +233,6 @@ pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
 }
 
 impl Sdk {
-    fn jitter(&mut self, max: u64) -> u64 {
-        if max == 0 {
-            0
-        } else {
-            self.ids.next_u64() % max
-        }
-    }
-
     /// Starts whatever delivery is due, writes what must be persisted, asks for the next wake.
     pub(super) fn pump(&mut self, now: f64) {
         let wall = self.wall(now);
@@ -339,36 +333,38 @@ impl Sdk {
         let Some(i) = self.out.find(token) else {
             return; // stale: the batch was cleared (consent withdrawn) or given up
         };
-        self.out.batches[i].token = 0;
-        let attempts = self.out.batches[i].attempts + 1;
-        if queue::is_final_status(status as u32) || attempts >= MAX_ATTEMPTS {
-            let b = self.out.forget(i);
+        let wall = self.wall(now);
+        let out = &mut self.out;
+        let b = &mut out.batches[i];
+        b.token = 0;
+        b.attempts += 1;
+        let last = b.attempts >= MAX_ATTEMPTS;
+        if queue::is_final_status(status as u32) || last {
+            let b = out.forget(i);
+            let st = &mut self.stats;
             if (200..300).contains(&status) {
-                self.stats.delivered_batches += 1;
-                self.out.failing = false;
-                self.out.blocked_until = 0;
-            } else if status >= 400 && queue::is_final_status(status as u32) {
-                self.stats.rejected_batches += 1;
-                self.stats.rejected_events += b.events;
+                st.delivered_batches += 1;
+                out.failing = false;
+                out.blocked_until = 0;
+            } else if last && !queue::is_final_status(status as u32) {
+                st.dropped_batches += 1;
+                st.dropped_events += b.events;
             } else {
-                self.stats.dropped_batches += 1;
-                self.stats.dropped_events += b.events;
+                st.rejected_batches += 1;
+                st.rejected_events += b.events;
             }
         } else {
-            let wall = self.wall(now);
-            let backoff = retry_delay_ms(attempts);
+            let backoff = retry_delay_ms(b.attempts);
+            let r = self.ids.next_u64();
             let delay = match retry_after_ms(retry_after) {
-                Some(ra) => ra + self.jitter(1_000),
+                Some(ra) => ra + r % 1_000,
                 // 0.75x to 1.25x: clients that failed together do not retry together.
-                None => backoff - backoff / 4 + self.jitter(backoff / 2),
+                None => backoff - backoff / 4 + r % (backoff / 2),
             };
-            let out = &mut self.out;
-            out.failing = true;
-            out.blocked_until = out.blocked_until.max(wall + delay);
-            let b = &mut out.batches[i];
-            b.attempts = attempts;
             b.next_at = wall + delay;
             b.dirty = true;
+            out.failing = true;
+            out.blocked_until = out.blocked_until.max(wall + delay);
             // Everything unconfirmed is persisted while the ingest is failing (the pump).
         }
         self.pump(now);
