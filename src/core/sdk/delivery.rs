@@ -146,14 +146,18 @@ impl Outbox {
     /// Within the persisted queue's bounds (so what is persisted is all that is held): over
     /// them, the oldest batches not in flight are given up (counted).
     fn trim(&mut self, stats: &mut Stats) {
-        let line = |b: &Batch| b.body.len() + LINE_OVERHEAD;
-        let mut bytes: usize = self.batches.iter().map(line).sum();
-        while self.batches.len() > MAX_BATCHES || bytes > MAX_BYTES {
+        while self.batches.len() > MAX_BATCHES
+            || self
+                .batches
+                .iter()
+                .map(|b| b.body.len() + LINE_OVERHEAD)
+                .sum::<usize>()
+                > MAX_BYTES
+        {
             let Some(i) = self.batches.iter().position(|b| b.token == 0) else {
                 break;
             };
             let gone = self.forget(i);
-            bytes -= line(&gone);
             stats.dropped_batches += 1;
             stats.dropped_events += gone.events;
         }
