@@ -13,7 +13,9 @@
 //! The persisted queue is one `localStorage` item per batch, shared by the origin's tabs and
 //! changed one item at a time by the executor ([`StoreOp`]); `core::queue` has the format. Its
 //! bounds are kept in memory (what a page persists is what it holds) and on reading (what
-//! earlier pages and other tabs left is adopted within them, the oldest given up first).
+//! earlier pages and other tabs left is adopted within them, the oldest given up first). A
+//! page reads the queue before its first write (a second after start, or at once when it must
+//! persist before then).
 
 use super::{Action, Consent, Sdk, Stats};
 use crate::core::bytes::parts;
@@ -30,7 +32,8 @@ pub const MAX_DELAY_MS: u64 = 3_600_000;
 const MAX_IN_FLIGHT: usize = 4;
 /// Bodies above this cannot use `fetch(…, {keepalive: true})` (the browser's in-flight quota).
 const KEEPALIVE_MAX: usize = 65_000;
-/// The prefix of the persisted queue's items: `ferrotel:q:<id>` (glue.js `Q`).
+/// The prefix of the persisted queue's items, `ferrotel:q:<id>` (glue.js `Q + ":"`;
+/// tests/glue.rs checks that they agree).
 pub const KEY_PREFIX: &str = "ferrotel:q:";
 
 /// A change to the persisted retry queue, as the executor hands it to glue.js `set`: a batch's

@@ -29,7 +29,7 @@ use super::sample::Sampler;
 use super::scrub::{scrub_url, truncate_in_place};
 use super::vitals::{Cls, Inp, Metric};
 
-pub use delivery::StoreOp;
+pub use delivery::{StoreOp, KEY_PREFIX};
 
 /// Sessions end after this long without activity (the usual analytics convention).
 pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;
@@ -62,8 +62,8 @@ pub enum Action {
         /// The request body.
         body: String,
     },
-    /// Apply this change to the persisted retry queue (`localStorage`), with
-    /// [`StoreOp::apply`] on the stored text (read just before: other tabs share it).
+    /// Write or remove one item of the persisted retry queue (`localStorage`, one item per
+    /// batch, shared by the origin's tabs), as [`StoreOp`] says; nothing is read.
     Store(StoreOp),
     /// Read the session record (`sessionStorage`) now and report it.
     ReadSession,
