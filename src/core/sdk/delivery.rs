@@ -104,8 +104,8 @@ pub(super) struct Outbox {
     failing: bool,
     /// No attempt before this wall time (backoff or `Retry-After`).
     blocked_until: u64,
-    /// Persisted batches forgotten since the last pump: their items are removed.
-    removed: Vec<u64>,
+    /// Removals of the items of persisted batches forgotten since the last pump.
+    removed: Vec<Action>,
 }
 
 impl Outbox {
@@ -169,7 +169,7 @@ impl Outbox {
     fn forget(&mut self, i: usize) -> Batch {
         let b = self.batches.remove(i);
         if b.stored {
-            self.removed.push(b.id);
+            self.removed.push(Action::Store(StoreOp(hex64(b.id))));
         }
         b
     }
@@ -253,9 +253,7 @@ impl Sdk {
             ..
         } = &mut *self;
         // Removals first: what is written next then joins a queue within its bounds.
-        for id in out.removed.drain(..) {
-            actions.push(Action::Store(StoreOp(hex64(id))));
-        }
+        actions.append(&mut out.removed);
         if *consent == Consent::Granted {
             if !*queue_read && (hidden || out.failing) {
                 // About to persist before the persisted queue was read: read it first (the
@@ -453,7 +451,11 @@ mod tests {
             let kept: Vec<u64> = out.batches.iter().filter(|b| b.stored).map(|b| b.id).collect();
             let gone = in_order.len() - kept.len();
             prop_assert_eq!(&in_order[gone..], &kept[..], "the newest stored batches, in order");
-            prop_assert_eq!(&out.removed[..], &in_order[..gone], "the items of those given up");
+            let removals: Vec<Action> = in_order[..gone]
+                .iter()
+                .map(|id| Action::Store(StoreOp(hex64(*id))))
+                .collect();
+            prop_assert_eq!(&out.removed, &removals, "the items of those given up");
             prop_assert_eq!(stats.dropped_batches as usize, gone);
             prop_assert_eq!(out.batches.len(), kept.len() + own, "this page's own are kept");
             prop_assert_eq!(out.failing, !in_order.is_empty(), "a batch that failed: the ingest was failing");
