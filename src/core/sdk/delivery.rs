@@ -181,9 +181,6 @@ impl Outbox {
             let Some(e) = StoredBatch::parse(line) else {
                 continue;
             };
-            if self.batches.iter().any(|b| b.id == e.id) {
-                continue;
-            }
             // A batch that already failed means the ingest was failing just before.
             self.failing |= e.attempts > 0;
             // Every event object starts with its id (the encoder's order).

@@ -815,9 +815,10 @@ impl Sdk {
     }
 
     /// What the persisted retry queue held (empty when absent or storage is off): batches left
-    /// by earlier pages (or other tabs) are adopted and retried.
+    /// by earlier pages (or other tabs) are adopted and retried. Once per page: a later read
+    /// (two asked for at once) changes nothing.
     pub fn queue_read(&mut self, stored: &str, now: f64) {
-        if self.off {
+        if self.off || self.queue_read {
             return;
         }
         self.queue_read = true;
