@@ -21,7 +21,7 @@ export default [
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.serviceworker } },
   },
   {
-    files: ["scripts/upload-sourcemaps.mjs"],
+    files: ["scripts/upload-sourcemaps.mjs", "scripts/wasm-imports.mjs"],
     languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: globals.node },
   },
 ];

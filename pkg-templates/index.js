@@ -2,12 +2,15 @@
 // happens until the module runs), loads the wasm module in the background, queues API calls
 // made before it is ready, and makes sure nothing ever throws into the host page.
 // scripts/build-pkg.sh bundles this file with the page-side module into the package's one
-// index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js, and the name the wasm
-// module imports it by).
-import * as glue from "{{GLUE}}";
+// index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js; the module imports it
+// as `g`, scripts/wasm-imports.mjs).
+import { prelude, settle, bind, options as layOut, attrs, take } from "{{GLUE}}";
+// The module's imports. scripts/build-pkg.sh replaces this line with named imports of just the
+// functions the module imports, and `glue` an object of them (a namespace object would cost
+// esbuild's getter helper and a getter per export).
+import * as glue from "{{GLUE}}"; // {{IMPORTS}}
 // {{BINDINGS}}
 
-const { prelude, settle, bind, options: layOut, attrs, take } = glue;
 // The module's exports (numbers in, numbers out: src/browser/api.rs).
 let W;
 
@@ -27,7 +30,7 @@ async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
   let m;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
-  W = (await WebAssembly.instantiate(m, { "{{GLUE}}": glue })).exports; // {{OWN_LOADER}}
+  W = (await WebAssembly.instantiate(m, { g: glue })).exports; // {{OWN_LOADER}}
   bind(W);
 }
 

@@ -70,9 +70,14 @@ if (bad.length) {
 }
 CHECK
 then
-  sed "s#{{GLUE}}#./$glue#g; /{{BINDINGS}}/d; s# // {{OWN_LOADER}}##" pkg-templates/index.js > pkg/entry.js
+  imports=$(node -e 'const m = new WebAssembly.Module(require("fs").readFileSync("pkg/ferrotel_bg.wasm"));
+    console.log([...new Set(WebAssembly.Module.imports(m).map((i) => i.name))].join(", "))')
+  sed "s#^import \* as glue from .*{{IMPORTS}}#import { $imports } from \"{{GLUE}}\"; const glue = { $imports };#;
+       s#{{GLUE}}#./$glue#g; /{{BINDINGS}}/d; s# // {{OWN_LOADER}}##" pkg-templates/index.js > pkg/entry.js
+  # The loader hands glue.js over as the import object's `g`: the imports get that short name.
+  node scripts/wasm-imports.mjs pkg/ferrotel_bg.wasm g
 else
-  sed "s#{{GLUE}}#./$glue#g; s#// {{BINDINGS}}#import { initSync } from \"./ferrotel.js\";#;
+  sed "s#{{GLUE}}#./$glue#g; s# // {{IMPORTS}}##; s#// {{BINDINGS}}#import { initSync } from \"./ferrotel.js\";#;
        s#W = .*// {{OWN_LOADER}}#W = initSync({ module: m });#" pkg-templates/index.js > pkg/entry.js
 fi
 grep -q '{{' pkg/entry.js && { echo "build-pkg: a template marker is left in index.js" >&2; exit 1; }

@@ -16,7 +16,7 @@ step() { printf '\n==== [%s, %ss in] %s\n' "$(date +%T)" "$SECONDS" "$*"; }
 step "static checks: cargo fmt --check; eslint (the shipped and Worker JavaScript); cargo clippy -D warnings (native, browser, browser tests, edge, fuzz targets)"
 cargo fmt --check
 cargo fmt --check --manifest-path fuzz/Cargo.toml
-eslint src/browser/glue.js pkg-templates/index.js worker/entry.mjs www/dashboard.js www/charts.js www/stats.js scripts/upload-sourcemaps.mjs
+eslint src/browser/glue.js pkg-templates/index.js scripts/wasm-imports.mjs worker/entry.mjs www/dashboard.js www/charts.js www/stats.js scripts/upload-sourcemaps.mjs
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown --features browser,small-alloc -- -D warnings

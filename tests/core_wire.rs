@@ -42,14 +42,14 @@ fn kind() -> impl Strategy<Value = EventKind> {
             0..10_000_000i64,
             -1_000_000..1_000_000i64,
             "v5-[0-9]{1,12}",
-            0..3usize
         )
-            .prop_map(|(n, v, d, metric_id, r)| EventKind::WebVital {
+            .prop_map(|(n, v, d, metric_id)| EventKind::WebVital {
                 name: Metric::ALL[n],
                 value: f(v),
                 delta: f(d),
                 metric_id,
-                rating: Rating::ALL[r],
+                // Not sent: the edge derives it from the name and value.
+                rating: Metric::ALL[n].rating(f(v)),
                 navigation_type: "navigate".into(),
             }),
         (0..100_000i64, 0..100_000i64).prop_map(|(a, b)| EventKind::NavTiming(NavTiming {
@@ -130,6 +130,7 @@ proptest! {
         release in "[A-Za-z0-9 ._@+-]{0,64}",
         environment in "[a-z]{0,12}",
         mask_messages in any::<bool>(),
+        allow_query in proptest::collection::vec("[a-z_]{1,12}", 0..4),
     ) {
         let env = Envelope {
             key,
@@ -137,7 +138,7 @@ proptest! {
             sdk_version: env!("CARGO_PKG_VERSION").into(),
             session,
             sent_at,
-            resource: Resource { release, environment, mask_messages },
+            resource: Resource { release, environment, mask_messages, allow_query },
             events,
         };
         let body = env.encode();
@@ -423,6 +424,7 @@ fn release_and_environment_travel_in_the_header() {
             release: "shop@2.4.1".into(),
             environment: "production".into(),
             mask_messages: true,
+            allow_query: Vec::new(),
         }
     );
     let b = body(CLICK).replace("\"sent_at\"", r#""release":7,"sent_at""#);

@@ -63,22 +63,36 @@ fn camel(s: &str) -> String {
 
 #[test]
 fn navigation_numbers_are_read_by_the_index_rust_expects() {
-    // glue.js reads `NAV_KEYS[i]` of the entry for `num(NAV + i)`; capture.rs fills the field
-    // of the same name from `n(i)`.
+    // glue.js reads `NAV_KEYS[i]` of the entry for `num(NAV + i)`; capture.rs fills
+    // `NavEntry::n[i]` from it, which the core reads by the `core::sdk::nav` index of the
+    // attribute's name.
     let js = include_str!("../src/browser/glue.js");
     let from = js.find("NAV_KEYS = [").expect("NAV_KEYS") + "NAV_KEYS = [".len();
     let keys: Vec<&str> = js[from..from + js[from..].find(']').unwrap()]
         .split(',')
         .map(|k| k.trim().trim_matches('"'))
         .collect();
-    let rs = include_str!("../src/browser/capture.rs");
+    let rs = include_str!("../src/core/sdk/mod.rs");
+    let module = &rs[rs.find("pub mod nav {").expect("mod nav")..];
+    let module = &module[..module.find("\n}").unwrap()];
     let mut seen = 0;
-    for line in rs.lines() {
-        let Some((field, rest)) = line.trim().split_once(": n(") else {
+    for line in module.lines() {
+        let Some((name, rest)) = line
+            .trim()
+            .strip_prefix("pub const ")
+            .and_then(|l| l.split_once(": usize = "))
+        else {
             continue;
         };
-        let i: usize = rest.trim_end_matches("),").parse().expect("an index");
-        assert_eq!(keys.get(i).copied(), Some(camel(field).as_str()), "n({i})");
+        if name == "COUNT" {
+            continue;
+        }
+        let i: usize = rest.trim_end_matches(';').parse().expect("an index");
+        assert_eq!(
+            keys.get(i).copied(),
+            Some(camel(&name.to_lowercase()).as_str()),
+            "{name} = {i}"
+        );
         seen += 1;
     }
     assert_eq!(seen, 13);

@@ -251,6 +251,7 @@ fn envelope_fields_become_resource_attributes_and_columns() {
             release: "shop@2.4.1".into(),
             environment: "production".into(),
             mask_messages: false,
+            allow_query: Vec::new(),
         },
         events: events(),
     };

@@ -30,7 +30,7 @@ use ferrotel::core::ingest::{
     READ_AT_MOST, RL_CLIENT,
 };
 use ferrotel::core::otlp::{project, MAX_CHUNK_BYTES};
-use ferrotel::core::protect::protect;
+use ferrotel::core::protect::{protect, protect_urls};
 use ferrotel::core::rules::Rules;
 use ferrotel::core::scrub::scrub_url;
 use libfuzzer_sys::fuzz_target;
@@ -155,7 +155,7 @@ fn batch(data: &[u8]) {
                 rows.extend(got);
             }
             for (ev, row) in env.events.iter().zip(&rows) {
-                check_protected(ev, &row.data, env.resource.mask_messages);
+                check_protected(ev, &row.data, env.resource.mask_messages, &env.resource.allow_query);
             }
             let expected: Vec<String> = env.events.iter().map(|e| hex64(e.id)).collect();
             assert_eq!(ids, expected, "forwarded events differ from the kept ones");
@@ -285,10 +285,12 @@ fn reports(selector: u8, body: &[u8]) {
 
 /// The stored row `data` of `ev` holds its text as `protect` leaves it, and `protect` changes
 /// nothing more on a second pass.
-fn check_protected(ev: &Event, data: &str, mask: bool) {
+fn check_protected(ev: &Event, data: &str, mask: bool, allow: &[String]) {
     let mut once = ev.clone();
+    protect_urls(&mut once, allow);
     protect(&mut once, mask);
     let mut twice = once.clone();
+    protect_urls(&mut twice, allow);
     protect(&mut twice, mask);
     assert_eq!(once, twice, "protect is not idempotent");
     let row: Value = serde_json::from_str(data).expect("a row is JSON");

@@ -132,19 +132,7 @@ pub fn session_id() {
 /// [`crate::core::sdk::Stats`]; -1 when not running. The npm entry names them.
 #[wasm_bindgen]
 pub fn stat(i: u32) -> f64 {
-    let Some(s) = super::stats() else {
-        return -1.0;
-    };
-    [
-        s.beacons,
-        s.fetches,
-        s.delivered_batches,
-        s.rejected_batches,
-        s.rejected_events,
-        s.dropped_batches,
-        s.dropped_events,
-        s.errors_over_cap,
-    ]
-    .get(i as usize)
-    .map_or(-1.0, |&v| v as f64)
+    super::stats()
+        .and_then(|s| s.get(i as usize))
+        .map_or(-1.0, |v| v as f64)
 }

@@ -10,7 +10,7 @@ use crate::core::bytes::cut;
 use crate::core::event::{ErrorSource, ViewCause};
 use crate::core::json::push_u64;
 use crate::core::scrub::describe_non_error;
-use crate::core::sdk::NavEntry;
+use crate::core::sdk::{nav, NavEntry};
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
@@ -49,23 +49,13 @@ pub fn report_navigation() {
     let Some(navigation_type) = js::text(js::NAV_TYPE) else {
         return;
     };
-    let n = |i: i32| js::num(js::NAV + i);
-    let entry = NavEntry {
+    let mut entry = NavEntry {
         navigation_type,
-        activation_start: n(0),
-        domain_lookup_start: n(1),
-        domain_lookup_end: n(2),
-        connect_start: n(3),
-        connect_end: n(4),
-        secure_connection_start: n(5),
-        request_start: n(6),
-        response_start: n(7),
-        response_end: n(8),
-        dom_interactive: n(9),
-        dom_content_loaded_event_end: n(10),
-        load_event_end: n(11),
-        transfer_size: n(12),
+        n: [0.0; nav::COUNT],
     };
+    for (i, v) in entry.n.iter_mut().enumerate() {
+        *v = js::num(js::NAV + i as i32);
+    }
     with(|s, now| s.navigation(&entry, now));
 }
 

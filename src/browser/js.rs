@@ -81,7 +81,7 @@ pub const LOADED: i32 = 4;
 pub const PRIVACY: i32 = 5;
 /// 32 random bits (crypto when available).
 pub const RANDOM: i32 = 6;
-/// The navigation entry's numbers, in the order of [`crate::core::sdk::NavEntry`]'s fields
+/// The navigation entry's numbers, in the order of [`crate::core::sdk::nav`]'s indexes
 /// (0 when there is no entry).
 pub const NAV: i32 = 8;
 

@@ -52,7 +52,7 @@ pub const OPTIONS: &[Opt] = &[
     opt("maxBatchEvents", Kind::Int(1, 200), "must be a whole number from 1 to 200"),
     opt("respectDoNotTrack", Kind::Bool, BOOL),
     opt("requireConsent", Kind::Bool, BOOL),
-    opt("allowQuery", Kind::List, "must be an array of query parameter names of 1-128 characters"),
+    opt("allowQuery", Kind::List, "must be an array of query parameter names of 1-128 characters, without commas"),
     opt("captureClicks", Kind::Bool, BOOL),
     opt("captureText", Kind::Bool, BOOL),
     opt("captureErrors", Kind::Bool, BOOL),
@@ -98,8 +98,8 @@ pub struct Config {
     /// `requireConsent` (false): hold events in memory until `setConsent(true)`.
     pub require_consent: bool,
     /// `allowQuery` ([]): query parameters kept in page URLs and referrers; all others are
-    /// removed (in the browser). URLs inside error messages and stacks lose their whole query at
-    /// the edge.
+    /// removed at the edge, before anything is stored or forwarded (the list travels in the
+    /// batch header). URLs inside error messages and stacks lose their whole query.
     pub allow_query: Vec<String>,
     /// `captureClicks` (true).
     pub capture_clicks: bool,
@@ -239,7 +239,7 @@ impl Config {
                 Kind::List => self
                     .allow_query
                     .iter()
-                    .all(|q| !q.is_empty() && q.len() <= 128),
+                    .all(|q| !q.is_empty() && q.len() <= 128 && !has(q, b',')),
                 Kind::Bool => true,
                 Kind::Str => match i {
                     0 => valid_endpoint(&self.endpoint),
@@ -351,6 +351,7 @@ mod tests {
             (|c| c.max_batch_events = 0, "maxBatchEvents"),
             (|c| c.max_errors_per_session = 0, "maxErrorsPerSession"),
             (|c| c.allow_query = vec![String::new()], "allowQuery"),
+            (|c| c.allow_query = vec!["a,b".into()], "allowQuery"),
             (|c| c.release = "x".repeat(65), "release"),
             (|c| c.release = "v1\"".into(), "release"),
             (|c| c.release = "v1\n".into(), "release"),

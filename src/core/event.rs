@@ -8,7 +8,7 @@
 use super::ids::push_hex64;
 use super::json::{push_key, push_str, push_u64};
 
-pub use super::schema::{ErrorSource, EventKind, NavTiming, Resource, ViewCause};
+pub use super::schema::{names, write, ErrorSource, EventKind, NavTiming, Resource, ViewCause};
 
 /// Byte limits for strings, applied to the escaped JSON form by the encoder and to the decoded
 /// form by the edge, so the two agree and every event stays well under one beacon.
@@ -62,7 +62,7 @@ pub struct Event {
     pub id: u64,
     /// Milliseconds since the Unix epoch.
     pub t: u64,
-    /// The scrubbed page URL.
+    /// The page URL (scrubbed at the edge, `core::protect::protect_urls`).
     pub url: String,
     /// The type-specific part.
     pub kind: EventKind,
@@ -72,18 +72,26 @@ impl Event {
     /// Encodes this event as one JSON object (the element of `events` in the envelope), with
     /// every string bounded by [`limits`], so the result is at most [`limits::EVENT_BYTES`].
     pub fn encode(&self) -> String {
-        let mut o = String::with_capacity(128);
-        o.push_str("{\"id\":\"");
-        push_hex64(&mut o, self.id);
-        o.push_str("\",\"t\":");
-        push_u64(&mut o, self.t);
-        o.push_str(",\"type\":\"");
-        o.push_str(self.kind.type_name());
-        o.push('"');
-        push_key(&mut o, "url");
-        push_str(&mut o, &self.url, limits::URL);
+        let mut o = encode_head(self.id, self.t, self.kind.type_name(), &self.url);
         self.kind.encode_fields(&mut o);
         o.push('}');
         o
     }
+}
+
+/// The start of an event object, what every kind shares: `{"id":…,"t":…,"type":…,"url":…`;
+/// the kind's fields and the closing `}` follow (the browser writes the fields with
+/// [`super::schema::write`]).
+pub fn encode_head(id: u64, t: u64, ty: &str, url: &str) -> String {
+    let mut o = String::with_capacity(128);
+    o.push_str("{\"id\":\"");
+    push_hex64(&mut o, id);
+    o.push_str("\",\"t\":");
+    push_u64(&mut o, t);
+    o.push_str(",\"type\":\"");
+    o.push_str(ty);
+    o.push('"');
+    push_key(&mut o, "url");
+    push_str(&mut o, url, limits::URL);
+    o
 }

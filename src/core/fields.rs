@@ -131,11 +131,31 @@ pub trait Field: Sized {
     fn show(&self) -> String;
 }
 
+/// How a value is written by a kind's writer ([`wire_schema!`]'s `write` module): as its
+/// [`Field`] type does, and a `str` as a `String` (so the browser writes what it read without
+/// copying it first).
+pub trait Enc {
+    /// Writes the member `,"name":value`.
+    fn enc(&self, o: &mut String, name: &'static str, max: usize);
+}
+
+impl<T: Field> Enc for T {
+    fn enc(&self, o: &mut String, name: &'static str, max: usize) {
+        self.encode(o, name, max);
+    }
+}
+
+impl Enc for str {
+    fn enc(&self, o: &mut String, name: &'static str, max: usize) {
+        push_key(o, name);
+        push_str(o, self, max);
+    }
+}
+
 impl Field for String {
     const READ: Read = Read::Str;
     fn encode(&self, o: &mut String, name: &'static str, max: usize) {
-        push_key(o, name);
-        push_str(o, self, max);
+        self.as_str().enc(o, name, max);
     }
     fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
         match raw {
@@ -239,6 +259,47 @@ impl Field for u32 {
     #[cfg(not(target_arch = "wasm32"))]
     fn show(&self) -> String {
         format!("`{self}`")
+    }
+}
+
+/// A list of names (the envelope's `allow_query`): one string, the names joined by `,`
+/// (names are checked to hold no comma; an empty list is not sent).
+impl Field for Vec<String> {
+    const READ: Read = Read::Str;
+    fn encode(&self, o: &mut String, name: &'static str, max: usize) {
+        // A loop: `join` brings 0.8 KB of generic copying into the browser's wasm.
+        let mut all = String::new();
+        for n in self {
+            if !all.is_empty() {
+                all.push(',');
+            }
+            all.push_str(n);
+        }
+        all.as_str().enc(o, name, max);
+    }
+    fn decode(raw: Raw<'_>, r: &Rules) -> Result<Self, Cow<'static, str>> {
+        match raw {
+            Raw::Str(s) => Ok(truncated(&s, r.max)
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            _ => Err(WRONG_TYPE.into()),
+        }
+    }
+    fn otlp(&self, o: &mut String, key: &'static str) {
+        kv_str(o, key, &self.join(","));
+    }
+    fn is_unset(&self) -> bool {
+        self.is_empty()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn describe(r: &Rules) -> String {
+        format!("names joined by `,`, ≤ {} bytes", r.max)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn show(&self) -> String {
+        format!("{:?}", self.join(","))
     }
 }
 
@@ -1013,16 +1074,15 @@ macro_rules! wire_schema {
                 }
             }
 
-            /// Appends `,"name":value` for each field of the kind, in declaration order.
+            /// Appends `,"name":value` for each field of the kind, in declaration order (with
+            /// the kind's writer in [`write`]).
             pub(crate) fn encode_fields(&self, o: &mut String) {
                 match self {
                     $(
                         $(#[cfg($kc)])?
                         $crate::core::fields::__variant!(EventKind::$V $(($S))? { $($f),* }) => {
-                            $( $crate::core::fields::__encode!(
-                                $fp $(($fpe))?;
-                                $f, o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max
-                            ); )*
+                            let _ = ($($f,)*);
+                            write::$V(o, $( $crate::core::fields::__write_arg!($fp $(($fpe))?; $f) ),*);
                         }
                     )*
                 }
@@ -1068,6 +1128,32 @@ macro_rules! wire_schema {
             }
         }
 
+        /// Each kind's wire `type`, by kind (`names::Click` is `"click"`).
+        #[allow(non_upper_case_globals, dead_code)]
+        pub mod names {
+            $( $(#[cfg($kc)])? #[allow(missing_docs)] pub const $V: &str = $kw; )*
+        }
+
+        /// Each kind's writer: appends `,"name":value` for each of its fields, in declaration
+        /// order, from values passed one by one (a `String` field takes a `str`; an
+        /// `edge(..)` field, which the SDK never sends, takes `&()`). The browser writes each
+        /// event with these as it records it, without building an [`EventKind`] first.
+        #[allow(non_snake_case, clippy::too_many_arguments, dead_code)]
+        pub mod write {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[doc = $kdoc])*
+                $(#[cfg($kc)])?
+                pub fn $V(o: &mut String, $( $f: $crate::core::fields::__write_ty!($fp $(($fpe))?) ),*) {
+                    $( $crate::core::fields::__encode!(
+                        $fp $(($fpe))?;
+                        $f, o, $fw, const { Rules::NONE $(.$fr($($($fra),*)?))* }.max
+                    ); )*
+                }
+            )*
+        }
+
         /// The wire name of a schema field's OTLP attribute key (resource or event), if it is
         /// one; custom attributes (`ferrotel.attr.*`) are not.
         #[allow(unreachable_patterns)]
@@ -1103,7 +1189,7 @@ macro_rules! wire_schema {
             doc_row(&mut o, every, "id", "16 hex digits, not all zeros; required", "event.id", &["Random 64-bit id, unique per event: every hop dedups on it."]);
             doc_row(&mut o, every, "t", "integer, ms since the epoch, before 2100; required", "timeUnixNano", &["When it happened (client clock)."]);
             doc_row(&mut o, every, "type", "one of the types below; required", "event.name", &["The kind of event; the OTLP event name is `browser.<type>`."]);
-            doc_row(&mut o, every, "url", &format!("string ≤ {} bytes; optional", $crate::core::event::limits::URL), "url.full", &["The scrubbed page URL."]);
+            doc_row(&mut o, every, "url", &format!("string ≤ {} bytes; optional", $crate::core::event::limits::URL), "url.full", &["The page URL, scrubbed at the edge with the envelope's `allow_query` (`protect::protect_urls`)."]);
             $(
                 $(
                     doc_row(
@@ -1151,11 +1237,48 @@ macro_rules! __encode {
     (edge($e:expr); $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
         let _ = $f;
     };
+    // Derived from the fields sent: the edge computes it, so the SDK does not send it.
+    (derived($e:expr); $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
+        let _ = $f;
+    };
     ($p:ident $(($e:expr))?; $f:ident, $o:ident, $w:expr, $($max:tt)*) => {
-        $f.encode($o, $w, $($max)*)
+        $crate::core::fields::Enc::enc($f, $o, $w, $($max)*)
     };
 }
 pub(crate) use __encode;
+
+/// A writer's parameter type: `&()` for an `edge(..)` or `derived(..)` field (never sent by
+/// the SDK), any
+/// [`Enc`] value otherwise.
+#[doc(hidden)]
+macro_rules! __write_ty {
+    (edge($e:expr)) => {
+        &()
+    };
+    (derived($e:expr)) => {
+        &()
+    };
+    ($p:ident $(($e:expr))?) => {
+        &(impl $crate::core::fields::Enc + ?Sized)
+    };
+}
+pub(crate) use __write_ty;
+
+/// What [`EventKind::encode_fields`] passes a writer for a field: the value, or `&()` for an
+/// `edge(..)` field.
+#[doc(hidden)]
+macro_rules! __write_arg {
+    (edge($e:expr); $f:ident) => {
+        &()
+    };
+    (derived($e:expr); $f:ident) => {
+        &()
+    };
+    ($p:ident $(($e:expr))?; $f:ident) => {
+        $f
+    };
+}
+pub(crate) use __write_arg;
 
 /// Whether an envelope field's value (a reference) is "not set": a `default(..)` field when it
 /// equals its default, any other when empty ([`Field::is_unset`]).

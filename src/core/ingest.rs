@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::envelope::{valid_key, DecodeError, Dropped, Envelope, MAX_BODY_BYTES};
 use super::event::EventKind;
 use super::otlp::{Enrichment, LogsEncoder, MAX_CHUNK_BYTES};
-use super::protect::protect;
+use super::protect::{protect, protect_urls};
 use super::rules::{decide as sample, ErrorSessions, NeedLookup, Rules, SessionError};
 use super::ua::classify;
 
@@ -911,6 +911,7 @@ pub fn decide(
     };
     let release = env.resource.release.as_str();
     let mask_messages = env.resource.mask_messages;
+    let allow_query = &env.resource.allow_query;
     for ev in &mut env.events {
         let static_rate = if ev.kind.is_error() {
             1.0
@@ -939,8 +940,10 @@ pub fn decide(
             }
         };
         if v.keep {
-            // The browser ships message, stack and click text as the page had them: masked,
-            // scrubbed and fingerprinted here, before anything is stored or forwarded.
+            // The browser ships page URLs, message, stack and click text as the page had
+            // them: scrubbed, masked and fingerprinted here, before anything is stored or
+            // forwarded.
+            protect_urls(ev, allow_query);
             protect(ev, mask_messages);
             writer.record_sampled(ev, v.rate, v.rule, v.error_session, req.now_ms);
             accepted += 1;

@@ -9,52 +9,56 @@
 /// raw one, is what keeps an event's encoded size bounded even for control-character garbage.
 pub fn push_str(out: &mut String, s: &str, max: usize) {
     out.push('"');
-    // Fast path, when the escaped text fits: copy runs between escapes instead of going char by
-    // char (the edge encodes ~90 KB of strings per request, stack traces full of newlines).
-    if escaped_len(s) <= max {
-        let mut start = 0;
-        for (i, &b) in s.as_bytes().iter().enumerate() {
-            if b < 0x20 || b == b'"' || b == b'\\' {
-                out.push_str(s.get(start..i).unwrap_or(""));
-                push_escaped_byte(out, b);
-                start = i + 1;
-            }
-        }
-        out.push_str(s.get(start..).unwrap_or(""));
-        out.push('"');
-        return;
-    }
-    let mut used = 0usize;
-    for c in s.chars() {
-        let need = match c {
-            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-            c if (c as u32) < 0x20 => 6,
-            c => c.len_utf8(),
+    // One pass over the bytes: runs of bytes that need no escape are copied at once; `used`
+    // counts the escaped bytes written so far. `s` is UTF-8, so a byte >= 0x80 seen here is a
+    // character's first byte, and the whole character must fit.
+    let b = s.as_bytes();
+    let (mut used, mut run, mut i) = (0, 0, 0);
+    while i < b.len() {
+        let c = b[i];
+        let escaped = c < 0x20 || c == b'"' || c == b'\\';
+        let (need, len) = if escaped {
+            (escaped_width(c), 1)
+        } else if c < 0x80 {
+            (1, 1)
+        } else {
+            let n = 2 + usize::from(c >= 0xE0) + usize::from(c >= 0xF0);
+            (n, n)
         };
         if used + need > max {
             break;
         }
-        used += need;
-        if (c as u32) < 0x80 && ((c as u32) < 0x20 || c == '"' || c == '\\') {
-            push_escaped_byte(out, c as u8);
-        } else {
-            out.push(c);
+        if escaped {
+            out.push_str(s.get(run..i).unwrap_or(""));
+            push_escaped_byte(out, c);
+            run = i + 1;
         }
+        used += need;
+        i += len;
     }
+    out.push_str(s.get(run..i).unwrap_or(""));
     out.push('"');
+}
+
+/// How many bytes [`push_escaped_byte`] writes for `b`.
+fn escaped_width(b: u8) -> usize {
+    match b {
+        b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 2,
+        _ => 6,
+    }
 }
 
 /// The length of `s` escaped as [`push_str`] writes it (quotes excluded).
 pub fn escaped_len(s: &str) -> usize {
-    let extra: usize = s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
-            b if b < 0x20 => 5,
-            _ => 0,
+    s.bytes()
+        .map(|b| {
+            if b < 0x20 || b == b'"' || b == b'\\' {
+                escaped_width(b)
+            } else {
+                1
+            }
         })
-        .sum();
-    s.len() + extra
+        .sum()
 }
 
 pub(crate) fn push_escaped_byte(out: &mut String, b: u8) {
@@ -172,6 +176,7 @@ pub fn push_bool(out: &mut String, b: bool) {
 }
 
 /// Writes the `,"key":` prefix of an object member (keys are trusted literals, never escaped).
+#[inline(never)]
 pub fn push_key(out: &mut String, key: &str) {
     out.push_str(",\"");
     out.push_str(key);

@@ -9,9 +9,9 @@
 //!   (message) or line (stack): a cut address, number or URL might no longer be recognisable;
 //! * every absolute URL inside an error message or stack loses its whole query, its userinfo
 //!   and any parameter fragment ([`scrub_urls_in_text`] with no parameter allowed). The SDK's
-//!   `allowQuery` keeps parameters in page URLs and referrers, which the browser still scrubs
-//!   itself; the edge does not know that list, and the stricter rule costs nothing in a stack
-//!   (a frame's `?v=3` cache-buster says nothing about the error);
+//!   `allowQuery` keeps parameters in page URLs and referrers only ([`protect_urls`], with the
+//!   list the envelope's `allow_query` carries): the stricter rule costs nothing in a stack (a
+//!   frame's `?v=3` cache-buster says nothing about the error);
 //! * unless the envelope says `mask_messages: false` (`init({ maskMessages: false })`), the
 //!   message is masked ([`mask_message`]), and so is V8's copy of it atop the stack (frames
 //!   never are);
@@ -28,10 +28,28 @@
 
 use super::event::{limits, Event, EventKind};
 use super::json::escaped_len;
+use super::scrub::scrub_url;
 use super::scrub::{mask_message, mask_text, scrub_urls_in_text, truncate_in_place};
 use super::stack::fingerprint;
 
-/// Protects one event in place (see the module docs); `mask_messages` is the envelope's flag.
+/// Scrubs the event's page URL and a page view's referrer in place, keeping the query
+/// parameters in `allow_query` (the envelope's `allow_query`, from the SDK's `allowQuery`):
+/// the browser sends them as the page had them. Idempotent.
+pub fn protect_urls(ev: &mut Event, allow_query: &[String]) {
+    scrub_owned(&mut ev.url, allow_query);
+    if let EventKind::PageView { referrer, .. } = &mut ev.kind {
+        scrub_owned(referrer, allow_query);
+    }
+}
+
+fn scrub_owned(url: &mut String, allow: &[String]) {
+    if let std::borrow::Cow::Owned(clean) = scrub_url(url, allow) {
+        *url = clean;
+    }
+}
+
+/// Protects one event's free text in place (see the module docs); `mask_messages` is the
+/// envelope's flag. The ingest runs [`protect_urls`] on it too.
 pub fn protect(ev: &mut Event, mask_messages: bool) {
     match &mut ev.kind {
         EventKind::Click { text, .. } if !plain(text) => {

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! where presence is `required`, `optional` (absent is the type's default), `default(value)`,
-//! `derived(expression over earlier fields)` or `edge(value)` (the SDK does not send it; the
-//! edge sets it, and takes it as sent from older SDKs, absent being `value`), and the rules are `max(bytes)` (strings),
+//! `derived(expression over earlier fields)` (the SDK does not send it; the edge computes it
+//! when absent) or `edge(value)` (the SDK does not send it; the edge sets it, and takes it as
+//! sent from older SDKs, absent being `value`), and the rules are `max(bytes)` (strings),
 //! `non_negative` (numbers), `nonzero` (hex ids) and `min(n)` (integers). An event field's OTLP
 //! key is its kind's `otlp` prefix and wire name unless given. The JSON form follows the type:
 //! `String`, `f64`, `i32`, `u32`, `u64` (16 hex digits), an enum declared with `label_enum!`, or
@@ -95,11 +96,15 @@ wire_schema! {
         /// then keeps error messages as sent (it still scrubs URLs in them). Sent only when
         /// `false`.
         mask_messages: bool = "mask_messages" => "ferrotel.mask_messages", default(true);
+        /// The query parameters kept in page URLs and referrers (`init({ allowQuery })`): the
+        /// edge scrubs every event's `url` and a page view's `referrer` with it before anything
+        /// is stored or forwarded. Sent only when set.
+        allow_query: Vec<String> = "allow_query" => "ferrotel.allow_query", optional, max(URL);
     }
     events {
         /// A page or SPA screen became current.
         PageView = "page_view", otlp "ferrotel." {
-            /// Scrubbed referrer (empty when none).
+            /// The referrer (empty when none), scrubbed at the edge like `url`.
             referrer: String = "referrer", optional, max(URL);
             /// Why the view started.
             cause: ViewCause = "cause", default(ViewCause::Load);

@@ -379,10 +379,12 @@ pub fn truncate(s: &str, max_bytes: usize) -> &str {
 
 /// In-place version of [`truncate`] for owned strings.
 pub fn truncate_in_place(s: &mut String, max_bytes: usize) {
-    // `String::truncate` keeps a panicking boundary assert in the wasm even after our own check;
-    // `pop` has none, and costs at most one step per removed char.
-    while s.len() > max_bytes {
-        s.pop();
+    if s.len() > max_bytes {
+        let end = boundary_at_most(s, max_bytes);
+        // `String::truncate` would check the boundary again, with a panicking path (and `pop`
+        // brings the reverse char iterator): 0.2 KB of wasm.
+        // SAFETY: `end` is a char boundary of `s`, so what is left is UTF-8.
+        unsafe { s.as_mut_vec().truncate(end) }
     }
 }
 

@@ -124,6 +124,6 @@ test("CLS and INP reach the ingest for a page with a layout shift and a slow int
   const inp = vitals.find((v) => v.name === "INP");
   assert.ok(cls.value > 0.01, `CLS ${cls.value}`);
   assert.ok(inp.value >= 250, `INP ${inp.value} ms for a 300 ms handler`);
-  assert.equal(inp.rating, inp.value > 500 ? "poor" : "needs-improvement");
+  assert.equal(inp.rating, undefined, "the rating is derived at the edge (core::schema Rating), not sent");
   await ctx.close();
 });

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::core::envelope::Envelope;
+use crate::core::event::{Event, EventKind};
 use crate::core::queue::{self, StoredBatch, LINE_OVERHEAD, MAX_BATCHES, MAX_BYTES};
 
 /// One page's executor plus what outlives a page (storage, what the ingest received).
@@ -280,15 +281,72 @@ fn visible_batches_go_by_fetch_and_2xx_ends_them() {
     assert_ne!(id, 0);
     w.flush();
     assert_eq!(w.in_flight.len(), 1, "sent with fetch while visible");
-    assert!(
-        w.sent[0].contains("\"url\":\"https://shop.test/cart\""),
-        "query scrubbed"
+    // The page URL goes as the page has it; the edge scrubs it before anything is kept.
+    assert!(w.sent[0].contains("\"url\":\"https://shop.test/cart?token=secret&x=1\""));
+    let env = Envelope::decode(w.sent[0].as_bytes()).unwrap();
+    let mut e = env.events[0].clone();
+    crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
+    assert_eq!(
+        e.url, "https://shop.test/cart",
+        "query scrubbed at the edge"
     );
     assert!(w.answer(204, None));
     assert_eq!(w.delivered.get(&id), Some(&1));
     assert!(w.local.is_empty(), "nothing persisted on the healthy path");
     assert_eq!(w.sdk.unconfirmed_events(), 0);
     assert_eq!(w.sdk.stats().delivered_batches, 1);
+}
+
+/// Page views of `routes` made after the load, by cause and URL as the edge stores them.
+fn views_after(cfg: Config, routes: &[&str]) -> Vec<String> {
+    let mut w = World::new(cfg);
+    for r in routes {
+        w.sdk.route(r, ViewCause::Route, w.now);
+        w.run();
+    }
+    w.flush();
+    let mut out = Vec::new();
+    for body in &w.sent {
+        let env = Envelope::decode(body.as_bytes()).unwrap();
+        for mut e in env.events {
+            crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
+            if let EventKind::PageView { cause, referrer } = &e.kind {
+                out.push(format!("{} {} <- {}", cause.as_str(), e.url, referrer));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_query_change_is_a_new_view_only_when_the_edge_keeps_it() {
+    let routes = [
+        "https://shop.test/cart?token=other", // only the query: same view
+        "https://shop.test/cart?token=x#/items", // a hash route: new view
+        "https://shop.test/list?utm_source=a", // a new path
+        "https://shop.test/list?utm_source=b", // only the query
+    ];
+    assert_eq!(
+        views_after(config(), &routes),
+        [
+            "load https://shop.test/cart <- ",
+            "route https://shop.test/cart#/items <- https://shop.test/cart",
+            "route https://shop.test/list <- https://shop.test/cart#/items",
+        ]
+    );
+    let mut keep = config();
+    keep.allow_query = vec!["utm_source".into()];
+    assert_eq!(
+        views_after(keep, &routes),
+        [
+            "load https://shop.test/cart <- ",
+            "route https://shop.test/cart <- https://shop.test/cart",
+            "route https://shop.test/cart#/items <- https://shop.test/cart",
+            "route https://shop.test/list?utm_source=a <- https://shop.test/cart#/items",
+            "route https://shop.test/list?utm_source=b <- https://shop.test/list?utm_source=a",
+        ],
+        "with allowQuery any query change is a new view; the edge keeps the allowed parameter"
+    );
 }
 
 fn sent_at(body: &str) -> u64 {
@@ -553,6 +611,31 @@ fn consent_holds_then_sends_or_discards_everything() {
 }
 
 #[test]
+fn consent_pending_holds_the_newest_batches_worth_and_counts_the_rest() {
+    let mut c = config();
+    c.require_consent = true;
+    c.max_batch_events = 2;
+    let mut w = World::new(c);
+    let held = MAX_HELD_BATCHES * 2;
+    let ids: Vec<u64> = (0..held + 5).map(|i| w.track(&format!("e{i}"))).collect();
+    w.flush();
+    assert!(w.sent.is_empty(), "nothing leaves before consent");
+    // The page view and the first 5 events were the oldest.
+    assert_eq!(w.sdk.stats().dropped_events, 6);
+    assert_eq!(w.sdk.unconfirmed_events(), held);
+    w.sdk.set_consent(true, w.now);
+    w.run();
+    while w.answer(204, None) {}
+    let sent: BTreeSet<u64> = w.sent.iter().flat_map(|b| ids_in(b)).collect();
+    assert_eq!(
+        sent,
+        ids[5..].iter().copied().collect(),
+        "the newest go out, once"
+    );
+    assert_eq!(w.sdk.unconfirmed_events(), 0);
+}
+
+#[test]
 fn do_not_track_sends_nothing_and_clears_storage() {
     let mut w = World::with_page(config(), true);
     persist(&mut w.local, 0xaa, 1, 0, "{}");
@@ -649,6 +732,34 @@ fn session_is_reused_while_active_and_rolls_over_when_idle() {
     assert_ne!(w.sdk.session_id(), Some(first.as_str()));
 }
 
+/// The session record's activity time is written at most once a minute while the page is
+/// visible (not at every batch), and at once when the page is hidden.
+#[test]
+fn session_record_is_written_once_a_minute_while_visible_and_on_hide() {
+    let mut w = World::new(config());
+    w.advance(10.0);
+    let first = w.session.clone().expect("written when the session starts");
+    for _ in 0..5 {
+        w.advance(5_000.0);
+        w.track("x");
+        w.flush();
+    }
+    assert_eq!(
+        w.session.as_ref(),
+        Some(&first),
+        "not rewritten within a minute"
+    );
+    w.advance(40_000.0);
+    w.track("x");
+    w.flush();
+    let second = w.session.clone().unwrap();
+    assert_ne!(second, first, "rewritten after a minute");
+    w.advance(1_000.0);
+    w.track("x");
+    w.hide();
+    assert_ne!(w.session.as_ref(), Some(&second), "rewritten on hide");
+}
+
 #[test]
 fn errors_are_deduplicated_and_counted_and_repeats_carry_the_stack() {
     let mut w = World::new(config());
@@ -697,6 +808,7 @@ fn edge_errors(w: &World) -> Vec<(String, String, u64, u32)> {
     for body in &w.sent {
         let env = Envelope::decode(body.as_bytes()).unwrap();
         for mut e in env.events {
+            crate::core::protect::protect_urls(&mut e, &env.resource.allow_query);
             crate::core::protect::protect(&mut e, env.resource.mask_messages);
             if let EventKind::Error {
                 message,
@@ -929,4 +1041,29 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn stats_are_read_by_index_in_field_order() {
+    let s = Stats {
+        beacons: 1,
+        fetches: 2,
+        delivered_batches: 3,
+        rejected_batches: 4,
+        rejected_events: 5,
+        dropped_batches: 6,
+        dropped_events: 7,
+        errors_over_cap: 8,
+    };
+    let all: Vec<u32> = (0..9).filter_map(|i| s.get(i)).collect();
+    assert_eq!(all, [1, 2, 3, 4, 5, 6, 7, 8]);
+}
+
+/// Repeats of an error rewrite the last digit of its encoded fields (`ErrorSlot`): that needs
+/// `count` to be the error kind's last field.
+#[test]
+fn an_errors_count_is_its_last_field() {
+    let mut f = String::new();
+    write::Error(&mut f, &ErrorSource::Error, "T", "m", "s", &(), &1u32);
+    assert!(f.ends_with(",\"count\":1"), "{f}");
 }
