@@ -115,3 +115,12 @@ fn glue_js_lists_as_many_keys_of_a_non_error_as_the_core_describes() {
         value(rs, "pub const NON_ERROR_KEYS: u32 =")
     );
 }
+
+#[test]
+fn glue_js_names_the_queue_items_as_the_core_does() {
+    let js = include_str!("../src/browser/glue.js");
+    let prefix = ferrotel::core::sdk::KEY_PREFIX;
+    let q = &prefix[..prefix.len() - 1];
+    assert!(js.contains(&format!("Q = \"{q}\"")), "glue.js `Q`");
+    assert!(js.contains("Q + \":\" + s.slice(0, 16)"), "an item per id");
+}

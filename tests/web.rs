@@ -75,11 +75,11 @@ export function bfcacheRestore() {
   window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
   window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }));
 }
-export function storedBatches() {
-  const q = localStorage.getItem("ferrotel:queue");
-  return JSON.stringify(q ? q.split("\n") : []);
-}
-export function clearStored() { localStorage.removeItem("ferrotel:queue"); }
+// The persisted retry queue: one item per batch, "ferrotel:q:<id>", in key order.
+const queued = () => Object.keys(localStorage).filter((k) => k.startsWith("ferrotel:q")).sort();
+export function storedBatches() { return JSON.stringify(queued().map((k) => localStorage.getItem(k))); }
+export function storeBatch(line) { localStorage.setItem("ferrotel:q:" + line.slice(0, 16), line); }
+export function clearStored() { for (const k of queued()) localStorage.removeItem(k); }
 export function fillStorage() {
   const big = "x".repeat(512 * 1024);
   const keys = [];
@@ -146,6 +146,8 @@ extern "C" {
     fn stored_batches() -> String;
     #[wasm_bindgen(js_name = clearStored)]
     fn clear_stored();
+    #[wasm_bindgen(js_name = storeBatch)]
+    fn store_batch(line: &str);
     #[wasm_bindgen(js_name = fillStorage)]
     fn fill_storage() -> u32;
     #[wasm_bindgen(js_name = clearFiller)]
@@ -588,6 +590,17 @@ fn pagehide_hands_the_batch_to_send_beacon() {
         .any(|c| c["selector"] == "#t-leave"));
 }
 
+/// A persisted batch as an earlier page writes it (one failed attempt, due at once).
+fn stored_line(id: u64, body: &str) -> String {
+    ferrotel::core::queue::StoredBatch {
+        id,
+        attempts: 1,
+        next_at: 0,
+        body,
+    }
+    .line()
+}
+
 #[wasm_bindgen_test]
 async fn failed_fetch_is_kept_persisted_and_retried_next_load_and_4xx_is_final() {
     fresh(|_| {});
@@ -602,14 +615,9 @@ async fn failed_fetch_is_kept_persisted_and_retried_next_load_and_4xx_is_final()
     assert!(stored[0].contains("kept-1"));
     // The next load retries it once due (the persisted queue is read a second after init),
     // and a 2xx removes it.
-    let body = stored[0].splitn(4, '|').nth(3).unwrap().to_owned();
-    web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .set_item("ferrotel:queue", &format!("00000000000000aa|1|0|{body}"))
-        .unwrap();
+    let body = &stored[0][stored[0].find('{').unwrap()..];
+    clear_stored();
+    store_batch(&stored_line(0xaa, body));
     start(|_| {});
     sleep(1_300).await;
     assert!(
@@ -778,13 +786,7 @@ fn consent_gate_holds_then_sends_or_discards() {
     );
 
     fresh(|c| c.require_consent = true);
-    web_sys::window()
-        .unwrap()
-        .local_storage()
-        .unwrap()
-        .unwrap()
-        .set_item("ferrotel:queue", "00000000000000aa|1|0|{}")
-        .unwrap();
+    store_batch(&stored_line(0xaa, "{}"));
     browser::track("refused", vec![]);
     browser::set_consent(false);
     assert_eq!(

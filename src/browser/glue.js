@@ -71,16 +71,19 @@ const NUMS = [
 export function num(k) {
   try { return k < 0 ? +A[~k] : k < NAV ? +NUMS[k]() : +(navEntry()?.[NAV_KEYS[k - NAV]] ?? 0); } catch { return 0; }
 }
-// The session record (sessionStorage) or the persisted retry queue (localStorage).
-const KEY = ["ferrotel:queue", "ferrotel:session"];
-const store = (s) => s ? sessionStorage : localStorage;
+// The session record (sessionStorage) and the persisted retry queue: one localStorage item per
+// batch, `ferrotel:q:<id>` (src/core/queue.rs has the format), listed oldest first (the key
+// order: ids start with their batch's creation time). `queued` also lists the single item of
+// the format before ("ferrotel:queue"), whose text the SDK does not parse: a clear removes it.
+const SESSION = "ferrotel:session", Q = "ferrotel:q";
+const queued = () => Object.keys(localStorage).filter((k) => k.startsWith(Q)).sort();
 // A string the SDK reads from the page (`js::text`'s constants): 0-2 as `pageUrl`, 3 the
-// navigation entry's type (none without an entry), 4 the current JavaScript stack, 5 + s the
-// stored item s (none when absent or storage is off); a negative k `A[~k]` (none when not a
-// string).
+// navigation entry's type (none without an entry), 4 the current JavaScript stack, 5 the
+// queue's items (their values, joined by newlines), 6 the session record (none when absent);
+// none when storage is off; a negative k `A[~k]` (none when not a string).
 export function text(k) {
   let s;
-  try { s = k < 0 ? A[~k] : k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : store(k - 5).getItem(KEY[k - 5]); } catch { }
+  try { s = k < 0 ? A[~k] : k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : k > 5 ? sessionStorage.getItem(SESSION) : queued().map((q) => localStorage.getItem(q)).join("\n"); } catch { }
   return put(s);
 }
 // A value as A entries: its type (1 string, 2 number, 3 boolean, 4 array: then its length and
@@ -107,12 +110,14 @@ export function attrs(name, a) {
   return A.length;
 }
 // A string out of Rust (none for a negative length): k 0 the endpoint (where `send` sends), 1 a
-// result for the npm entry (`take`), 2 + s the stored item s (`setItem`, or `removeItem` for none;
-// nothing when storage refuses: off, or full).
+// result for the npm entry (`take`), 2 a change to the queue (`core::sdk::StoreOp`: a batch's line
+// is written to `ferrotel:q:` + its first 16 characters, its id alone removes that item, nothing
+// removes them all), 3 the session record; nothing when storage refuses (off, or full).
 export function set(k, p, n) {
   try {
     const s = n < 0 ? undefined : txt(p, n);
-    if (k > 1) { if (s === undefined) store(k - 2).removeItem(KEY[k - 2]); else store(k - 2).setItem(KEY[k - 2], s); }
+    if (k > 2) sessionStorage.setItem(SESSION, s);
+    else if (k > 1) s ? localStorage[s[16] ? "setItem" : "removeItem"](Q + ":" + s.slice(0, 16), s) : queued().map((q) => localStorage.removeItem(q));
     else if (k) R = s; else U = s;
   } catch { }
 }

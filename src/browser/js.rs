@@ -95,9 +95,9 @@ pub const START_URL: i32 = 2;
 pub const NAV_TYPE: i32 = 3;
 /// The current JavaScript stack (for panics, which carry none of their own).
 pub const STACK: i32 = 4;
-/// `getItem` of the persisted retry queue (`localStorage` "ferrotel:queue", `+ 0`) or the
-/// session record (`sessionStorage` "ferrotel:session", `+ 1`); none when absent or storage is
-/// off.
+/// The persisted retry queue (`+ 0`: the values of the `localStorage` items "ferrotel:q:<id>"
+/// in key order, joined by newlines) or the session record (`+ 1`: `sessionStorage`
+/// "ferrotel:session"); none when absent or storage is off.
 pub const STORED: i32 = 5;
 
 // Where `set` puts a string.
@@ -105,7 +105,8 @@ pub const STORED: i32 = 5;
 pub const ENDPOINT: i32 = 0;
 /// A result for the npm entry (the session id, a bad option's message).
 pub const RESULT: i32 = 1;
-/// `setItem` of the stored item (`+ 0` queue, `+ 1` session); nothing when storage refuses.
+/// A change to the persisted retry queue (`+ 0`, a [`crate::core::sdk::StoreOp`]) or `setItem` of
+/// the session record (`+ 1`); nothing when storage refuses.
 pub const STORE: i32 = 2;
 
 /// Hands the module's exports to the page side: before anything else crosses.

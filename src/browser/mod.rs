@@ -31,7 +31,8 @@ use crate::core::event::ErrorSource;
 pub use crate::core::sdk::Stats;
 use crate::core::sdk::{Action, Page, Sdk};
 
-/// The persisted retry queue (`localStorage` "ferrotel:queue") and the session record
+/// The persisted retry queue (`localStorage` items "ferrotel:q:<id>", one per batch: read as
+/// one text, changed by a [`crate::core::sdk::StoreOp`]) and the session record
 /// (`sessionStorage` "ferrotel:session"), as [`js::text`] and [`js::set`] select them.
 const QUEUE: i32 = 0;
 const SESSION: i32 = 1;
@@ -40,8 +41,8 @@ fn store_get(item: i32) -> Option<String> {
     js::text(js::STORED + item)
 }
 
-fn store_set(item: i32, value: Option<&str>) {
-    js::set(js::STORE + item, value)
+fn store_set(item: i32, value: &str) {
+    js::set(js::STORE + item, Some(value))
 }
 
 /// The one SDK instance. wasm32 in the browser is single-threaded, so a plain static (cheaper
@@ -101,11 +102,8 @@ fn perform() {
                 }
                 perform();
             }
-            Action::Store(op) => {
-                // Read just before writing: the origin's other tabs share the item.
-                let text = op.apply(&store_get(QUEUE).unwrap_or_default());
-                store_set(QUEUE, (!text.is_empty()).then_some(&text));
-            }
+            // One item written or removed (glue.js `set`), nothing read.
+            Action::Store(op) => store_set(QUEUE, &op.0),
             Action::ReadSession => {
                 let v = store_get(SESSION);
                 if let Some(mut s) = enter() {
@@ -113,9 +111,7 @@ fn perform() {
                 }
                 perform();
             }
-            Action::SaveSession(v) => {
-                store_set(SESSION, Some(&v));
-            }
+            Action::SaveSession(v) => store_set(SESSION, &v),
             Action::ReadQueue => {
                 let text = store_get(QUEUE).unwrap_or_default();
                 if let Some(mut s) = enter() {

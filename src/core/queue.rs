@@ -1,10 +1,14 @@
-//! The retry queue for batches that could not be delivered, as pure functions over its stored
-//! text, so the browser only reads and writes one storage item and the logic is tested here.
+//! The persisted retry queue's format and bounds, as pure functions, so that the browser only
+//! sets, removes and lists `localStorage` items and the logic is tested here.
 //!
-//! The text is one line per batch: `<id hex16>|<attempts>|<next_at ms>|<body>`. A body is
-//! JSON from our encoder, which escapes every control character, so it never holds a newline.
+//! Each batch is one item, `ferrotel:q:<id>` (the id as 16 hex digits), whose value is one line:
+//! `<id: 16 hex digits><attempts: 1 digit><next attempt: ms since the epoch><body>`, parsed by
+//! offsets. A body is a JSON object from our encoder: its `{` ends the number before it, and it
+//! never holds a newline (every control character is escaped). The executor reads the queue as
+//! every item's line, in key order, joined by newlines; a batch id starts with the batch's
+//! creation time, so key order is oldest first.
 
-use super::bytes::{cut, first_is, has, parts};
+use super::bytes::parts;
 use super::ids::{parse_hex64, parse_u64, push_hex64};
 use super::json::push_u64;
 
@@ -14,6 +18,9 @@ pub const MAX_ATTEMPTS: u32 = 8;
 pub const MAX_BATCHES: usize = 32;
 /// Bytes of stored text at most (well inside the usual 5 MiB origin quota).
 pub const MAX_BYTES: usize = 1024 * 1024;
+/// What a line costs beside its body, counted against [`MAX_BYTES`] (the key and the line's
+/// numbers, rounded up).
+pub const LINE_OVERHEAD: usize = 48;
 
 /// Delay before retry number `attempt` (1-based): 5 s, 20 s, 80 s, ... capped at one hour.
 pub fn retry_delay_ms(attempt: u32) -> u64 {
@@ -31,9 +38,9 @@ pub fn is_final_status(status: u32) -> bool {
 /// One stored batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBatch<'a> {
-    /// Identifies the batch for removal once delivered.
+    /// Identifies the batch (its item's key).
     pub id: u64,
-    /// Delivery attempts made so far.
+    /// Delivery attempts that failed so far (at most 9 are written).
     pub attempts: u32,
     /// When to try next, ms since the epoch.
     pub next_at: u64,
@@ -42,126 +49,44 @@ pub struct StoredBatch<'a> {
 }
 
 impl<'a> StoredBatch<'a> {
-    fn push_line(&self, out: &mut String) {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        push_hex64(out, self.id);
-        out.push('|');
-        push_u64(out, self.attempts as u64);
-        out.push('|');
-        push_u64(out, self.next_at);
-        out.push('|');
+    /// The stored line (its first 16 bytes are the item's key).
+    pub fn line(&self) -> String {
+        let mut out = String::with_capacity(self.body.len() + 40);
+        push_hex64(&mut out, self.id);
+        out.push((b'0' + self.attempts.min(9) as u8) as char);
+        push_u64(&mut out, self.next_at);
         out.push_str(self.body);
+        out
     }
 
     /// Parses one line; `None` for anything else (foreign or corrupted text).
-    fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
-        // `split_once` three times is `splitn(4, '|')` (the body keeps any further '|').
-        let (id, rest) = cut(line, b'|')?;
-        let (attempts, rest) = cut(rest, b'|')?;
-        let (next_at, body) = cut(rest, b'|')?;
-        let id = parse_hex64(id)?;
-        // Parsed as u64 (as `next_at` is: one parser in the wasm), then narrowed.
-        let attempts = u32::try_from(parse_u64(attempts)?).ok()?;
-        let next_at = parse_u64(next_at)?;
-        if !first_is(body, b'{') {
+    pub fn parse(line: &'a str) -> Option<StoredBatch<'a>> {
+        let b = line.as_bytes();
+        let open = b.iter().position(|&c| c == b'{')?;
+        let attempts = b.get(16)?.wrapping_sub(b'0');
+        if attempts > 9 {
             return None;
         }
+        // Bytes 0..=16 are ASCII (checked: hex digits and a digit), so every cut below is on a
+        // character boundary; `get` all the same (a slicing panic would link formatting).
         Some(StoredBatch {
-            id,
-            attempts,
-            next_at,
-            body,
+            id: parse_hex64(line.get(..16)?)?,
+            attempts: attempts as u32,
+            next_at: parse_u64(line.get(17..open)?)?,
+            body: line.get(open..)?,
         })
     }
 }
 
-/// Every well-formed batch in `text`, oldest first.
+/// Every well-formed batch in `text` (lines), in order.
 pub fn entries(text: &str) -> impl Iterator<Item = StoredBatch<'_>> {
     parts(text, b'\n').filter_map(StoredBatch::parse)
-}
-
-fn join<'a>(entries: impl Iterator<Item = StoredBatch<'a>>) -> String {
-    let mut out = String::new();
-    for e in entries {
-        e.push_line(&mut out);
-    }
-    out
-}
-
-/// Whether [`put`] stores `body`: a batch (JSON object text on one line), not larger than the
-/// whole budget.
-pub fn storable(body: &str) -> bool {
-    !has(body, b'\n') && first_is(body, b'{') && body.len() + 64 <= MAX_BYTES
-}
-
-/// Adds a batch; the oldest are dropped to stay within [`MAX_BATCHES`] and [`MAX_BYTES`].
-/// Returns the new text and how many batches were dropped. A body that is not a batch (or a
-/// batch larger than the whole budget) is not stored and counts as dropped.
-pub fn put(text: &str, entry: StoredBatch<'_>) -> (String, u32) {
-    if !storable(entry.body) {
-        return (join(entries(text)), 1);
-    }
-    let mut all: Vec<StoredBatch<'_>> = entries(text).collect();
-    all.push(entry);
-    let (text, dropped) = join_within_bounds(all, true);
-    (text, dropped as u32)
-}
-
-/// The text of `all`; with `trim`, the oldest are dropped first to stay within
-/// [`MAX_BATCHES`] and [`MAX_BYTES`] (the longest suffix that fits). Also how many were dropped.
-pub fn join_within_bounds(all: Vec<StoredBatch<'_>>, trim: bool) -> (String, usize) {
-    let line_len = |e: &StoredBatch<'_>| e.body.len() + 48;
-    let mut bytes: usize = all.iter().map(line_len).sum();
-    let mut skip = 0;
-    while trim && (all.len() - skip > MAX_BATCHES || bytes > MAX_BYTES) {
-        bytes -= line_len(&all[skip]);
-        skip += 1;
-    }
-    (join(all.into_iter().skip(skip)), skip)
-}
-
-/// Removes the batch `id` (delivered, or refused for good).
-pub fn remove(text: &str, id: u64) -> String {
-    join(entries(text).filter(|e| e.id != id))
-}
-
-/// The batches due at `now`: returns the new text, in which each due batch is already
-/// rescheduled for its next attempt (so a page closed mid-retry still has it), the due batches
-/// as (id, body), and how many were given up after [`MAX_ATTEMPTS`].
-pub fn take_due(text: &str, now: u64) -> (String, Vec<(u64, String)>, u32) {
-    let mut due = Vec::new();
-    let mut dropped = 0;
-    let mut out = String::new();
-    for mut e in entries(text) {
-        if e.next_at <= now {
-            if e.attempts >= MAX_ATTEMPTS {
-                dropped += 1;
-                continue;
-            }
-            e.attempts += 1;
-            e.next_at = now + retry_delay_ms(e.attempts);
-            due.push((e.id, e.body.to_owned()));
-        }
-        e.push_line(&mut out);
-    }
-    (out, due, dropped)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn b(id: u64, next_at: u64, body: &str) -> StoredBatch<'_> {
-        StoredBatch {
-            id,
-            attempts: 1,
-            next_at,
-            body,
-        }
-    }
 
     #[test]
     fn retry_delays_grow_and_cap() {
@@ -183,71 +108,37 @@ mod tests {
     }
 
     #[test]
-    fn put_take_remove() {
-        let (t, d) = put("", b(1, 100, "{\"a\":1}"));
-        assert_eq!(d, 0);
-        let (t, _) = put(&t, b(2, 500, "{\"b\":2}"));
-        let (t, due, gone) = take_due(&t, 200);
-        assert_eq!((due, gone), (vec![(1, "{\"a\":1}".to_owned())], 0));
-        let all: Vec<_> = entries(&t).collect();
-        assert_eq!(all.len(), 2);
-        assert_eq!(
-            (all[0].attempts, all[0].next_at),
-            (2, 200 + retry_delay_ms(2))
-        );
-        let t = remove(&t, 1);
-        assert_eq!(entries(&t).map(|e| e.id).collect::<Vec<_>>(), vec![2]);
-    }
-
-    #[test]
-    fn gives_up_after_max_attempts_and_skips_garbage() {
-        let t = format!("garbage\n{}\nxx|1|2|{{}}", {
-            let mut s = String::new();
-            StoredBatch {
-                id: 9,
-                attempts: MAX_ATTEMPTS,
-                next_at: 0,
-                body: "{}",
-            }
-            .push_line(&mut s);
-            s
-        });
-        let (t, due, gone) = take_due(&t, 1);
-        assert!(due.is_empty());
-        assert_eq!(gone, 1);
-        assert_eq!(t, "");
-    }
-
-    #[test]
-    fn bounded_by_count_and_bytes_dropping_oldest() {
-        let mut t = String::new();
-        let mut dropped = 0;
-        for i in 0..40u64 {
-            let (n, d) = put(&t, b(i, 0, "{}"));
-            t = n;
-            dropped += d;
-        }
-        assert_eq!(dropped, 8);
-        assert_eq!(entries(&t).next().unwrap().id, 8, "oldest dropped first");
-        let big = format!("{{{}}}", "x".repeat(400 * 1024));
-        let (t, _) = put("", b(1, 0, &big));
-        let (t, _) = put(&t, b(2, 0, &big));
-        let (t, d) = put(&t, b(3, 0, &big));
-        assert_eq!(d, 1);
-        assert!(t.len() <= MAX_BYTES);
-        assert_eq!(entries(&t).map(|e| e.id).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(put(&t, b(4, 0, "not json")).1, 1);
+    fn lines_round_trip_and_garbage_is_skipped() {
+        let b = StoredBatch {
+            id: 0x0197_a3f1_c2e4_a5b6,
+            attempts: 2,
+            next_at: 1_764_000_005_000,
+            body: "{\"a\":\"{1}\"}",
+        };
+        let line = b.line();
+        assert_eq!(line, "0197a3f1c2e4a5b621764000005000{\"a\":\"{1}\"}");
+        let text = format!("garbage\n{line}\n0197a3f1c2e4a5b6x1{{}}\n0197a3f1c2e4a5b61{{}}\nxx");
+        assert_eq!(entries(&text).collect::<Vec<_>>(), vec![b]);
+        // The format before one item per batch (`<id>|<attempts>|<next_at>|<body>`) is foreign.
+        assert_eq!(entries("00000000000000aa|1|0|{}").count(), 0);
     }
 
     proptest! {
         #[test]
-        fn never_panics_and_keeps_within_bounds(text in "\\PC{0,300}", id in any::<u64>(), now in any::<u64>(), body in "\\{[^\\n]{0,50}") {
-            let (t, _) = put(&text, b(id, now, &body));
-            prop_assert!(t.len() <= MAX_BYTES && entries(&t).count() <= MAX_BATCHES);
-            prop_assert!(entries(&t).any(|e| e.id == id && e.body == body));
-            let (t2, due, _) = take_due(&t, now);
-            prop_assert!(due.iter().any(|(i, _)| *i == id));
-            prop_assert!(!entries(&remove(&t2, id)).any(|e| e.id == id));
+        fn parse_never_panics_and_reads_what_line_wrote(
+            text in "\\PC{0,80}",
+            id in any::<u64>(),
+            attempts in 0u32..10,
+            next_at in any::<u64>(),
+            body in "\\{[^\\n]{0,50}",
+        ) {
+            let _ = entries(&text).count();
+            let b = StoredBatch { id, attempts, next_at, body: &body };
+            let line = b.line();
+            prop_assert_eq!(StoredBatch::parse(&line), Some(b));
+            // Any text before or after it on other lines does not change it.
+            let text = format!("{text}\n{line}\n{text}");
+            prop_assert!(entries(&text).any(|e| e.id == id && e.body == body));
         }
     }
 }

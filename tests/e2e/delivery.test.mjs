@@ -91,12 +91,15 @@ test("a page closed while the ingest is down: the next load of the origin delive
   await p.goto(server.origin + "/leave"); // pagehide while the ingest was failing
   await p.waitForTimeout(300);
   assert.equal(server.batches.length, before, "persisted, not beaconed into a failing ingest");
+  const queued = () => Object.keys(localStorage).filter((k) => k.startsWith("ferrotel:q"));
+  const items = await p.evaluate(queued);
+  assert.ok(items.length >= 1 && items.every((k) => /^ferrotel:q:[0-9a-f]{16}$/.test(k)), `one item per batch: ${items}`);
   server.reply = () => null;
   await p.goto(server.origin + "/"); // the next load of the same origin
   const got = await until(() => (tracked(["closed-1", "closed-2"]).length === 2 ? tracked(["closed-1", "closed-2"]) : null), 12000);
   assert.ok(got, "delivered by the next page load");
   assert.deepEqual(got.map((e) => e._n), [1, 1], "once each");
-  assert.equal(await p.evaluate(() => localStorage.getItem("ferrotel:queue")), null, "nothing left persisted");
+  assert.deepEqual(await p.evaluate(queued), [], "nothing left persisted");
   await ctx.close();
 });
 

@@ -226,14 +226,15 @@ test("Global Privacy Control means nothing is sent, and what earlier pages persi
   await ctx.addInitScript(() => {
     if (!sessionStorage.getItem("seeded")) {
       sessionStorage.setItem("seeded", "1");
-      localStorage.setItem("ferrotel:queue", '00000000000000aa|1|0|{"v":1}');
+      localStorage.setItem("ferrotel:q:00000000000000aa", '00000000000000aa10{"v":1}');
+      localStorage.setItem("ferrotel:queue", '00000000000000aa|1|0|{"v":1}'); // the format before
     }
   });
   await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
   const p = await ctx.newPage();
   await p.goto(server.origin + "/gpc");
   assert.equal(await until(() => p.evaluate(() => window.__done)), true);
-  assert.equal(await p.evaluate(() => localStorage.getItem("ferrotel:queue")), null, "persisted batches cleared under GPC");
+  assert.deepEqual(await p.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("ferrotel:q"))), [], "persisted batches cleared under GPC");
   await p.click("#buy");
   await p.goto(server.origin + "/leave");
   await new Promise((r) => setTimeout(r, 500));

@@ -10,13 +10,20 @@
 //!   instead of beaconed into the void. Batches with a `fetch` still in flight are persisted
 //!   too (the browser may cancel it with the page).
 //!
-//! The persisted queue is one `localStorage` item shared by the origin's tabs, changed only by
-//! [`StoreOp::apply`] on its current text (see `core::queue` for the format and its bounds).
+//! The persisted queue is one `localStorage` item per batch, shared by the origin's tabs and
+//! changed one item at a time by the executor ([`StoreOp`]); `core::queue` has the format. Its
+//! bounds are kept in memory (what a page persists is what it holds) and on reading (what
+//! earlier pages and other tabs left is adopted within them, the oldest given up first). A
+//! page reads the queue before its first write (a second after start, or at once when it must
+//! persist before then).
 
 use super::{Action, Consent, Sdk, Stats};
+use crate::core::bytes::parts;
 use crate::core::envelope::Header;
-use crate::core::ids::parse_u64;
-use crate::core::queue::{self, retry_delay_ms, StoredBatch, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES};
+use crate::core::ids::{hex64, parse_u64};
+use crate::core::queue::{
+    self, retry_delay_ms, StoredBatch, LINE_OVERHEAD, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES,
+};
 
 /// The longest wait before a retry (also caps a persisted retry time after the clock went
 /// back between two page loads).
@@ -25,75 +32,54 @@ pub const MAX_DELAY_MS: u64 = 3_600_000;
 const MAX_IN_FLIGHT: usize = 4;
 /// Bodies above this cannot use `fetch(…, {keepalive: true})` (the browser's in-flight quota).
 const KEEPALIVE_MAX: usize = 65_000;
+/// The prefix of the persisted queue's items, `ferrotel:q:<id>` (glue.js `Q + ":"`;
+/// tests/glue.rs checks that they agree).
+pub const KEY_PREFIX: &str = "ferrotel:q:";
 
-/// One persisted batch, as written by [`StoreOp`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEntry {
-    /// Batch id.
-    pub id: u64,
-    /// Delivery attempts that failed so far.
-    pub attempts: u32,
-    /// Wall time of the next attempt, ms since the epoch.
-    pub next_at: u64,
-    /// The request body.
-    pub body: String,
-}
-
-/// A change to the persisted retry queue.
+/// A change to the persisted retry queue, as the executor hands it to glue.js `set`: a batch's
+/// line ([`StoredBatch::line`]) is written to the item `ferrotel:q:<its first 16 bytes>`; 16
+/// bytes alone (an id) remove that item; nothing removes every item whose key starts with
+/// `ferrotel:q` (consent withdrawn, Do-Not-Track / GPC; also the single item of the format
+/// before, `ferrotel:queue`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreOp {
-    /// Remove every batch (consent withdrawn, Do-Not-Track / GPC).
-    pub clear: bool,
-    /// Batches to remove (delivered, refused, given up).
-    pub remove: Vec<u64>,
-    /// Batches to add or replace.
-    pub put: Vec<StoredEntry>,
-}
+pub struct StoreOp(pub String);
 
 impl StoreOp {
     pub(super) fn clear() -> StoreOp {
-        StoreOp {
-            clear: true,
-            ..StoreOp::default()
+        StoreOp::default()
+    }
+
+    /// What the executor does with this op on the origin's items (key to value), as glue.js
+    /// `set` does with `localStorage`: for the native tests.
+    pub fn apply(&self, items: &mut std::collections::BTreeMap<String, String>) {
+        let s = &self.0;
+        match s.get(..16) {
+            Some(id) if s.len() > 16 => {
+                items.insert(format!("{KEY_PREFIX}{id}"), s.clone());
+            }
+            Some(id) => {
+                items.remove(&format!("{KEY_PREFIX}{id}"));
+            }
+            None => items.retain(|k, _| !k.starts_with("ferrotel:q")),
         }
     }
 
-    /// The queue text after this change, within the queue's bounds (oldest dropped first).
-    pub fn apply(&self, text: &str) -> String {
-        if self.clear {
-            return String::new();
-        }
-        // In one pass, what `queue::remove` of every batch removed or replaced, then
-        // `queue::put` of each batch to add would leave: a sequence of puts keeps the longest
-        // suffix within the bounds, so trimming once at the end is the same.
-        if self.remove.is_empty() && self.put.is_empty() {
-            return text.to_owned();
-        }
-        let mut all = Vec::new();
-        for e in queue::entries(text) {
-            if !self.remove.contains(&e.id) && !self.put.iter().any(|p| p.id == e.id) {
-                all.push(e);
-            }
-        }
-        let kept = all.len();
-        for e in &self.put {
-            if queue::storable(&e.body) {
-                all.push(StoredBatch {
-                    id: e.id,
-                    attempts: e.attempts,
-                    next_at: e.next_at,
-                    body: &e.body,
-                });
-            }
-        }
-        // Removals alone do not trim (only a put does).
-        let added = all.len() > kept;
-        queue::join_within_bounds(all, added).0
+    /// What the executor reads back (glue.js `text`): the values of the queue's items in key
+    /// order, joined by newlines.
+    pub fn read(items: &std::collections::BTreeMap<String, String>) -> String {
+        let lines: Vec<&str> = items
+            .iter()
+            .filter(|(k, _)| k.starts_with(KEY_PREFIX))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        lines.join("\n")
     }
 }
 
 #[derive(Debug)]
 struct Batch {
+    /// Its creation time (ms since the epoch) in the top 43 bits, 21 random bits below: the
+    /// persisted items sort oldest first, and two tabs do not collide.
     id: u64,
     body: String,
     events: u32,
@@ -118,7 +104,8 @@ pub(super) struct Outbox {
     failing: bool,
     /// No attempt before this wall time (backoff or `Retry-After`).
     blocked_until: u64,
-    removed: Vec<u64>,
+    /// Removals of the items of persisted batches forgotten since the last pump.
+    removed: Vec<Action>,
 }
 
 impl Outbox {
@@ -128,35 +115,26 @@ impl Outbox {
 
     /// The earliest `now` at which a batch waiting for an attempt is due.
     pub(super) fn next_due(&self, wall_origin: u64) -> Option<f64> {
+        let mut in_flight = 0;
+        let mut next = u64::MAX;
+        for b in &self.batches {
+            if b.token != 0 {
+                in_flight += 1;
+            } else {
+                next = next.min(b.next_at);
+            }
+        }
         // A batch that cannot go out before a request in flight answers needs no timer: the
         // answer pumps the queue.
-        let in_flight = self.batches.iter().filter(|b| b.token != 0).count();
-        if in_flight >= if self.failing { 1 } else { MAX_IN_FLIGHT } {
+        if next == u64::MAX || in_flight >= if self.failing { 1 } else { MAX_IN_FLIGHT } {
             return None;
         }
-        self.batches
-            .iter()
-            .filter(|b| b.token == 0)
-            .map(|b| b.next_at.max(self.blocked_until))
-            .min()
-            .map(|at| at.saturating_sub(wall_origin) as f64)
+        Some(next.max(self.blocked_until).saturating_sub(wall_origin) as f64)
     }
 
     pub(super) fn add(&mut self, id: u64, body: String, events: u32, wall: u64, stats: &mut Stats) {
-        // Within the persisted queue's bounds (so what is persisted is all that is held): over
-        // them, the oldest batches not in flight are given up (counted).
-        let line = |b: &Batch| b.body.len() + 48;
-        let mut bytes: usize = self.batches.iter().map(line).sum::<usize>() + body.len() + 48;
-        while self.batches.len() >= MAX_BATCHES || bytes > MAX_BYTES {
-            let Some(i) = self.batches.iter().position(|b| b.token == 0) else {
-                break;
-            };
-            let gone = self.forget(i);
-            bytes -= line(&gone);
-            self.give_up(gone, stats);
-        }
         self.batches.push(Batch {
-            id,
+            id: wall << 21 | id >> 43,
             body,
             events,
             attempts: 0,
@@ -165,28 +143,44 @@ impl Outbox {
             stored: false,
             dirty: self.failing,
         });
+        self.trim(stats);
     }
 
-    fn give_up(&mut self, b: Batch, stats: &mut Stats) {
-        stats.dropped_batches += 1;
-        stats.dropped_events += b.events;
-        let _ = b;
+    /// Within the persisted queue's bounds (so what is persisted is all that is held): over
+    /// them, the oldest batches not in flight are given up (counted).
+    fn trim(&mut self, stats: &mut Stats) {
+        while self.batches.len() > MAX_BATCHES
+            || self
+                .batches
+                .iter()
+                .map(|b| b.body.len() + LINE_OVERHEAD)
+                .sum::<usize>()
+                > MAX_BYTES
+        {
+            let Some(i) = self.batches.iter().position(|b| b.token == 0) else {
+                break;
+            };
+            let gone = self.forget(i);
+            stats.dropped_batches += 1;
+            stats.dropped_events += gone.events;
+        }
     }
 
     fn forget(&mut self, i: usize) -> Batch {
         let b = self.batches.remove(i);
         if b.stored {
-            self.removed.push(b.id);
+            self.removed.push(Action::Store(StoreOp(hex64(b.id))));
         }
         b
     }
 
-    /// Takes in what an earlier page (or another tab) persisted.
+    /// Takes in what earlier pages (or other tabs) persisted: older than this page's batches.
     pub(super) fn adopt(&mut self, text: &str, wall: u64, stats: &mut Stats) {
-        for e in queue::entries(text) {
-            if self.batches.iter().any(|b| b.id == e.id) {
+        let mut n = 0;
+        for line in parts(text, b'\n') {
+            let Some(e) = StoredBatch::parse(line) else {
                 continue;
-            }
+            };
             // A batch that already failed means the ingest was failing just before.
             self.failing |= e.attempts > 0;
             // Every event object starts with its id (the encoder's order).
@@ -196,25 +190,23 @@ impl Outbox {
                 .windows(6)
                 .filter(|w| w == b"{\"id\":")
                 .count() as u32;
-            let b = Batch {
-                id: e.id,
-                body: e.body.to_owned(),
-                events,
-                attempts: e.attempts,
-                // The clock may have gone back since it was written: never wait past the cap.
-                next_at: e.next_at.min(wall + MAX_DELAY_MS),
-                token: 0,
-                stored: true,
-                dirty: false,
-            };
-            let bytes: usize = self.batches.iter().map(|b| b.body.len() + 48).sum();
-            if self.batches.len() >= MAX_BATCHES || bytes + b.body.len() + 48 > MAX_BYTES {
-                self.removed.push(b.id);
-                self.give_up(b, stats);
-            } else {
-                self.batches.push(b);
-            }
+            self.batches.insert(
+                n,
+                Batch {
+                    id: e.id,
+                    body: e.body.to_owned(),
+                    events,
+                    attempts: e.attempts,
+                    // The clock may have gone back since it was written: never wait past the cap.
+                    next_at: e.next_at.min(wall + MAX_DELAY_MS),
+                    token: 0,
+                    stored: true,
+                    dirty: false,
+                },
+            );
+            n += 1;
         }
+        self.trim(stats);
     }
 
     pub(super) fn clear(&mut self) {
@@ -228,28 +220,9 @@ impl Outbox {
         self.last_token = t;
     }
 
-    fn token(&mut self) -> u32 {
-        self.last_token = self.last_token.wrapping_add(1).max(1);
-        self.last_token
-    }
-
-    /// The change to write, if any.
-    fn store_op(&mut self) -> Option<StoreOp> {
-        let mut op = StoreOp {
-            remove: std::mem::take(&mut self.removed),
-            ..StoreOp::default()
-        };
-        for b in self.batches.iter_mut().filter(|b| b.dirty) {
-            b.dirty = false;
-            b.stored = true;
-            op.put.push(StoredEntry {
-                id: b.id,
-                attempts: b.attempts,
-                next_at: b.next_at,
-                body: b.body.clone(),
-            });
-        }
-        (!op.remove.is_empty() || !op.put.is_empty()).then_some(op)
+    /// The batch whose attempt `token` is, if any.
+    fn find(&self, token: u32) -> Option<usize> {
+        self.batches.iter().position(|b| b.token == token)
     }
 }
 
@@ -264,76 +237,77 @@ pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
 }
 
 impl Sdk {
-    fn jitter(&mut self, max: u64) -> u64 {
-        if max == 0 {
-            0
-        } else {
-            self.ids.next_u64() % max
-        }
-    }
-
     /// Starts whatever delivery is due, writes what must be persisted, asks for the next wake.
     pub(super) fn pump(&mut self, now: f64) {
-        if self.hidden && !self.queue_read && self.consent == Consent::Granted {
-            // Going away before the persisted queue was read: whether the ingest was failing
-            // on an earlier page decides between beacon and persist, so read it first (the
-            // executor answers at once, still inside the `pagehide` handler).
-            self.actions.push(Action::ReadQueue);
-            return;
-        }
-        if self.consent == Consent::Granted {
-            let wall = self.wall(now);
-            let hidden = self.hidden;
-            let out = &mut self.out;
-            let open = wall >= out.blocked_until;
-            let mut in_flight = out.batches.iter().filter(|b| b.token != 0).count();
-            let limit = if out.failing { 1 } else { MAX_IN_FLIGHT };
-            let mut sends = Vec::new();
-            for i in 0..out.batches.len() {
-                let failing = out.failing;
-                let b = &mut out.batches[i];
-                if b.token != 0 {
-                    // In flight: if the page goes away the browser may cancel it.
-                    if hidden && !b.stored {
-                        b.dirty = true;
-                    }
-                    continue;
-                }
-                let fresh = b.attempts == 0 && !b.stored;
-                if hidden && fresh && !failing {
-                    sends.push((i, true));
-                } else if open && b.next_at <= wall && in_flight < limit {
-                    in_flight += 1;
-                    sends.push((i, false));
-                } else if (hidden || failing) && !b.stored {
-                    b.dirty = true;
-                }
+        let wall = self.wall(now);
+        let hidden = self.hidden;
+        let Sdk {
+            out,
+            actions,
+            stats,
+            consent,
+            queue_read,
+            ..
+        } = &mut *self;
+        // Removals first: what is written next then joins a queue within its bounds.
+        actions.append(&mut out.removed);
+        if *consent == Consent::Granted {
+            if !*queue_read && (hidden || out.failing) {
+                // About to persist before the persisted queue was read: read it first (the
+                // executor answers at once, still inside the `pagehide` handler), so that what
+                // this page writes joins it within its bounds; and whether the ingest was
+                // failing on an earlier page decides between beacon and persist.
+                actions.push(Action::ReadQueue);
+                return;
             }
-            for (i, beacon) in sends {
-                let token = self.out.token();
-                let b = &mut self.out.batches[i];
-                b.token = token;
-                // Stamped at each attempt (see `Header::restamp`).
-                let body = Header::restamp(&b.body, wall);
-                if beacon {
-                    self.stats.beacons += 1;
-                    self.actions.push(Action::Beacon { token, body });
-                } else {
-                    if hidden && !b.stored {
-                        b.dirty = true; // write-ahead: the page may be going away
-                    }
-                    self.stats.fetches += 1;
-                    let keepalive = hidden && body.len() < KEEPALIVE_MAX;
-                    self.actions.push(Action::Fetch {
-                        token,
-                        body,
-                        keepalive,
+            let failing = out.failing;
+            let open = wall >= out.blocked_until;
+            let limit = if failing { 1 } else { MAX_IN_FLIGHT };
+            let mut in_flight = out.batches.iter().filter(|b| b.token != 0).count();
+            // One pass, oldest first: sends, then what must be (re)written.
+            for b in &mut out.batches {
+                // Never sent, stored nor refused as a beacon.
+                let fresh = b.attempts == 0 && !b.stored && !b.dirty;
+                let beacon = b.token == 0 && hidden && fresh && !failing;
+                if b.token == 0 && (beacon || open && b.next_at <= wall && in_flight < limit) {
+                    out.last_token = out.last_token.wrapping_add(1).max(1);
+                    let token = out.last_token;
+                    b.token = token;
+                    // Stamped at each attempt (see `Header::restamp`).
+                    let body = Header::restamp(&b.body, wall);
+                    actions.push(if beacon {
+                        stats.beacons += 1;
+                        Action::Beacon { token, body }
+                    } else {
+                        in_flight += 1;
+                        stats.fetches += 1;
+                        Action::Fetch {
+                            token,
+                            keepalive: hidden && body.len() < KEEPALIVE_MAX,
+                            body,
+                        }
                     });
                 }
+                // Persisted while the page may be going away (a request in flight may be
+                // cancelled with it: write-ahead) and while the ingest is failing; a beacon is
+                // the browser's.
+                if (hidden || failing) && !b.stored && !beacon {
+                    b.dirty = true;
+                }
+                if b.dirty {
+                    b.dirty = false;
+                    b.stored = true;
+                    actions.push(Action::Store(StoreOp(
+                        StoredBatch {
+                            id: b.id,
+                            attempts: b.attempts,
+                            next_at: b.next_at,
+                            body: &b.body,
+                        }
+                        .line(),
+                    )));
+                }
             }
-        }
-        if let Some(op) = self.out.store_op() {
-            self.actions.push(Action::Store(op));
         }
         self.arm(now);
     }
@@ -341,25 +315,16 @@ impl Sdk {
     /// The result of a `Beacon`: whether the browser took it. A taken beacon is done (the
     /// browser reports nothing more); a refused one goes by `fetch` keepalive, persisted first.
     pub fn beacon_result(&mut self, token: u32, accepted: bool, now: f64) {
-        let Some(i) = self.out.batches.iter().position(|b| b.token == token) else {
+        let Some(i) = self.out.find(token) else {
             return;
         };
         if accepted {
             self.out.forget(i);
         } else {
             self.stats.beacons -= 1;
-            let new = self.out.token();
             let b = &mut self.out.batches[i];
-            b.token = new;
-            b.dirty = true;
-            self.stats.fetches += 1;
-            let body = b.body.clone();
-            let keepalive = body.len() < KEEPALIVE_MAX;
-            self.actions.push(Action::Fetch {
-                token: new,
-                body,
-                keepalive,
-            });
+            b.token = 0;
+            b.dirty = true; // not fresh any more: the pump fetches it
         }
         self.pump(now);
     }
@@ -367,45 +332,42 @@ impl Sdk {
     /// The result of a `Fetch`: the status (0 for a network error, including a response the
     /// page may not read) and the `Retry-After` header if readable.
     pub fn transport(&mut self, token: u32, status: u16, retry_after: Option<&str>, now: f64) {
-        let Some(i) = self.out.batches.iter().position(|b| b.token == token) else {
+        let Some(i) = self.out.find(token) else {
             return; // stale: the batch was cleared (consent withdrawn) or given up
         };
-        self.out.batches[i].token = 0;
-        if queue::is_final_status(status as u32) {
-            let b = self.out.forget(i);
+        let wall = self.wall(now);
+        let out = &mut self.out;
+        let b = &mut out.batches[i];
+        b.token = 0;
+        b.attempts += 1;
+        let last = b.attempts >= MAX_ATTEMPTS;
+        if queue::is_final_status(status as u32) || last {
+            let b = out.forget(i);
+            let st = &mut self.stats;
             if (200..300).contains(&status) {
-                self.stats.delivered_batches += 1;
-                self.out.failing = false;
-                self.out.blocked_until = 0;
+                st.delivered_batches += 1;
+                out.failing = false;
+                out.blocked_until = 0;
+            } else if last && !queue::is_final_status(status as u32) {
+                st.dropped_batches += 1;
+                st.dropped_events += b.events;
             } else {
-                self.stats.rejected_batches += 1;
-                self.stats.rejected_events += b.events;
+                st.rejected_batches += 1;
+                st.rejected_events += b.events;
             }
         } else {
-            let wall = self.wall(now);
-            let attempts = self.out.batches[i].attempts + 1;
-            if attempts >= MAX_ATTEMPTS {
-                let b = self.out.forget(i);
-                self.out.give_up(b, &mut self.stats);
-            } else {
-                let backoff = retry_delay_ms(attempts);
-                let delay = match retry_after_ms(retry_after) {
-                    Some(ra) => ra + self.jitter(1_000),
-                    // 0.75x to 1.25x: clients that failed together do not retry together.
-                    None => backoff - backoff / 4 + self.jitter(backoff / 2),
-                };
-                let out = &mut self.out;
-                out.failing = true;
-                out.blocked_until = out.blocked_until.max(wall + delay);
-                let b = &mut out.batches[i];
-                b.attempts = attempts;
-                b.next_at = wall + delay;
-                b.dirty = true;
-                // Everything unconfirmed is persisted while the ingest is failing.
-                for b in out.batches.iter_mut().filter(|b| !b.stored) {
-                    b.dirty = true;
-                }
-            }
+            let backoff = retry_delay_ms(b.attempts);
+            let r = self.ids.next_u64();
+            let delay = match retry_after_ms(retry_after) {
+                Some(ra) => ra + r % 1_000,
+                // 0.75x to 1.25x: clients that failed together do not retry together.
+                None => backoff - backoff / 4 + r % (backoff / 2),
+            };
+            b.next_at = wall + delay;
+            b.dirty = true;
+            out.failing = true;
+            out.blocked_until = out.blocked_until.max(wall + delay);
+            // Everything unconfirmed is persisted while the ingest is failing (the pump).
         }
         self.pump(now);
     }
@@ -415,70 +377,85 @@ impl Sdk {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
-    /// `StoreOp::apply` as it was: every removal, then every put, one at a time.
-    fn apply_by_steps(op: &StoreOp, text: &str) -> String {
-        if op.clear {
-            return String::new();
+    fn line(id: u64, body: &str) -> String {
+        StoredBatch {
+            id,
+            attempts: 1,
+            next_at: 5,
+            body,
         }
-        let mut t = text.to_owned();
-        for id in op.remove.iter().chain(op.put.iter().map(|e| &e.id)) {
-            t = queue::remove(&t, *id);
-        }
-        for e in &op.put {
-            t = queue::put(
-                &t,
-                StoredBatch {
-                    id: e.id,
-                    attempts: e.attempts,
-                    next_at: e.next_at,
-                    body: &e.body,
-                },
-            )
-            .0;
-        }
-        t
+        .line()
     }
 
-    fn entry() -> impl Strategy<Value = StoredEntry> {
-        (
-            0u64..12,
-            0u32..3,
-            prop_oneof![
-                "\\{[^\\n]{0,40}",
-                Just("not json".to_owned()),
-                Just("{x\ny".to_owned()),
-                (1usize..4).prop_map(|n| format!("{{{}}}", "x".repeat(n * 150 * 1024))),
-            ],
-        )
-            .prop_map(|(id, attempts, body)| StoredEntry {
-                id,
-                attempts,
-                next_at: 9,
-                body,
-            })
+    #[test]
+    fn store_ops_write_remove_and_clear_items() {
+        let mut items = BTreeMap::new();
+        StoreOp(line(2, "{\"b\":2}")).apply(&mut items);
+        StoreOp(line(1, "{\"a\":1}")).apply(&mut items);
+        StoreOp(line(2, "{\"b\":3}")).apply(&mut items); // rewritten in place
+        items.insert("other".to_owned(), "x".to_owned());
+        assert!(items.contains_key("ferrotel:q:0000000000000001"));
+        let both = format!("{}\n{}", line(1, "{\"a\":1}"), line(2, "{\"b\":3}"));
+        assert_eq!(StoreOp::read(&items), both, "in key order");
+        StoreOp(hex64(1)).apply(&mut items);
+        assert_eq!(StoreOp::read(&items), line(2, "{\"b\":3}"));
+        items.insert("ferrotel:queue".to_owned(), "the format before".to_owned());
+        StoreOp::clear().apply(&mut items);
+        assert_eq!(items.keys().collect::<Vec<_>>(), ["other"]);
+    }
+
+    #[test]
+    fn batch_ids_sort_by_creation_time() {
+        let mut out = Outbox::default();
+        let mut stats = Stats::default();
+        out.add(u64::MAX, "{}".into(), 1, 1_764_000_000_000, &mut stats);
+        out.add(0, "{}".into(), 1, 1_764_000_000_001, &mut stats);
+        assert!(hex64(out.batches[0].id) < hex64(out.batches[1].id));
+    }
+
+    fn body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "\\{[^\\n]{0,40}",
+            1 => (1usize..4).prop_map(|n| format!("{{{}}}", "x".repeat(n * 150 * 1024))),
+        ]
     }
 
     proptest! {
+        /// What earlier pages and other tabs left (any number of items) is adopted within the
+        /// bounds: the oldest are given up first and counted and their items removed; this
+        /// page's own batches stay (they are newer).
         #[test]
-        fn apply_is_removes_then_puts(
-            stored in proptest::collection::vec(entry(), 0..40),
-            garbage in proptest::collection::vec("[^\\n]{0,8}", 0..3),
-            clear in proptest::bool::weighted(0.1),
-            remove in proptest::collection::vec(0u64..12, 0..4),
-            put in proptest::collection::vec(entry(), 0..40),
+        fn adopt_keeps_the_newest_within_bounds(
+            stored in proptest::collection::vec((any::<u64>(), body()), 0..48),
+            own in 0usize..4,
         ) {
-            let mut text = garbage.join("\n");
-            for e in &stored {
-                let line = StoredBatch { id: e.id, attempts: e.attempts, next_at: e.next_at, body: &e.body };
-                text = queue::join_within_bounds(queue::entries(&text).chain([line]).collect(), false).0;
-                if !garbage.is_empty() {
-                    text.push('\n');
-                    text.push_str(&garbage[0]);
-                }
+            let mut items = BTreeMap::new();
+            for (id, body) in &stored {
+                StoreOp(line(*id, body)).apply(&mut items);
             }
-            let op = StoreOp { clear, remove, put };
-            prop_assert_eq!(op.apply(&text), apply_by_steps(&op, &text));
+            let text = StoreOp::read(&items);
+            let in_order: Vec<u64> = queue::entries(&text).map(|e| e.id).collect();
+            let mut out = Outbox::default();
+            let mut stats = Stats::default();
+            for i in 0..own {
+                out.add(i as u64, "{}".into(), 1, 9, &mut stats);
+            }
+            out.adopt(&text, 9, &mut stats);
+            let bytes: usize = out.batches.iter().map(|b| b.body.len() + LINE_OVERHEAD).sum();
+            prop_assert!(out.batches.len() <= MAX_BATCHES && bytes <= MAX_BYTES);
+            let kept: Vec<u64> = out.batches.iter().filter(|b| b.stored).map(|b| b.id).collect();
+            let gone = in_order.len() - kept.len();
+            prop_assert_eq!(&in_order[gone..], &kept[..], "the newest stored batches, in order");
+            let removals: Vec<Action> = in_order[..gone]
+                .iter()
+                .map(|id| Action::Store(StoreOp(hex64(*id))))
+                .collect();
+            prop_assert_eq!(&out.removed, &removals, "the items of those given up");
+            prop_assert_eq!(stats.dropped_batches as usize, gone);
+            prop_assert_eq!(out.batches.len(), kept.len() + own, "this page's own are kept");
+            prop_assert_eq!(out.failing, !in_order.is_empty(), "a batch that failed: the ingest was failing");
         }
     }
 }

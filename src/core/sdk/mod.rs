@@ -28,7 +28,7 @@ use super::json::push_u64;
 use super::sample::Sampler;
 use super::vitals::{Cls, Inp, Metric};
 
-pub use delivery::{StoreOp, StoredEntry};
+pub use delivery::{StoreOp, KEY_PREFIX};
 
 /// Sessions end after this long without activity (the usual analytics convention).
 pub const SESSION_IDLE_MS: u64 = 30 * 60 * 1000;
@@ -64,8 +64,8 @@ pub enum Action {
         /// The request body.
         body: String,
     },
-    /// Apply this change to the persisted retry queue (`localStorage`), with
-    /// [`StoreOp::apply`] on the stored text (read just before: other tabs share it).
+    /// Write or remove one item of the persisted retry queue (`localStorage`, one item per
+    /// batch, shared by the origin's tabs), as [`StoreOp`] says; nothing is read.
     Store(StoreOp),
     /// Read the session record (`sessionStorage`) now and report it.
     ReadSession,
@@ -825,9 +825,10 @@ impl Sdk {
     }
 
     /// What the persisted retry queue held (empty when absent or storage is off): batches left
-    /// by earlier pages (or other tabs) are adopted and retried.
+    /// by earlier pages (or other tabs) are adopted and retried. Once per page: a later read
+    /// (two asked for at once) changes nothing.
     pub fn queue_read(&mut self, stored: &str, now: f64) {
-        if self.off {
+        if self.off || self.queue_read {
             return;
         }
         self.queue_read = true;

@@ -1,14 +1,14 @@
 //! The SDK core without a browser: a simulated executor (storage as strings, an ingest whose
 //! answers the test chooses) drives it through unit scenarios and random interleavings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::core::envelope::Envelope;
 use crate::core::event::{Event, EventKind};
-use crate::core::queue::{self, MAX_BATCHES, MAX_BYTES};
+use crate::core::queue::{self, StoredBatch, LINE_OVERHEAD, MAX_BATCHES, MAX_BYTES};
 
 /// One page's executor plus what outlives a page (storage, what the ingest received).
 struct World {
@@ -16,7 +16,8 @@ struct World {
     sdk: Sdk,
     now: f64,
     wall_origin: u64,
-    local: String,
+    /// The origin's `localStorage` items, as glue.js keeps them.
+    local: BTreeMap<String, String>,
     session: Option<String>,
     wake: Option<f64>,
     /// Requests in flight: (token, body).
@@ -25,6 +26,9 @@ struct World {
     beacon_ok: bool,
     /// The ingest's last answer was a failure: a beacon sent now is lost (nobody hears it).
     ingest_down: bool,
+    /// Another tab may have written the queue meanwhile: its bounds are one page's, not the
+    /// storage's (see `two_tabs_…`).
+    shared_storage: bool,
     /// Event ids the ingest answered 2xx for (or a taken beacon carried), with counts.
     delivered: HashMap<u64, u32>,
     /// Event ids in batches refused with a final 4xx.
@@ -34,6 +38,33 @@ struct World {
     /// Stats of earlier pages (a reload starts new counters).
     past: Stats,
     loads: u64,
+}
+
+/// The persisted queue holds at most [`MAX_BATCHES`] batches and [`MAX_BYTES`], and only
+/// batches (one page's view: other tabs may add theirs, see `two_tabs_…`).
+fn assert_within_bounds(local: &BTreeMap<String, String>) {
+    let text = StoreOp::read(local);
+    let batches: Vec<_> = queue::entries(&text).collect();
+    assert_eq!(
+        batches.len(),
+        local.len(),
+        "only batches are stored: {text}"
+    );
+    assert!(batches.len() <= MAX_BATCHES);
+    let bytes: usize = batches.iter().map(|b| b.body.len() + LINE_OVERHEAD).sum();
+    assert!(bytes <= MAX_BYTES);
+}
+
+/// Stores a batch as an earlier page would have.
+fn persist(local: &mut BTreeMap<String, String>, id: u64, attempts: u32, next_at: u64, body: &str) {
+    let line = StoredBatch {
+        id,
+        attempts,
+        next_at,
+        body,
+    }
+    .line();
+    StoreOp(line).apply(local);
 }
 
 fn ids_in(body: &str) -> Vec<u64> {
@@ -77,12 +108,13 @@ impl World {
             sdk,
             now: 0.0,
             wall_origin,
-            local: String::new(),
+            local: BTreeMap::new(),
             session: None,
             wake: None,
             in_flight: Vec::new(),
             beacon_ok: true,
             ingest_down: false,
+            shared_storage: false,
             delivered: HashMap::new(),
             rejected: BTreeSet::new(),
             sent: Vec::new(),
@@ -117,9 +149,12 @@ impl World {
                         self.sdk.beacon_result(token, ok, self.now);
                     }
                     Action::Store(op) => {
-                        self.local = op.apply(&self.local);
-                        assert!(self.local.len() <= MAX_BYTES);
-                        assert!(queue::entries(&self.local).count() <= MAX_BATCHES);
+                        op.apply(&mut self.local);
+                        // Checked on every write (removals come first, so a write that
+                        // follows them joins a queue within its bounds).
+                        if op.0.len() > 16 && !self.shared_storage {
+                            assert_within_bounds(&self.local);
+                        }
                     }
                     Action::ReadSession => {
                         let s = self.session.clone();
@@ -127,7 +162,7 @@ impl World {
                     }
                     Action::SaveSession(v) => self.session = Some(v),
                     Action::ReadQueue => {
-                        let t = self.local.clone();
+                        let t = StoreOp::read(&self.local);
                         self.sdk.queue_read(&t, self.now);
                     }
                     Action::ReadNavigation => {}
@@ -257,7 +292,7 @@ fn visible_batches_go_by_fetch_and_2xx_ends_them() {
     );
     assert!(w.answer(204, None));
     assert_eq!(w.delivered.get(&id), Some(&1));
-    assert_eq!(w.local, "", "nothing persisted on the healthy path");
+    assert!(w.local.is_empty(), "nothing persisted on the healthy path");
     assert_eq!(w.sdk.unconfirmed_events(), 0);
     assert_eq!(w.sdk.stats().delivered_batches, 1);
 }
@@ -325,11 +360,7 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
     let id = w.track("a");
     w.flush();
     w.answer(503, None);
-    assert_eq!(
-        queue::entries(&w.local).count(),
-        1,
-        "persisted after the failure"
-    );
+    assert_eq!(w.local.len(), 1, "persisted after the failure");
     assert!(w.in_flight.is_empty());
     w.advance(3_000.0);
     assert!(
@@ -353,7 +384,7 @@ fn a_503_keeps_persists_and_retries_with_backoff() {
     assert_eq!(without(again), without(&w.sent[0]), "only sent_at changed");
     w.answer(204, None);
     assert_eq!(w.delivered.get(&id), Some(&1));
-    assert_eq!(w.local, "", "removed once delivered");
+    assert!(w.local.is_empty(), "removed once delivered");
 }
 
 #[test]
@@ -370,11 +401,7 @@ fn a_429_waits_for_retry_after_and_probes_one_batch_at_a_time() {
         w.in_flight.is_empty(),
         "nothing sent while Retry-After runs"
     );
-    assert_eq!(
-        queue::entries(&w.local).count(),
-        4,
-        "all persisted while failing"
-    );
+    assert_eq!(w.local.len(), 4, "all persisted while failing");
     w.advance(29_000.0);
     assert!(w.in_flight.is_empty());
     w.advance(3_000.0);
@@ -386,7 +413,7 @@ fn a_429_waits_for_retry_after_and_probes_one_batch_at_a_time() {
         "the rest follow once the ingest answers 2xx"
     );
     while w.answer(204, None) {}
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
     assert_eq!(
         w.delivered.len(),
         5,
@@ -406,7 +433,7 @@ fn a_final_4xx_drops_the_batch_for_good_and_counts_it() {
     assert!(w.in_flight.is_empty());
     assert_eq!(w.sdk.stats().rejected_batches, 1);
     assert_eq!(w.sdk.stats().rejected_events, 3, "page view and two events");
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -424,7 +451,7 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
     let c = w.track("c");
     w.hide();
     assert_eq!(w.sdk.stats().beacons, 1, "no beacon into a failing ingest");
-    let stored: Vec<_> = queue::entries(&w.local)
+    let stored: Vec<_> = queue::entries(&StoreOp::read(&w.local))
         .flat_map(|e| ids_in(e.body))
         .collect();
     assert!(stored.contains(&b) && stored.contains(&c));
@@ -434,7 +461,86 @@ fn hidden_page_beacons_when_healthy_and_persists_when_failing() {
     while w.answer(204, None) {}
     assert_eq!(w.delivered.get(&b), Some(&1));
     assert_eq!(w.delivered.get(&c), Some(&1));
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
+}
+
+/// A second tab of the origin: its own page (another seed), the same storage.
+fn tab(seed: u64, storage: &mut BTreeMap<String, String>) -> World {
+    let mut w = World::new(config());
+    w.sdk = Sdk::new(
+        w.cfg.clone(),
+        &Page {
+            url: "https://shop.test/other".into(),
+            visible: true,
+            wall_origin: w.wall_origin,
+            seed,
+            ..Page::default()
+        },
+        "navigate",
+        0.0,
+    );
+    w.shared_storage = true;
+    w.local = std::mem::take(storage);
+    w.run();
+    w
+}
+
+/// Runs `f` on `w` with the shared storage in its hands.
+fn in_tab(w: &mut World, storage: &mut BTreeMap<String, String>, f: impl FnOnce(&mut World)) {
+    std::mem::swap(&mut w.local, storage);
+    f(w);
+    std::mem::swap(&mut w.local, storage);
+}
+
+#[test]
+fn two_tabs_persist_side_by_side_and_the_next_load_brings_the_queue_within_bounds() {
+    let mut storage = BTreeMap::new();
+    let mut a = World::new(config());
+    a.shared_storage = true;
+    std::mem::swap(&mut a.local, &mut storage);
+    let mut b = tab(99, &mut storage);
+    std::mem::swap(&mut b.local, &mut storage);
+    // Both tabs have read the (empty) queue; then the ingest goes down for both.
+    in_tab(&mut a, &mut storage, |w| w.advance(1_500.0));
+    in_tab(&mut b, &mut storage, |w| w.advance(1_500.0));
+    let mut recorded = Vec::new();
+    for w in [&mut a, &mut b] {
+        in_tab(w, &mut storage, |w| {
+            while w.answer(204, None) {}
+            for _ in 0..20 {
+                recorded.push(w.track("t"));
+                w.flush();
+                w.answer(503, None);
+            }
+            w.in_flight.clear(); // both pages are closed, their requests never answer
+        });
+    }
+    assert_eq!(
+        storage.len(),
+        40,
+        "each tab's batches in items of their own"
+    );
+    let oldest: Vec<String> = storage.keys().take(8).cloned().collect();
+    // The next page of the origin adopts the newest 32 and gives up the 8 oldest (counted).
+    let mut c = World::new(config());
+    c.local = storage;
+    c.advance(1_500.0);
+    assert!(c.local.len() <= MAX_BATCHES);
+    assert!(
+        oldest.iter().all(|k| !c.local.contains_key(k)),
+        "the oldest removed"
+    );
+    assert_eq!(c.sdk.stats().dropped_batches, 8);
+    for _ in 0..10 {
+        while c.answer(204, None) {}
+        c.advance(600_000.0);
+    }
+    assert!(c.local.is_empty());
+    let lost = recorded
+        .iter()
+        .filter(|id| !c.delivered.contains_key(id))
+        .count();
+    assert!(lost > 0 && lost as u32 <= c.sdk.stats().dropped_events);
 }
 
 #[test]
@@ -454,9 +560,9 @@ fn refused_beacon_falls_back_to_keepalive_fetch_persisted_first() {
     w.track("a");
     w.hide();
     assert_eq!(w.in_flight.len(), 1);
-    assert_eq!(queue::entries(&w.local).count(), 1, "write-ahead");
+    assert_eq!(w.local.len(), 1, "write-ahead");
     w.answer(204, None);
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -480,7 +586,7 @@ fn consent_holds_then_sends_or_discards_everything() {
     w.flush();
     w.hide();
     assert!(w.sent.is_empty(), "nothing leaves before consent");
-    assert_eq!(w.local, "", "nothing persisted before consent");
+    assert!(w.local.is_empty(), "nothing persisted before consent");
     w.show();
     w.sdk.set_consent(true, w.now);
     w.run();
@@ -490,11 +596,14 @@ fn consent_holds_then_sends_or_discards_everything() {
         "the held page view and event go out on consent"
     );
     let mut w = World::new(c);
-    w.local = "00000000000000aa|1|0|{}".into();
+    persist(&mut w.local, 0xaa, 1, 0, "{}");
     w.track("a");
     w.sdk.set_consent(false, w.now);
     w.run();
-    assert_eq!(w.local, "", "withdrawing consent clears what is persisted");
+    assert!(
+        w.local.is_empty(),
+        "withdrawing consent clears what is persisted"
+    );
     w.track("b");
     w.flush();
     w.hide();
@@ -528,17 +637,18 @@ fn consent_pending_holds_the_newest_batches_worth_and_counts_the_rest() {
 
 #[test]
 fn do_not_track_sends_nothing_and_clears_storage() {
-    let mut w = World {
-        local: "00000000000000aa|1|0|{}".into(),
-        ..World::with_page(config(), true)
-    };
+    let mut w = World::with_page(config(), true);
+    persist(&mut w.local, 0xaa, 1, 0, "{}");
+    // What the format before left (one item): cleared too.
+    w.local
+        .insert("ferrotel:queue".into(), "00000000000000aa|1|0|{}".into());
     // The constructor's only action was the clear; replay it on the pre-filled storage.
-    w.local = StoreOp::clear().apply(&w.local);
+    StoreOp::clear().apply(&mut w.local);
     assert!(!w.sdk.is_on());
     assert_eq!(w.track("a"), 0);
     w.hide();
     assert!(w.sent.is_empty());
-    assert_eq!(w.local, "");
+    assert!(w.local.is_empty());
 }
 
 #[test]
@@ -769,7 +879,7 @@ fn error_messages_travel_as_thrown_and_the_edge_masks_them_unless_turned_off() {
 #[test]
 fn a_persisted_retry_time_in_the_far_future_is_capped() {
     let mut w = World::new(config());
-    w.local = "00000000000000aa|1|99999999999999|{\"v\":1}".into();
+    persist(&mut w.local, 0xaa, 1, 99_999_999_999_999, "{\"v\":1}");
     w.advance(1_500.0);
     assert!(w.in_flight.is_empty());
     for _ in 0..4 {
@@ -890,7 +1000,7 @@ proptest! {
         w.flush();
         while w.answer(204, None) {}
         prop_assert_eq!(w.sdk.unconfirmed_events(), 0);
-        prop_assert_eq!(&w.local, "", "nothing left persisted once delivered");
+        prop_assert!(w.local.is_empty(), "nothing left persisted once delivered");
         let st = w.stats();
         let missing = recorded
             .iter()
@@ -923,7 +1033,7 @@ proptest! {
             if let Step::Consent(g) = s {
                 granted = *g;
                 if !g {
-                    prop_assert_eq!(&w.local, "", "withdrawal clears storage");
+                    prop_assert!(w.local.is_empty(), "withdrawal clears storage");
                 }
             }
             if !granted {
