@@ -155,7 +155,12 @@ fn batch(data: &[u8]) {
                 rows.extend(got);
             }
             for (ev, row) in env.events.iter().zip(&rows) {
-                check_protected(ev, &row.data, env.resource.mask_messages, &env.resource.allow_query);
+                check_protected(
+                    ev,
+                    &row.data,
+                    env.resource.mask_messages,
+                    &env.resource.allow_query,
+                );
             }
             let expected: Vec<String> = env.events.iter().map(|e| hex64(e.id)).collect();
             assert_eq!(ids, expected, "forwarded events differ from the kept ones");
