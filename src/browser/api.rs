@@ -11,7 +11,6 @@ use wasm_bindgen::prelude::*;
 use super::js;
 use crate::core::config::{Config, ConfigError, OPTIONS};
 use crate::core::event::{limits, AttrValue};
-use crate::core::scrub::truncate_in_place;
 
 // glue.js `typed`.
 const STR: i32 = 1;
@@ -92,8 +91,8 @@ pub fn start(options: JsValue) -> Result<(), JsValue> {
 /// value for each attribute, nested values already JSON text).
 #[wasm_bindgen]
 pub fn track(n: i32) {
-    let mut name = js::arg(0).unwrap_or_default();
-    truncate_in_place(&mut name, limits::NAME);
+    // The name and the attributes are bounded by the encoder (the schema's limits).
+    let name = js::arg(0).unwrap_or_default();
     let mut out = Vec::new();
     let mut i = 1;
     while i + 2 < n && out.len() < limits::ATTRS {
