@@ -24,7 +24,7 @@ if [ "${FERROTEL_STABLE_PKG:-}" != 1 ] && [ "$(rustc +nightly -V 2>/dev/null)" =
   && rustup target list --toolchain nightly --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   echo "build-pkg: $NIGHTLY_PIN, -Zbuild-std=std,panic_abort, panic=immediate-abort"
   export RUSTUP_TOOLCHAIN=nightly
-  export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=-reference-types ${EXTRA_RUSTFLAGS:-}"
+  export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=-reference-types"
   export CARGO_TARGET_DIR="$PWD/target/pkg-nightly"   # keeps the stable builds' cache intact
   build_std=(-Zbuild-std=std,panic_abort)
 else
