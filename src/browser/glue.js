@@ -218,19 +218,19 @@ export function prelude() {
 }
 function get(o, k) { try { return o == null ? undefined : o[k]; } catch { return undefined; } }
 // undefined for an Error (anything with a stack or a message); any other value by type and keys
-// only: typeof ("null" for null), "Array\0length", or "name\0the first n keys, joined[, ...]"
-// (`core::scrub::describe_non_error` writes the message from it; n = NON_ERROR_KEYS).
-function shape(v, n) {
+// only, never its values: typeof ("null" for null), "Array(length)", or "name with keys [the
+// first 10 keys, joined[, ...]]".
+function shape(v) {
   try {
     if (v == null) return "" + v;
     if (typeof v != "object") return typeof v;
     if (v.stack || v.message !== undefined) return undefined;
-    if (Array.isArray(v)) return "Array\0" + v.length;
+    if (Array.isArray(v)) return "Array(" + v.length + ")";
     const k = Object.keys(v), c = Object.getPrototypeOf(v)?.constructor;
-    return (typeof c == "function" && c.name || "Object") + "\0" + k.slice(0, n).join(", ") + (k.length > n ? ", ..." : "");
+    return (typeof c == "function" && c.name || "Object") + " with keys [" + k.slice(0, 10).join(", ") + (k.length > 10 ? ", ...]" : "]");
   } catch { return "Object"; }
 }
-const NON_ERROR_KEYS = 10;
+const str = (v) => typeof v == "string" ? v : "";
 // Into Rust: the event's strings in A, its numbers as arguments (`capture::event` reads them).
 const ev = (code, t, a, b, c) => X.__ferrotel_event(code, a, b, c, t);
 function event(code, v, t) {
@@ -241,12 +241,25 @@ function event(code, v, t) {
   else if (code == POPSTATE || code == ROUTE) { A = [v]; ev(code, t); }
   else if (code == ERROR || code == REJECTION) {
     // An ErrorEvent's error (resource load errors, plain Events without one, have no message and
-    // are dropped in Rust) or a PromiseRejectionEvent's reason: [shape, name, message, stack, the
-    // event's message, its file], line and column.
-    if (code == REJECTION && get(v, "promise") === undefined) return;
-    const x = get(v, code == ERROR ? "error" : "reason");
-    A = [shape(x, NON_ERROR_KEYS), get(x, "name"), get(x, "message"), get(x, "stack"), get(v, "message"), get(v, "filename")];
-    ev(code, t, get(v, "lineno"), get(v, "colno"));
+    // are dropped) or a PromiseRejectionEvent's reason, as [type, message, stack]. An Error
+    // gives its own; any other value its `shape` (a thrown null or undefined nothing: the
+    // event's own message is harmless then). An ErrorEvent without a message takes the event's
+    // (a cross-origin script's "Script error.", a synthetic event; never for other thrown
+    // values, where it holds the value: "Uncaught s3cret"), and without a stack its file:line:col.
+    const r = code == REJECTION;
+    if (r && get(v, "promise") === undefined) return;
+    const x = get(v, r ? "reason" : "error"), d = shape(x);
+    let k = r ? "UnhandledRejection" : "", m = "", s = "";
+    if (d === undefined) { k = str(get(x, "name")); m = str(get(x, "message")); s = str(get(x, "stack")); }
+    else if (r || x != null) m = "Non-Error " + (r ? "promise rejection: " : "exception: ") + d;
+    if (!r) {
+      m ||= str(get(v, "message"));
+      if (!m && !s) return;
+      const f = str(get(v, "filename"));
+      if (!s && f) s = f + ":" + (get(v, "lineno") >>> 0) + ":" + (get(v, "colno") >>> 0);
+    }
+    A = [k, m, s];
+    ev(code, t);
   } else if (code >= PAINT && code <= LONG_TASK) {
     // Performance entries, one call each: start, then value (layout shift) or duration, then
     // interactionId (event timing) or hadRecentInput (layout shift).
