@@ -35,6 +35,12 @@ mod code {
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
     pub const CLICK: u32 = 19;
+    // The npm entry's API (glue.js `api`).
+    pub const FLUSH: u32 = 20;
+    pub const CONSENT: u32 = 21;
+    pub const SESSION_ID: u32 = 22;
+    pub const TRACK: u32 = 23;
+    pub const STAT: u32 = 24;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -62,12 +68,24 @@ pub fn report_navigation() {
 /// strings in `A` ([`js::arg`]). Not part of the API. One call into the core for every code
 /// (one borrow of the SDK, one [`super::perform`]).
 #[wasm_bindgen(js_name = __ferrotel_event)]
-pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) {
+pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
     match code {
-        code::LOAD => return js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
-        code::AFTER_LOAD => return report_navigation(),
-        _ => {}
+        code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
+        code::AFTER_LOAD => report_navigation(),
+        // Delivery and capture counter `a`, in the order of the fields of
+        // [`crate::core::sdk::Stats`]; -1 when not running. The npm entry names them.
+        code::STAT => {
+            return super::enter()
+                .and_then(|s| s.stats().get(a as usize))
+                .map_or(-1.0, f64::from)
+        }
+        _ => fact(code, a, b, c, t),
     }
+    0.0
+}
+
+/// A fact for the core, by `code` ([`event`]).
+fn fact(code: u32, a: f64, b: f64, c: f64, t: f64) {
     // The click's `selector \0 tag \0 text`, at most `c` bytes, which the page side kept (one
     // call back fewer on the hot path); else `A[0]`: a URL, Retry-After or an error's type.
     let text = if code == code::CLICK {
@@ -81,6 +99,17 @@ pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) {
         (js::arg(1), js::arg(2))
     } else {
         (None, None)
+    };
+    // A custom event's attributes (`a` entries in `A`, its name first); the session record.
+    let attrs = if code == code::TRACK {
+        super::api::attrs(a as i32)
+    } else {
+        Vec::new()
+    };
+    let stored = if code == code::SESSION_ID {
+        super::store_get(super::SESSION)
+    } else {
+        None
     };
     with_at(t, |s, now| match code {
         // `a`, `b`: the pointer's position. Only the text can hold a NUL worth keeping. `t` is
@@ -120,6 +149,17 @@ pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) {
         code::TIMER => s.timer(now),
         // `a` token, `b` status (an absent Retry-After is empty, as good as none).
         code::FETCH_DONE => s.transport(a as u32, b as u16, Some(&text), now),
+        // The npm entry's API: `a` is granted (consent) or the number of entries in `A`
+        // (track). The session id goes to the `RESULT` slot, resolved now if it was not yet.
+        code::FLUSH => s.flush(now),
+        code::CONSENT => s.set_consent(a == 1.0, now),
+        code::TRACK => {
+            s.track(&text, attrs, now);
+        }
+        code::SESSION_ID => {
+            s.session_read(stored.as_deref(), now); // a no-op once known
+            js::set(js::RESULT, s.session_id());
+        }
         _ => {}
     });
     if code == code::PAGESHOW && a == 1.0 {
