@@ -4,16 +4,12 @@
 // scripts/build-pkg.sh bundles this file with the page-side module into the package's one
 // index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js; the module imports it
 // as `g`, scripts/wasm-imports.mjs).
-import { prelude, settle, bind, options as layOut, attrs, take, api, FLUSH, CONSENT, SESSION_ID, TRACK, STAT } from "{{GLUE}}";
+import { prelude, settle, bind, options as layOut, attrs, take, api, FLUSH, CONSENT, SESSION_ID, TRACK, STAT, START } from "{{GLUE}}";
 // The module's imports. scripts/build-pkg.sh replaces this line with named imports of just the
 // functions the module imports, and `glue` an object of them (a namespace object would cost
 // esbuild's getter helper and a getter per export).
 import * as glue from "{{GLUE}}"; // {{IMPORTS}}
 // {{BINDINGS}}
-
-// The module's exports (numbers in, numbers out: src/browser/api.rs; the API's calls other than
-// `start` go through glue.js `api`).
-let W;
 
 let started = null;
 let running = false;
@@ -26,10 +22,10 @@ const MAX_QUEUED = 100;
 // wasm-bindgen's generated loader and wrappers (which would do the same) are not shipped (README
 // "Size and speed"; where the check fails, as in a build on stable Rust, the script swaps in
 // wasm-bindgen's `initSync` for this line). glue.js gets the module's exports (its memory and
-// entry point) from here.
+// its one entry point, numbers in and out: every API call goes through glue.js `api`) from here.
 async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
-  let m;
+  let m, W;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
   W = (await WebAssembly.instantiate(m, { g: glue })).exports; // {{OWN_LOADER}}
   bind(W);
@@ -56,7 +52,7 @@ export function init(options) {
     started = load(wasmUrl)
       .then(() => {
         // The options go in laid out (glue.js `options`); a bad one's message comes back.
-        if (!W.start(layOut(options == null ? options : opts))) throw new Error(take());
+        if (!api(START, layOut(options == null ? options : opts))) throw new Error(take());
         running = true;
         const q = queued;
         queued = [];

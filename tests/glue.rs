@@ -32,7 +32,7 @@ fn glue_js_dispatch_codes_match_capture_code() {
         "pub const KEYDOWN",
         "}",
     );
-    assert_eq!(js.len(), 21, "glue.js codes: {js:?}");
+    assert_eq!(js.len(), 22, "glue.js codes: {js:?}");
     assert!(rs.len() >= js.len(), "capture::code: {rs:?}");
     for (name, v) in &js {
         assert_eq!(

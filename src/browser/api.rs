@@ -1,8 +1,7 @@
 //! The JavaScript API. The npm package's `index.js` wraps it so that `init` loads the module
-//! first and the others never throw: `start` is a wasm-bindgen export; `track`, `flush`,
-//! `setConsent`, `sessionId` and `stats` enter through the page side's one export,
-//! [`super::capture::event`] (glue.js `api`), with codes of their own: one export and one call
-//! into the core fewer each.
+//! first and the others never throw. `start`, `track`, `flush`, `setConsent`, `sessionId` and
+//! `stats` enter through the page side's one export, [`super::capture::event`] (glue.js `api`),
+//! with codes of their own: one export (and one call into the core) fewer each.
 //!
 //! Arguments that are JavaScript objects (the options, a custom event's attributes) are laid out
 //! by the page side first (glue.js `options`, `attrs`) as plain strings, numbers and booleans
@@ -71,9 +70,9 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
 
 /// Starts the SDK with the options laid out by glue.js `options`; false, with the message of
 /// the first bad option in the `RESULT` slot, when one is bad. The npm entry has handed the
-/// module's exports to glue.js (`bind`) first.
-#[wasm_bindgen(js_name = start)]
-pub fn start_laid_out(n: i32) -> bool {
+/// module's exports to glue.js (`bind`) first, and calls this as [`super::capture::event`]'s
+/// `START`.
+pub(super) fn start_laid_out(n: i32) -> bool {
     let r = parse_options(n).and_then(super::start);
     if let Err(e) = &r {
         js::set(js::RESULT, Some(&e.message()));

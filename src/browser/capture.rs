@@ -41,6 +41,7 @@ mod code {
     pub const SESSION_ID: u32 = 22;
     pub const TRACK: u32 = 23;
     pub const STAT: u32 = 24;
+    pub const START: u32 = 25;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -79,6 +80,8 @@ pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
                 .and_then(|s| s.stats().get(a as usize))
                 .map_or(-1.0, f64::from)
         }
+        // `a` entries of options in `A`; 1 when it started.
+        code::START => return super::api::start_laid_out(a as i32) as u8 as f64,
         _ => fact(code, a, b, c, t),
     }
     0.0

@@ -7,7 +7,8 @@
 // the two agree; esbuild inlines them).
 const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGESHOW = 6,
   POPSTATE = 7, ROUTE = 8, LOAD = 9, PAINT = 11, LCP = 12, LAYOUT_SHIFT = 13, EVENT_TIMING = 14,
-  LONG_TASK = 15, FETCH_DONE = 16, CLICK = 19, FLUSH = 20, CONSENT = 21, SESSION_ID = 22, TRACK = 23, STAT = 24;
+  LONG_TASK = 15, FETCH_DONE = 16, CLICK = 19, FLUSH = 20, CONSENT = 21, SESSION_ID = 22, TRACK = 23, STAT = 24,
+  START = 25;
 
 // The module's side of the boundary is numbers only (no wasm-bindgen glue per import, no
 // closures): Rust enters through one export, `__ferrotel_event(code, a, b, c, t)`, with what this
@@ -267,9 +268,9 @@ function event(code, v, t) {
   } else if (code == FETCH_DONE) { A = [v.r]; ev(code, t, v.t, v.s); }
   else ev(code, t);
 }
-// The npm entry's API (`flush`, `setConsent`, `sessionId`, `track` after `attrs`, `stats`), at
-// the time of the call.
-export { FLUSH, CONSENT, SESSION_ID, TRACK, STAT };
+// The npm entry's API (`start` after `options`, `flush`, `setConsent`, `sessionId`, `track`
+// after `attrs`, `stats`), at the time of the call.
+export { FLUSH, CONSENT, SESSION_ID, TRACK, STAT, START };
 export const api = (code, a) => ev(code, perfNow(), a);
 // A click's string goes in S at once (`put`: no call back for it): c is its most bytes.
 function click(a, x, y, t) { ev(CLICK, t, x, y, put(a)); }
