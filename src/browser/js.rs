@@ -164,19 +164,11 @@ pub fn set(slot: i32, s: Option<&str>) {
     }
 }
 
-/// `navigator.sendBeacon(endpoint, body)`; false when refused or unavailable.
-pub fn beacon(body: &str) -> bool {
-    send_js(body.as_ptr() as i32, body.len() as i32, 0.0, 0)
-}
-
-/// `fetch(endpoint, {method: "POST", keepalive})`, then `FETCH_DONE` with `token`.
-pub fn post(body: &str, token: u32, keepalive: bool) {
-    send_js(
-        body.as_ptr() as i32,
-        body.len() as i32,
-        token as f64, // any u32: an i32 would come back negative
-        1 + keepalive as i32,
-    );
+/// `body` to the endpoint: `navigator.sendBeacon` (`how` 0; false when refused or unavailable)
+/// or `fetch` (`how` 1, 2 with keepalive), then `FETCH_DONE` with `token`.
+pub fn send(body: &str, token: u32, how: i32) -> bool {
+    // Any u32 token: an i32 would come back negative.
+    send_js(body.as_ptr() as i32, body.len() as i32, token as f64, how)
 }
 
 /// Dispatches `code` after `ms`.
