@@ -1,6 +1,6 @@
 //! The JavaScript API. The npm package's `index.js` wraps it so that `init` loads the module
 //! first and the others never throw. `start`, `track`, `flush`, `setConsent`, `sessionId` and
-//! `stats` enter through the page side's one export, [`super::capture::event`] (glue.js `api`),
+//! `stats` enter through the page side's one export, [`super::capture::__ferrotel_event`] (glue.js `api`),
 //! with codes of their own: one export (and one call into the core) fewer each.
 //!
 //! Arguments that are JavaScript objects (the options, a custom event's attributes) are laid out
@@ -70,7 +70,7 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
 
 /// Starts the SDK with the options laid out by glue.js `options`; false, with the message of
 /// the first bad option in the `RESULT` slot, when one is bad. The npm entry has handed the
-/// module's exports to glue.js (`bind`) first, and calls this as [`super::capture::event`]'s
+/// module's exports to glue.js (`bind`) first, and calls this as [`super::capture::__ferrotel_event`]'s
 /// `START`.
 pub(super) fn start_laid_out(n: i32) -> bool {
     let r = parse_options(n).and_then(super::start);
@@ -91,7 +91,7 @@ pub fn start(options: JsValue) -> Result<(), JsValue> {
 
 /// A custom event's attributes laid out by glue.js `attrs` (`n` entries: the name, then key,
 /// type, value for each attribute, nested values already JSON text), at most
-/// [`limits::ATTRS`]. The npm entry's `track` is [`super::capture::event`]'s `TRACK`.
+/// [`limits::ATTRS`]. The npm entry's `track` is [`super::capture::__ferrotel_event`]'s `TRACK`.
 pub(super) fn attrs(n: i32) -> Vec<(String, AttrValue)> {
     let mut out = Vec::new();
     let mut i = 1;

@@ -3,8 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use wasm_bindgen::prelude::*;
-
 use super::{js, with, with_at};
 use crate::core::bytes::cut;
 use crate::core::event::{ErrorSource, ViewCause};
@@ -68,8 +66,10 @@ pub fn report_navigation() {
 /// side read from the event as numbers (`a`, `b`, `c`; by code, below), its time `t`, and its
 /// strings in `A` ([`js::arg`]). Not part of the API. One call into the core for every code
 /// (one borrow of the SDK, one [`super::perform`]).
-#[wasm_bindgen(js_name = __ferrotel_event)]
-pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
+// A plain export, not a wasm-bindgen one: it takes and returns numbers only, so it needs no
+// wrapper (README "Size and speed").
+#[unsafe(no_mangle)]
+pub extern "C" fn __ferrotel_event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
     match code {
         code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
         code::AFTER_LOAD => report_navigation(),
@@ -87,7 +87,7 @@ pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
     0.0
 }
 
-/// A fact for the core, by `code` ([`event`]).
+/// A fact for the core, by `code` ([`__ferrotel_event`]).
 fn fact(code: u32, a: f64, b: f64, c: f64, t: f64) {
     // The click's `selector \0 tag \0 text`, at most `c` bytes, which the page side kept (one
     // call back fewer on the hot path); else `A[0]`: a URL, Retry-After or an error's type.

@@ -232,7 +232,7 @@ function shape(v) {
   } catch { return "Object"; }
 }
 const str = (v) => typeof v == "string" ? v : "";
-// Into Rust: the event's strings in A, its numbers as arguments (`capture::event` reads them).
+// Into Rust: the event's strings in A, its numbers as arguments (`capture::__ferrotel_event` reads them).
 const ev = (code, t, a, b, c) => X.__ferrotel_event(code, a, b, c, t);
 function event(code, v, t) {
   A = [];

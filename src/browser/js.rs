@@ -1,7 +1,7 @@
 //! The JavaScript side of the SDK, kept to what is smaller or faster there:
 //!
 //! * every listener, observer and fetch callback enters Rust through one export,
-//!   [`crate::browser::capture::event`], with a numeric code and what the page side already
+//!   [`crate::browser::capture::__ferrotel_event`], with a numeric code and what the page side already
 //!   read from the event as numbers (strings beside them, see below), each call guarded so that a
 //!   failure inside the SDK never surfaces in the host page. No Rust closure is handed to
 //!   JavaScript: the page side calls the module's exports, which Rust gives it ([`bind`]);
