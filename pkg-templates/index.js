@@ -4,15 +4,12 @@
 // scripts/build-pkg.sh bundles this file with the page-side module into the package's one
 // index.js ({{GLUE}} is the path wasm-bindgen gives src/browser/glue.js; the module imports it
 // as `g`, scripts/wasm-imports.mjs).
-import { prelude, settle, bind, options as layOut, attrs, take } from "{{GLUE}}";
+import { prelude, settle, bind, options as layOut, attrs, take, api, FLUSH, CONSENT, SESSION_ID, TRACK, STAT, START } from "{{GLUE}}";
 // The module's imports. scripts/build-pkg.sh replaces this line with named imports of just the
 // functions the module imports, and `glue` an object of them (a namespace object would cost
 // esbuild's getter helper and a getter per export).
 import * as glue from "{{GLUE}}"; // {{IMPORTS}}
 // {{BINDINGS}}
-
-// The module's exports (numbers in, numbers out: src/browser/api.rs).
-let W;
 
 let started = null;
 let running = false;
@@ -25,20 +22,20 @@ const MAX_QUEUED = 100;
 // wasm-bindgen's generated loader and wrappers (which would do the same) are not shipped (README
 // "Size and speed"; where the check fails, as in a build on stable Rust, the script swaps in
 // wasm-bindgen's `initSync` for this line). glue.js gets the module's exports (its memory and
-// entry point) from here.
+// its one entry point, numbers in and out: every API call goes through glue.js `api`) from here.
 async function load(url) {
   const r = fetch(url || new URL("ferrotel_bg.wasm", import.meta.url));
-  let m;
+  let m, W;
   try { m = await WebAssembly.compileStreaming(r); } catch { m = await WebAssembly.compile(await (await r).arrayBuffer()); }
   W = (await WebAssembly.instantiate(m, { g: glue })).exports; // {{OWN_LOADER}}
   bind(W);
 }
 
-function call(f, args) {
+function call(f) {
   if (running) {
-    try { f(...args); } catch { /* never into the host page */ }
+    try { f(); } catch { /* never into the host page */ }
   } else if (queued.length < MAX_QUEUED) {
-    queued.push([f, args]);
+    queued.push(f);
   }
 }
 
@@ -55,11 +52,11 @@ export function init(options) {
     started = load(wasmUrl)
       .then(() => {
         // The options go in laid out (glue.js `options`); a bad one's message comes back.
-        if (!W.start(layOut(options == null ? options : opts))) throw new Error(take());
+        if (!api(START, layOut(options == null ? options : opts))) throw new Error(take());
         running = true;
         const q = queued;
         queued = [];
-        for (const [f, args] of q) call(f, args);
+        for (const f of q) call(f);
       })
       .catch((e) => {
         console.error("ferrotel:", e && e.message || e);
@@ -80,18 +77,18 @@ export function ready() {
 }
 
 /** Records a custom event with flat attributes (string, number, boolean). */
-export function track(name, a) { call((n, v) => W.track(attrs(n, v)), [name, a]); }
+export function track(name, a) { call(() => api(TRACK, attrs(name, a))); }
 
 /** Sends pending events now. */
-export function flush() { call(() => W.flush(), []); }
+export function flush() { call(() => api(FLUSH)); }
 
 /** Grants or refuses consent when `requireConsent` is set. */
-export function setConsent(granted) { call((g) => W.setConsent(g), [!!granted]); }
+export function setConsent(granted) { call(() => api(CONSENT, !!granted)); }
 
 /** The current session id, or undefined before the module runs (see `ready()`). */
 export function sessionId() {
   if (!running) return undefined;
-  try { W.sessionId(); return take(); } catch { return undefined; }
+  try { api(SESSION_ID); return take(); } catch { return undefined; }
 }
 
 const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rejectedEvents", "droppedBatches", "droppedEvents", "errorsOverCap"];
@@ -99,7 +96,7 @@ const STATS = ["beacons", "fetches", "deliveredBatches", "rejectedBatches", "rej
 export function stats() {
   if (!running) return undefined;
   try {
-    const v = STATS.map((k, i) => [k, W.stat(i)]);
+    const v = STATS.map((k, i) => [k, api(STAT, i)]);
     return v[0][1] < 0 ? undefined : Object.fromEntries(v);
   } catch { return undefined; }
 }

@@ -1,5 +1,7 @@
-//! The JavaScript API (wasm-bindgen exports). The npm package's `index.js` wraps these so that
-//! `init` loads the module first and the others never throw.
+//! The JavaScript API. The npm package's `index.js` wraps it so that `init` loads the module
+//! first and the others never throw. `start`, `track`, `flush`, `setConsent`, `sessionId` and
+//! `stats` enter through the page side's one export, [`super::capture::__ferrotel_event`] (glue.js `api`),
+//! with codes of their own: one export (and one call into the core) fewer each.
 //!
 //! Arguments that are JavaScript objects (the options, a custom event's attributes) are laid out
 //! by the page side first (glue.js `options`, `attrs`) as plain strings, numbers and booleans
@@ -68,9 +70,9 @@ fn parse_options(n: i32) -> Result<Config, ConfigError> {
 
 /// Starts the SDK with the options laid out by glue.js `options`; false, with the message of
 /// the first bad option in the `RESULT` slot, when one is bad. The npm entry has handed the
-/// module's exports to glue.js (`bind`) first.
-#[wasm_bindgen(js_name = start)]
-pub fn start_laid_out(n: i32) -> bool {
+/// module's exports to glue.js (`bind`) first, and calls this as [`super::capture::__ferrotel_event`]'s
+/// `START`.
+pub(super) fn start_laid_out(n: i32) -> bool {
     let r = parse_options(n).and_then(super::start);
     if let Err(e) = &r {
         js::set(js::RESULT, Some(&e.message()));
@@ -87,12 +89,10 @@ pub fn start(options: JsValue) -> Result<(), JsValue> {
         .map_err(|e| js::Error::new(&e.message()).into())
 }
 
-/// Records a custom event laid out by glue.js `attrs` (`n` entries: the name, then key, type,
-/// value for each attribute, nested values already JSON text).
-#[wasm_bindgen]
-pub fn track(n: i32) {
-    // The name and the attributes are bounded by the encoder (the schema's limits).
-    let name = js::arg(0).unwrap_or_default();
+/// A custom event's attributes laid out by glue.js `attrs` (`n` entries: the name, then key,
+/// type, value for each attribute, nested values already JSON text), at most
+/// [`limits::ATTRS`]. The npm entry's `track` is [`super::capture::__ferrotel_event`]'s `TRACK`.
+pub(super) fn attrs(n: i32) -> Vec<(String, AttrValue)> {
     let mut out = Vec::new();
     let mut i = 1;
     while i + 2 < n && out.len() < limits::ATTRS {
@@ -106,32 +106,5 @@ pub fn track(n: i32) {
         out.push((k, v));
         i += 3;
     }
-    super::track(&name, out);
-}
-
-/// Sends everything pending now.
-#[wasm_bindgen]
-pub fn flush() {
-    super::flush();
-}
-
-/// Grants (true) or refuses (false) consent when `requireConsent` is set.
-#[wasm_bindgen(js_name = setConsent)]
-pub fn set_consent(granted: bool) {
-    super::set_consent(granted);
-}
-
-/// Puts the session id in the `RESULT` slot (none when not running).
-#[wasm_bindgen(js_name = sessionId)]
-pub fn session_id() {
-    js::set(js::RESULT, super::session_id().as_deref());
-}
-
-/// Delivery and capture counter `i`, in the order of the fields of
-/// [`crate::core::sdk::Stats`]; -1 when not running. The npm entry names them.
-#[wasm_bindgen]
-pub fn stat(i: u32) -> f64 {
-    super::stats()
-        .and_then(|s| s.get(i as usize))
-        .map_or(-1.0, |v| v as f64)
+    out
 }

@@ -3,13 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use wasm_bindgen::prelude::*;
-
 use super::{js, with, with_at};
 use crate::core::bytes::cut;
 use crate::core::event::{ErrorSource, ViewCause};
-use crate::core::json::push_u64;
-use crate::core::scrub::describe_non_error;
 use crate::core::sdk::{nav, NavEntry};
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -37,6 +33,13 @@ mod code {
     pub const TIMER: u32 = 17;
     pub const RESTORE_PAINT: u32 = 18;
     pub const CLICK: u32 = 19;
+    // The npm entry's API (glue.js `api`).
+    pub const FLUSH: u32 = 20;
+    pub const CONSENT: u32 = 21;
+    pub const SESSION_ID: u32 = 22;
+    pub const TRACK: u32 = 23;
+    pub const STAT: u32 = 24;
+    pub const START: u32 = 25;
 }
 
 /// The navigation entry's `type` (`navigate` when the browser has none).
@@ -61,140 +64,110 @@ pub fn report_navigation() {
 
 /// The one entry point from the page side (glue.js `event` and `click`): `code`, what the page
 /// side read from the event as numbers (`a`, `b`, `c`; by code, below), its time `t`, and its
-/// strings in `A` ([`js::arg`]). Not part of the API.
-#[wasm_bindgen(js_name = __ferrotel_event)]
-pub fn event(code: u32, a: f64, b: f64, c: f64, t: f64) {
+/// strings in `A` ([`js::arg`]). Not part of the API. One call into the core for every code
+/// (one borrow of the SDK, one [`super::perform`]).
+// A plain export, not a wasm-bindgen one: it takes and returns numbers only, so it needs no
+// wrapper (README "Size and speed").
+#[unsafe(no_mangle)]
+pub extern "C" fn __ferrotel_event(code: u32, a: f64, b: f64, c: f64, t: f64) -> f64 {
     match code {
-        // `a`, `b`: the pointer's position; the page side kept `selector \0 tag \0 text`, at
-        // most `c` bytes (one call back fewer on the hot path).
-        code::CLICK => on_click(
-            js::take(c as i32).unwrap_or_default(),
-            a as i32,
-            b as i32,
-            t,
-        ),
         code::LOAD => js::later(0, code::AFTER_LOAD), // loadEventEnd is set after load handlers
         code::AFTER_LOAD => report_navigation(),
+        // Delivery and capture counter `a`, in the order of the fields of
+        // [`crate::core::sdk::Stats`]; -1 when not running. The npm entry names them.
+        code::STAT => {
+            return super::enter()
+                .and_then(|s| s.stats().get(a as usize))
+                .map_or(-1.0, f64::from)
+        }
+        // `a` entries of options in `A`; 1 when it started.
+        code::START => return super::api::start_laid_out(a as i32) as u8 as f64,
+        _ => fact(code, a, b, c, t),
+    }
+    0.0
+}
+
+/// A fact for the core, by `code` ([`__ferrotel_event`]).
+fn fact(code: u32, a: f64, b: f64, c: f64, t: f64) {
+    // The click's `selector \0 tag \0 text`, at most `c` bytes, which the page side kept (one
+    // call back fewer on the hot path); else `A[0]`: a URL, Retry-After or an error's type.
+    let text = if code == code::CLICK {
+        js::take(c as i32)
+    } else {
+        js::arg(0)
+    }
+    .unwrap_or_default();
+    // An error's message and stack: glue.js `event` has described the thrown value.
+    let (message, stack) = if code == code::ERROR || code == code::REJECTION {
+        (js::arg(1), js::arg(2))
+    } else {
+        (None, None)
+    };
+    // A custom event's attributes (`a` entries in `A`, its name first); the session record.
+    let attrs = if code == code::TRACK {
+        super::api::attrs(a as i32)
+    } else {
+        Vec::new()
+    };
+    let stored = if code == code::SESSION_ID {
+        super::store_get(super::SESSION)
+    } else {
+        None
+    };
+    with_at(t, |s, now| match code {
+        // `a`, `b`: the pointer's position. Only the text can hold a NUL worth keeping. `t` is
+        // the event's `timeStamp`, on the `performance.now()` clock in every engine the package
+        // supports (wasm and ES modules both came later than that change).
+        code::CLICK => {
+            let (selector, rest) = cut(&text, 0).unwrap_or((&text, ""));
+            let (tag, text) = cut(rest, 0).unwrap_or((rest, ""));
+            s.click(selector, tag, text, a as i32, b as i32, now)
+        }
         // `a`: visible; `b` (and `a` for pagehide): `performance.interactionCount`.
-        code::VISIBILITY => {
-            with_at(t, |s, now| s.visibility(a == 1.0, b as u32, now));
-        }
-        code::PAGEHIDE => {
-            with_at(t, |s, now| s.page_hide(a as u32, now));
-        }
-        // `a`: persisted, `b`: visible; `A`: the URL.
-        code::PAGESHOW => {
-            let url = js::arg(0).unwrap_or_default();
-            with_at(t, |s, now| s.page_show(a == 1.0, b == 1.0, &url, now));
-            if a == 1.0 {
-                js::frames(code::RESTORE_PAINT);
-            }
-        }
-        code::RESTORE_PAINT => {
-            with_at(t, |s, now| s.restore_painted(now));
-        }
-        // `A`: the URL.
-        code::POPSTATE | code::ROUTE => {
-            let url = js::arg(0).unwrap_or_default();
-            let cause = if code == code::ROUTE {
-                ViewCause::Route
-            } else {
-                ViewCause::Pop
-            };
-            with_at(t, |s, now| s.route(&url, cause, now));
-        }
+        code::VISIBILITY => s.visibility(a == 1.0, b as u32, now),
+        code::PAGEHIDE => s.page_hide(a as u32, now),
+        // `a`: persisted, `b`: visible.
+        code::PAGESHOW => s.page_show(a == 1.0, b == 1.0, &text, now),
+        code::RESTORE_PAINT => s.restore_painted(now),
+        code::POPSTATE => s.route(&text, ViewCause::Pop, now),
+        code::ROUTE => s.route(&text, ViewCause::Route, now),
         // One performance entry: `a` startTime, `b` value (layout shift) or duration, `c`
         // interactionId (event timing) or hadRecentInput (layout shift). Paint entries come
         // only for first-contentful-paint.
-        code::PAINT => {
-            with_at(t, |s, now| s.fcp(a, now));
+        code::PAINT => s.fcp(a, now),
+        code::LCP => s.lcp(a),
+        code::LAYOUT_SHIFT => s.layout_shift(b, a, c == 1.0),
+        code::EVENT_TIMING => s.event_timing(c as u64, b),
+        code::LONG_TASK => s.long_task(a, b, now),
+        code::KEYDOWN => s.key(now),
+        code::ERROR | code::REJECTION => {
+            let source = if code == code::ERROR {
+                ErrorSource::Error
+            } else {
+                ErrorSource::Rejection
+            };
+            let (m, st) = (message.unwrap_or_default(), stack.unwrap_or_default());
+            s.error(source, &text, &m, &st, now);
         }
-        code::LCP => {
-            with_at(t, |s, _| s.lcp(a));
+        code::TIMER => s.timer(now),
+        // `a` token, `b` status (an absent Retry-After is empty, as good as none).
+        code::FETCH_DONE => s.transport(a as u32, b as u16, Some(&text), now),
+        // The npm entry's API: `a` is granted (consent) or the number of entries in `A`
+        // (track). The session id goes to the `RESULT` slot, resolved now if it was not yet.
+        code::FLUSH => s.flush(now),
+        code::CONSENT => s.set_consent(a == 1.0, now),
+        code::TRACK => {
+            s.track(&text, attrs, now);
         }
-        code::LAYOUT_SHIFT => {
-            with_at(t, |s, _| s.layout_shift(b, a, c == 1.0));
-        }
-        code::EVENT_TIMING => {
-            with_at(t, |s, _| s.event_timing(c as u64, b));
-        }
-        code::LONG_TASK => {
-            with_at(t, |s, now| s.long_task(a, b, now));
-        }
-        code::KEYDOWN => {
-            with_at(t, |s, now| s.key(now));
-        }
-        code::ERROR | code::REJECTION => report(code == code::ERROR, a, b, t),
-        code::TIMER => {
-            with_at(t, |s, now| s.timer(now));
-        }
-        // `a` token, `b` status; `A`: Retry-After.
-        code::FETCH_DONE => {
-            let retry_after = js::arg(0);
-            with_at(t, |s, now| {
-                s.transport(a as u32, b as u16, retry_after.as_deref(), now)
-            });
+        code::SESSION_ID => {
+            s.session_read(stored.as_deref(), now); // a no-op once known
+            js::set(js::RESULT, s.session_id());
         }
         _ => {}
+    });
+    if code == code::PAGESHOW && a == 1.0 {
+        js::frames(code::RESTORE_PAINT);
     }
-}
-
-/// Reports a thrown value (from an `ErrorEvent`, `event`) or a rejection reason (not). `A`:
-/// the value's shape (none for an `Error`), name, message and stack, then the event's message
-/// and file; `line`, `column` the event's. An `Error` (anything with a `stack` or a `message`)
-/// gives its own name, message and stack; any other value is described by its type and keys
-/// only, never its values ([`describe_non_error`]).
-fn report(event: bool, line: f64, column: f64, t: f64) {
-    let rejection = !event;
-    let s = |i| js::arg(i).unwrap_or_default();
-    let (kind, mut message, mut stack) = match js::arg(0) {
-        None => (s(1), s(2), s(3)),
-        // A thrown null or undefined: the event's own message (below) is harmless.
-        Some(shape) if !rejection && (shape == "undefined" || shape == "null") => {
-            Default::default()
-        }
-        Some(shape) => (
-            if rejection { "UnhandledRejection" } else { "" }.into(),
-            describe_non_error(rejection, &shape),
-            String::new(),
-        ),
-    };
-    if event {
-        if message.is_empty() {
-            // No value (a cross-origin script's "Script error.", a synthetic event) or an Error
-            // without a message: the event's own message. Never for other thrown values, where
-            // it holds the value ("Uncaught s3cret").
-            message = s(4);
-            if message.is_empty() && stack.is_empty() {
-                return;
-            }
-        }
-        let file = s(5);
-        if stack.is_empty() && !file.is_empty() {
-            stack = file;
-            stack.push(':');
-            push_u64(&mut stack, line as u64);
-            stack.push(':');
-            push_u64(&mut stack, column as u64);
-        }
-    }
-    let source = if rejection {
-        ErrorSource::Rejection
-    } else {
-        ErrorSource::Error
-    };
-    with_at(t, |s, now| s.error(source, &kind, &message, &stack, now));
-}
-
-/// A click: `parts` (`selector \0 tag \0 text`) and the pointer's position, plain values from
-/// the JavaScript DOM walk.
-fn on_click(parts: String, x: i32, y: i32, t: f64) {
-    // `selector \0 tag \0 text`: only the text can hold a NUL worth keeping.
-    let (selector, rest) = cut(&parts, 0).unwrap_or((&parts, ""));
-    let (tag, text) = cut(rest, 0).unwrap_or((rest, ""));
-    // `t` is the event's `timeStamp`, on the `performance.now()` clock in every engine the
-    // package supports (wasm and ES modules both came later than that change).
-    with_at(t, |s, now| s.click(selector, tag, text, x, y, now));
 }
 
 /// Attaches every listener and observer, once per page.

@@ -7,7 +7,8 @@
 // the two agree; esbuild inlines them).
 const KEYDOWN = 1, ERROR = 2, REJECTION = 3, VISIBILITY = 4, PAGEHIDE = 5, PAGESHOW = 6,
   POPSTATE = 7, ROUTE = 8, LOAD = 9, PAINT = 11, LCP = 12, LAYOUT_SHIFT = 13, EVENT_TIMING = 14,
-  LONG_TASK = 15, FETCH_DONE = 16, CLICK = 19;
+  LONG_TASK = 15, FETCH_DONE = 16, CLICK = 19, FLUSH = 20, CONSENT = 21, SESSION_ID = 22, TRACK = 23, STAT = 24,
+  START = 25;
 
 // The module's side of the boundary is numbers only (no wasm-bindgen glue per import, no
 // closures): Rust enters through one export, `__ferrotel_event(code, a, b, c, t)`, with what this
@@ -218,20 +219,20 @@ export function prelude() {
 }
 function get(o, k) { try { return o == null ? undefined : o[k]; } catch { return undefined; } }
 // undefined for an Error (anything with a stack or a message); any other value by type and keys
-// only: typeof ("null" for null), "Array\0length", or "name\0the first n keys, joined[, ...]"
-// (`core::scrub::describe_non_error` writes the message from it; n = NON_ERROR_KEYS).
-function shape(v, n) {
+// only, never its values: typeof ("null" for null), "Array(length)", or "name with keys [the
+// first 10 keys, joined[, ...]]".
+function shape(v) {
   try {
     if (v == null) return "" + v;
     if (typeof v != "object") return typeof v;
     if (v.stack || v.message !== undefined) return undefined;
-    if (Array.isArray(v)) return "Array\0" + v.length;
+    if (Array.isArray(v)) return "Array(" + v.length + ")";
     const k = Object.keys(v), c = Object.getPrototypeOf(v)?.constructor;
-    return (typeof c == "function" && c.name || "Object") + "\0" + k.slice(0, n).join(", ") + (k.length > n ? ", ..." : "");
+    return (typeof c == "function" && c.name || "Object") + " with keys [" + k.slice(0, 10).join(", ") + (k.length > 10 ? ", ...]" : "]");
   } catch { return "Object"; }
 }
-const NON_ERROR_KEYS = 10;
-// Into Rust: the event's strings in A, its numbers as arguments (`capture::event` reads them).
+const str = (v) => typeof v == "string" ? v : "";
+// Into Rust: the event's strings in A, its numbers as arguments (`capture::__ferrotel_event` reads them).
 const ev = (code, t, a, b, c) => X.__ferrotel_event(code, a, b, c, t);
 function event(code, v, t) {
   A = [];
@@ -241,12 +242,25 @@ function event(code, v, t) {
   else if (code == POPSTATE || code == ROUTE) { A = [v]; ev(code, t); }
   else if (code == ERROR || code == REJECTION) {
     // An ErrorEvent's error (resource load errors, plain Events without one, have no message and
-    // are dropped in Rust) or a PromiseRejectionEvent's reason: [shape, name, message, stack, the
-    // event's message, its file], line and column.
-    if (code == REJECTION && get(v, "promise") === undefined) return;
-    const x = get(v, code == ERROR ? "error" : "reason");
-    A = [shape(x, NON_ERROR_KEYS), get(x, "name"), get(x, "message"), get(x, "stack"), get(v, "message"), get(v, "filename")];
-    ev(code, t, get(v, "lineno"), get(v, "colno"));
+    // are dropped) or a PromiseRejectionEvent's reason, as [type, message, stack]. An Error
+    // gives its own; any other value its `shape` (a thrown null or undefined nothing: the
+    // event's own message is harmless then). An ErrorEvent without a message takes the event's
+    // (a cross-origin script's "Script error.", a synthetic event; never for other thrown
+    // values, where it holds the value: "Uncaught s3cret"), and without a stack its file:line:col.
+    const r = code == REJECTION;
+    if (r && get(v, "promise") === undefined) return;
+    const x = get(v, r ? "reason" : "error"), d = shape(x);
+    let k = r ? "UnhandledRejection" : "", m = "", s = "";
+    if (d === undefined) { k = str(get(x, "name")); m = str(get(x, "message")); s = str(get(x, "stack")); }
+    else if (r || x != null) m = "Non-Error " + (r ? "promise rejection: " : "exception: ") + d;
+    if (!r) {
+      m ||= str(get(v, "message"));
+      if (!m && !s) return;
+      const f = str(get(v, "filename"));
+      if (!s && f) s = f + ":" + (get(v, "lineno") >>> 0) + ":" + (get(v, "colno") >>> 0);
+    }
+    A = [k, m, s];
+    ev(code, t);
   } else if (code >= PAINT && code <= LONG_TASK) {
     // Performance entries, one call each: start, then value (layout shift) or duration, then
     // interactionId (event timing) or hadRecentInput (layout shift).
@@ -254,6 +268,10 @@ function event(code, v, t) {
   } else if (code == FETCH_DONE) { A = [v.r]; ev(code, t, v.t, v.s); }
   else ev(code, t);
 }
+// The npm entry's API (`start` after `options`, `flush`, `setConsent`, `sessionId`, `track`
+// after `attrs`, `stats`), at the time of the call.
+export { FLUSH, CONSENT, SESSION_ID, TRACK, STAT, START };
+export const api = (code, a) => ev(code, perfNow(), a);
 // A click's string goes in S at once (`put`: no call back for it): c is its most bytes.
 function click(a, x, y, t) { ev(CLICK, t, x, y, put(a)); }
 // The SDK runs: what was kept is dispatched in order, then the observers are attached

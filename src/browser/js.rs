@@ -1,7 +1,7 @@
 //! The JavaScript side of the SDK, kept to what is smaller or faster there:
 //!
 //! * every listener, observer and fetch callback enters Rust through one export,
-//!   [`crate::browser::capture::event`], with a numeric code and what the page side already
+//!   [`crate::browser::capture::__ferrotel_event`], with a numeric code and what the page side already
 //!   read from the event as numbers (strings beside them, see below), each call guarded so that a
 //!   failure inside the SDK never surfaces in the host page. No Rust closure is handed to
 //!   JavaScript: the page side calls the module's exports, which Rust gives it ([`bind`]);
@@ -164,19 +164,11 @@ pub fn set(slot: i32, s: Option<&str>) {
     }
 }
 
-/// `navigator.sendBeacon(endpoint, body)`; false when refused or unavailable.
-pub fn beacon(body: &str) -> bool {
-    send_js(body.as_ptr() as i32, body.len() as i32, 0.0, 0)
-}
-
-/// `fetch(endpoint, {method: "POST", keepalive})`, then `FETCH_DONE` with `token`.
-pub fn post(body: &str, token: u32, keepalive: bool) {
-    send_js(
-        body.as_ptr() as i32,
-        body.len() as i32,
-        token as f64, // any u32: an i32 would come back negative
-        1 + keepalive as i32,
-    );
+/// `body` to the endpoint: `navigator.sendBeacon` (`how` 0; false when refused or unavailable)
+/// or `fetch` (`how` 1, 2 with keepalive), then `FETCH_DONE` with `token`.
+pub fn send(body: &str, token: u32, how: i32) -> bool {
+    // Any u32 token: an i32 would come back negative.
+    send_js(body.as_ptr() as i32, body.len() as i32, token as f64, how)
 }
 
 /// Dispatches `code` after `ms`.

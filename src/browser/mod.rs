@@ -90,13 +90,17 @@ fn perform() {
     };
     for a in actions {
         match a {
+            // fetch (`how` 1, 2 with keepalive), or sendBeacon (0): whether the browser took it
+            // re-enters the core.
             Action::Fetch {
                 token,
                 body,
                 keepalive,
-            } => js::post(&body, token, keepalive),
+            } => {
+                js::send(&body, token, 1 + keepalive as i32);
+            }
             Action::Beacon { token, body } => {
-                let taken = js::beacon(&body);
+                let taken = js::send(&body, token, 0);
                 if let Some(mut s) = enter() {
                     s.beacon_result(token, taken, js::perf_now());
                 }

@@ -329,39 +329,6 @@ fn is_local(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-') || b >= 0x80
 }
 
-/// Keys of a non-`Error` object listed in its description, at most.
-pub const NON_ERROR_KEYS: u32 = 10;
-
-/// What a thrown value or rejection reason that is not an `Error` is reported as: its type and
-/// keys, never its values. `shape` is what the executor read: `typeof` for a primitive
-/// (`string`, `number`, `undefined`, `null`, …), `Array\0length` for an array, and
-/// `name\0keys` for any other object: its constructor's name and its first [`NON_ERROR_KEYS`]
-/// own enumerable keys joined by `, ` (then `, ...` if it has more). For example
-/// `Non-Error promise rejection: Object with keys [token, user]`, `Non-Error exception: string`,
-/// `Non-Error promise rejection: Array(3)`.
-pub fn describe_non_error(rejection: bool, shape: &str) -> String {
-    let mut m = String::from(if rejection {
-        "Non-Error promise rejection: "
-    } else {
-        "Non-Error exception: "
-    });
-    match cut(shape, 0) {
-        Some(("Array", length)) => {
-            m.push_str("Array(");
-            m.push_str(length);
-            m.push(')');
-        }
-        Some((kind, keys)) => {
-            m.push_str(kind);
-            m.push_str(" with keys [");
-            m.push_str(keys);
-            m.push(']');
-        }
-        None => m.push_str(shape),
-    }
-    m
-}
-
 /// Range checks rather than `char::is_numeric`, whose Unicode tables would cost wasm bytes.
 fn is_digit(c: char) -> bool {
     c.is_ascii_digit()
@@ -668,25 +635,6 @@ mod tests {
             mask_message("unicode é bob@exämple.de ü").as_deref(),
             Some("unicode é [email] ü")
         );
-    }
-
-    #[test]
-    fn non_errors_are_described_by_type_and_keys() {
-        for (rejection, shape, want) in [
-            (true, "Object\0token, user", "Non-Error promise rejection: Object with keys [token, user]"),
-            (true, "string", "Non-Error promise rejection: string"),
-            (false, "number", "Non-Error exception: number"),
-            (true, "undefined", "Non-Error promise rejection: undefined"),
-            (true, "Array\u{0}3", "Non-Error promise rejection: Array(3)"),
-            (true, "Object\0", "Non-Error promise rejection: Object with keys []"),
-            (
-                false,
-                "Payload\0k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, ...",
-                "Non-Error exception: Payload with keys [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, ...]",
-            ),
-        ] {
-            assert_eq!(describe_non_error(rejection, shape), want);
-        }
     }
 
     #[test]

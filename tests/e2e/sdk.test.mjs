@@ -33,6 +33,8 @@ before(async () => {
     "/bad": page(`{ endpoint: "/v1/batch", key: "pk_e2e", sampleRate: 7 }`),
     "/gpc": page(`{ endpoint: "/v1/batch", key: "pk_e2e" }`),
     "/unmasked": page(`{ endpoint: "/v1/batch", key: "pk_e2e", maskMessages: false }`),
+    "/consent": page(`{ endpoint: "/v1/batch", key: "pk_e2e", requireConsent: true }`,
+      `import { setConsent, flush } from "/pkg/index.js"; window.setConsent = setConsent; window.flush = flush;`),
     "/leave": "<!doctype html><p>bye</p>",
     // init() without waiting for the module: what happens before it runs must still be recorded.
     "/early": `<!doctype html><html><head><title>t</title></head><body>
@@ -240,6 +242,21 @@ test("Global Privacy Control means nothing is sent, and what earlier pages persi
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(server.batches.length, before);
   await ctx.close();
+});
+
+test("the npm entry's setConsent and flush reach the module: nothing is sent before consent, then what was held", async () => {
+  const p = await browser.newPage();
+  await p.goto(server.origin + "/consent");
+  assert.equal(await until(() => p.evaluate(() => window.__done)), true);
+  const sid = await p.evaluate(() => window.__ok);
+  assert.match(sid, /^[0-9a-f]{32}$/);
+  await p.evaluate(() => window.flush());
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(server.batches.filter((b) => b.body.includes(sid)).length, 0, "held until consent");
+  await p.evaluate(() => { window.setConsent(true); window.flush(); });
+  const rows = await stored(sid, (r) => r.some((e) => e.type == "custom"));
+  assert.equal(rows.find((e) => e.type == "custom").name, "before-init");
+  await p.close();
 });
 
 test("the module still loads when the server sends the wasm with another content type", async () => {
