@@ -184,6 +184,9 @@ fn derived(key: &str) -> bool {
         "telemetry.sdk.name" | "telemetry.sdk.version" | "ferrotel.frames"
         // An older SDK's fingerprint is decoded, never encoded: the edge computes it.
         | "ferrotel.fingerprint"
+        // A `derived` field is not encoded (the SDK does not send it): decoded again, it is
+        // derived from the value, whatever an older SDK or a client sent.
+        | "browser.web_vital.rating"
     ) || key.starts_with("code.")
 }
 
