@@ -16,7 +16,7 @@ export interface FerrotelOptions {
   respectDoNotTrack?: boolean;
   /** Hold events in memory until `setConsent(true)` (default false). */
   requireConsent?: boolean;
-  /** Query parameters kept in recorded URLs; all others are removed (default none). */
+  /** Query parameters kept in recorded URLs (names without commas); the ingest removes all others (default none). */
   allowQuery?: string[];
   /** Record clicks (default true). */
   captureClicks?: boolean;
