@@ -176,7 +176,6 @@ pub fn push_bool(out: &mut String, b: bool) {
 }
 
 /// Writes the `,"key":` prefix of an object member (keys are trusted literals, never escaped).
-#[inline(never)]
 pub fn push_key(out: &mut String, key: &str) {
     out.push_str(",\"");
     out.push_str(key);
