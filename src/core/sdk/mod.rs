@@ -23,7 +23,7 @@ use super::bytes::cut;
 use super::config::Config;
 use super::envelope::Header;
 use super::event::{encode_head, names, write, AttrValue, ErrorSource, ViewCause};
-use super::ids::{fnv1a_continue, is_hex, parse_u64, push_hex64, IdGen};
+use super::ids::{is_hex, parse_u64, push_hex64, IdGen};
 use super::json::push_u64;
 use super::sample::Sampler;
 use super::vitals::{Cls, Inp, Metric};
@@ -180,12 +180,11 @@ fn pos(x: f64) -> f64 {
     }
 }
 
-/// One distinct error seen this session (same type, message and stack, byte for byte):
+/// One distinct error seen this session (same source, type, message and stack as encoded, so
+/// byte for byte within the schema's bounds):
 /// repeats are counted and sent as one event, with the first occurrence's message and stack,
 /// so the edge groups the repeats under the first occurrence's fingerprint.
 struct ErrorSlot {
-    /// FNV-1a of type, message and stack: a dedup key only, never sent.
-    key: u64,
     /// The first occurrence's fields as encoded (`write::Error`), ending with its count, 1:
     /// `count` is the kind's last field, so a repeat writes all but that digit, then its own.
     fields: String,
@@ -480,7 +479,7 @@ impl Sdk {
 
     /// An uncaught error, rejection or panic, as thrown: the edge scrubs URLs, masks the
     /// message and computes the fingerprint before anything is stored or forwarded. The same
-    /// error again (type, message and stack equal) is counted and sent as one event at the next
+    /// error again (source, type, message and stack equal) is counted and sent as one event at the next
     /// flush.
     pub fn error(
         &mut self,
@@ -493,12 +492,11 @@ impl Sdk {
         if !self.cfg.capture_errors || self.off {
             return 0;
         }
-        // 0xFF never occurs in UTF-8: the parts cannot run into each other.
-        let mut key = 0xcbf2_9ce4_8422_2325;
-        for part in [kind, message, stack] {
-            key = fnv1a_continue(fnv1a_continue(key, part.as_bytes()), &[0xFF]);
-        }
-        if let Some(slot) = self.errors.iter_mut().find(|e| e.key == key) {
+        // Bounded by the encoder (the schema's `max` of each field). Two errors whose encoded
+        // fields are equal are the same error (what the edge would fingerprint is the same).
+        let mut fields = String::new();
+        write::Error(&mut fields, &source, kind, message, stack, &(), &1u32);
+        if let Some(slot) = self.errors.iter_mut().find(|e| e.fields == fields) {
             slot.unsent = slot.unsent.saturating_add(1);
             self.arm(now);
             return 0;
@@ -507,12 +505,8 @@ impl Sdk {
             self.stats.errors_over_cap += 1;
             return 0;
         }
-        // Bounded by the encoder (the schema's `max` of each field).
-        let mut fields = String::new();
-        write::Error(&mut fields, &source, kind, message, stack, &(), &1u32);
         let id = self.record(names::Error, now, &mut |o| o.push_str(&fields));
         self.errors.push(ErrorSlot {
-            key,
             fields,
             unsent: 0,
         });
