@@ -90,7 +90,7 @@ pub extern "C" fn __ferrotel_event(code: u32, a: f64, b: f64, c: f64, t: f64) ->
 /// A fact for the core, by `code` ([`__ferrotel_event`]).
 fn fact(code: u32, a: f64, b: f64, c: f64, t: f64) {
     // The click's `selector \0 tag \0 text`, at most `c` bytes, which the page side kept (one
-    // call back fewer on the hot path); else `A[0]`: a URL, Retry-After or an error's type.
+    // call back fewer on the hot path); else `A[0]`: a URL or an error's type.
     let text = if code == code::CLICK {
         js::take(c as i32)
     } else {
@@ -150,8 +150,8 @@ fn fact(code: u32, a: f64, b: f64, c: f64, t: f64) {
             s.error(source, &text, &m, &st, now);
         }
         code::TIMER => s.timer(now),
-        // `a` token, `b` status (an absent Retry-After is empty, as good as none).
-        code::FETCH_DONE => s.transport(a as u32, b as u16, Some(&text), now),
+        // `a` token, `b` status, `c` Retry-After as a number (-1 when absent).
+        code::FETCH_DONE => s.transport(a as u32, b as u16, c, now),
         // The npm entry's API: `a` is granted (consent) or the number of entries in `A`
         // (track). The session id goes to the `RESULT` slot, resolved now if it was not yet.
         code::FLUSH => s.flush(now),

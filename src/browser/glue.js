@@ -265,7 +265,7 @@ function event(code, v, t) {
     // Performance entries, one call each: start, then value (layout shift) or duration, then
     // interactionId (event timing) or hadRecentInput (layout shift).
     for (const e of v) if (code != PAINT || e.name == "first-contentful-paint") ev(code, t, e.startTime, e.value ?? e.duration, e.interactionId ?? e.hadRecentInput);
-  } else if (code == FETCH_DONE) { A = [v.r]; ev(code, t, v.t, v.s); }
+  } else if (code == FETCH_DONE) ev(code, t, v.t, v.s, v.r);
   else ev(code, t);
 }
 // The npm entry's API (`start` after `options`, `flush`, `setConsent`, `sessionId`, `track`
@@ -299,15 +299,16 @@ export function later(code, ms) {
 }
 // A batch (UTF-8 at p, n bytes) to the endpoint: `navigator.sendBeacon` (how 0), true when the
 // browser took it; or `fetch` (how 1; 2 with keepalive), then FETCH_DONE with {t: token, s:
-// status (0 for a network error), r: Retry-After}. The body is a copy of the bytes, not a string
-// (no decode here and encode again in the browser: measured ~1.5 us less per click of a batch of
+// status (0 for a network error), r: Retry-After as a number (NaN when it is not
+// one, -1 when absent or empty; src/core/sdk/delivery.rs `retry_after_ms` decides)}. The body is
+// a copy of the bytes, not a string (no decode here and encode again in the browser: measured ~1.5 us less per click of a batch of
 // 100), so it goes without a Content-Type: no CORS preflight either way.
 export function send(p, n, token, how) {
   const body = mem().slice(p, p + n);
   if (!how) { try { return navigator.sendBeacon(U, body); } catch { return false; } }
-  const done = (s, r) => call(FETCH_DONE, { t: token, s, r });
+  const done = (s, r = -1) => call(FETCH_DONE, { t: token, s, r });
   try {
     fetch(U, { method: "POST", body, keepalive: how > 1, credentials: "omit", mode: "cors" })
-      .then((r) => done(r.status, r.headers.get("retry-after")), () => done(0));
+      .then((r) => done(r.status, +(r.headers.get("retry-after") || -1)), () => done(0));
   } catch { done(0); }
 }

@@ -48,7 +48,7 @@ extern "C" {
     fn set_js(slot: i32, p: i32, n: i32);
     /// `navigator.sendBeacon(endpoint, body)` (`how` 0; true when the browser took it) or
     /// `fetch(endpoint, {method: "POST", keepalive: how == 2})`, after which `FETCH_DONE` is
-    /// dispatched with the token, the status (0 for a network error) and Retry-After.
+    /// dispatched with the token, the status (0 for a network error) and Retry-After (as a number).
     #[wasm_bindgen(js_name = send)]
     fn send_js(p: i32, n: i32, token: f64, how: i32) -> bool;
     /// Dispatches `code` after `ms`, or after the next frame was painted (`ms` < 0).

@@ -20,7 +20,7 @@
 use super::{Action, Consent, Sdk, Stats};
 use crate::core::bytes::parts;
 use crate::core::envelope::Header;
-use crate::core::ids::{hex64, parse_u64};
+use crate::core::ids::hex64;
 use crate::core::queue::{
     self, retry_delay_ms, StoredBatch, LINE_OVERHEAD, MAX_ATTEMPTS, MAX_BATCHES, MAX_BYTES,
 };
@@ -226,14 +226,14 @@ impl Outbox {
     }
 }
 
-/// `Retry-After` as a delay in ms: delta-seconds only (an HTTP date is treated as absent and
-/// the backoff applies), capped at [`MAX_DELAY_MS`].
-pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
-    let s = header?.trim_ascii();
-    if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(parse_u64(s)?.saturating_mul(1000).min(MAX_DELAY_MS))
+/// `Retry-After` as a delay in ms, from the header's value read as a number of seconds (the
+/// executor's `Number(value)`: NaN for an HTTP date, which is treated as absent and the backoff
+/// applies, as is a negative number or a fraction); capped at [`MAX_DELAY_MS`].
+pub fn retry_after_ms(seconds: f64) -> Option<u64> {
+    // `min` first (NaN fails the comparison before it): a huge number is the cap, not a
+    // saturated cast.
+    let s = seconds.min((MAX_DELAY_MS / 1000) as f64);
+    (seconds >= 0.0 && s as u64 as f64 == s).then(|| s as u64 * 1000)
 }
 
 impl Sdk {
@@ -330,8 +330,9 @@ impl Sdk {
     }
 
     /// The result of a `Fetch`: the status (0 for a network error, including a response the
-    /// page may not read) and the `Retry-After` header if readable.
-    pub fn transport(&mut self, token: u32, status: u16, retry_after: Option<&str>, now: f64) {
+    /// page may not read) and the `Retry-After` header read as a number of seconds (NaN or
+    /// negative when absent, unreadable or not a number: [`retry_after_ms`]).
+    pub fn transport(&mut self, token: u32, status: u16, retry_after: f64, now: f64) {
         let Some(i) = self.out.find(token) else {
             return; // stale: the batch was cleared (consent withdrawn) or given up
         };

@@ -206,7 +206,9 @@ impl World {
         } else if queue::is_final_status(status as u32) {
             self.rejected.extend(ids_in(&body));
         }
-        self.sdk.transport(token, status, retry_after, self.now);
+        // As glue.js reads the header: `Number(value)`, -1 when absent.
+        let ra = retry_after.map_or(-1.0, |v| v.trim().parse().unwrap_or(f64::NAN));
+        self.sdk.transport(token, status, ra, self.now);
         self.run();
         true
     }
@@ -894,18 +896,15 @@ fn a_persisted_retry_time_in_the_far_future_is_capped() {
 
 #[test]
 fn retry_after_parsing() {
-    assert_eq!(delivery::retry_after_ms(Some("30")), Some(30_000));
-    assert_eq!(delivery::retry_after_ms(Some(" 0 ")), Some(0));
-    assert_eq!(
-        delivery::retry_after_ms(Some("999999")),
-        Some(delivery::MAX_DELAY_MS)
-    );
-    assert_eq!(
-        delivery::retry_after_ms(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
-        None
-    );
-    assert_eq!(delivery::retry_after_ms(Some("-1")), None);
-    assert_eq!(delivery::retry_after_ms(None), None);
+    use delivery::retry_after_ms as ms;
+    assert_eq!(ms(30.0), Some(30_000));
+    assert_eq!(ms(0.0), Some(0));
+    assert_eq!(ms(999_999.0), Some(delivery::MAX_DELAY_MS));
+    assert_eq!(ms(1e300), Some(delivery::MAX_DELAY_MS));
+    // Number("Wed, 21 Oct 2015 07:28:00 GMT"), a fraction, a negative number, absent (-1).
+    for none in [f64::NAN, 1.5, -1.0, f64::NEG_INFINITY] {
+        assert_eq!(ms(none), None, "{none}");
+    }
 }
 
 /// One step of a random run.
