@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{js, with, with_at};
 use crate::core::bytes::cut;
 use crate::core::event::{ErrorSource, ViewCause};
-use crate::core::sdk::{nav, NavEntry};
+use crate::core::sdk::NavEntry;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
@@ -52,13 +52,12 @@ pub fn report_navigation() {
     let Some(navigation_type) = js::text(js::NAV_TYPE) else {
         return;
     };
-    let mut entry = NavEntry {
+    let entry = NavEntry {
         navigation_type,
-        n: [0.0; nav::COUNT],
+        json: js::text(js::NAV_JSON).unwrap_or_default(),
+        activation_start: js::num(js::NAV),
+        response_start: js::num(js::NAV + 1),
     };
-    for (i, v) in entry.n.iter_mut().enumerate() {
-        *v = js::num(js::NAV + i as i32);
-    }
     with(|s, now| s.navigation(&entry, now));
 }
 

@@ -54,10 +54,8 @@ function pageUrl(k) { try { return k == 1 ? document.referrer : k == 2 && H || l
 function visible() { try { return document.visibilityState != "hidden"; } catch { return true; } }
 function interactionCount() { try { return performance.interactionCount || 0; } catch { return 0; } }
 function navEntry() { try { return performance.getEntriesByType("navigation")[0]; } catch { return undefined; } }
-// The navigation entry's numbers, in the order of `core::sdk::nav`'s indexes (tests/glue.rs).
-const NAV = 8, NAV_KEYS = ["activationStart", "domainLookupStart", "domainLookupEnd", "connectStart",
-  "connectEnd", "secureConnectionStart", "requestStart", "responseStart", "responseEnd", "domInteractive",
-  "domContentLoadedEventEnd", "loadEventEnd", "transferSize"];
+// The navigation entry's numbers for TTFB (`js::NAV`; tests/glue.rs); the rest goes as JSON text.
+const NAV = 8, NAV_KEYS = ["activationStart", "responseStart"];
 // What the SDK reads from the page as a number (`js::num`'s constants in src/browser/js.rs).
 const NUMS = [
   perfNow,
@@ -80,11 +78,12 @@ const SESSION = "ferrotel:session", Q = "ferrotel:q";
 const queued = () => Object.keys(localStorage).filter((k) => k.startsWith(Q)).sort();
 // A string the SDK reads from the page (`js::text`'s constants): 0-2 as `pageUrl`, 3 the
 // navigation entry's type (none without an entry), 4 the current JavaScript stack, 5 the
-// queue's items (their values, joined by newlines), 6 the session record (none when absent);
-// none when storage is off; a negative k `A[~k]` (none when not a string).
+// queue's items (their values, joined by newlines), 6 the session record (none when absent;
+// none for both when storage is off), 7 the navigation entry as JSON text, its numbers and type
+// only (none without an entry); a negative k `A[~k]` (none when not a string).
 export function text(k) {
   let s;
-  try { s = k < 0 ? A[~k] : k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : k > 5 ? sessionStorage.getItem(SESSION) : queued().map((q) => localStorage.getItem(q)).join("\n"); } catch { }
+  try { s = k < 0 ? A[~k] : k < 3 ? pageUrl(k) : k == 3 ? navEntry()?.type : k == 4 ? new Error().stack || "" : k > 6 ? JSON.stringify(navEntry(), (n, v) => n && n != "type" && typeof v != "number" ? undefined : v) : k > 5 ? sessionStorage.getItem(SESSION) : queued().map((q) => localStorage.getItem(q)).join("\n"); } catch { }
   return put(s);
 }
 // A value as A entries: its type (1 string, 2 number, 3 boolean, 4 array: then its length and

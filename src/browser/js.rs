@@ -81,8 +81,8 @@ pub const LOADED: i32 = 4;
 pub const PRIVACY: i32 = 5;
 /// 32 random bits (crypto when available).
 pub const RANDOM: i32 = 6;
-/// The navigation entry's numbers, in the order of [`crate::core::sdk::nav`]'s indexes
-/// (0 when there is no entry).
+/// The navigation entry's `activationStart`, then (`+ 1`) its `responseStart` (0 when there
+/// is no entry).
 pub const NAV: i32 = 8;
 
 // What `text` reads (0 is `location.href`, which glue.js reads itself).
@@ -95,6 +95,9 @@ pub const START_URL: i32 = 2;
 pub const NAV_TYPE: i32 = 3;
 /// The current JavaScript stack (for panics, which carry none of their own).
 pub const STACK: i32 = 4;
+/// The navigation entry as JSON text: its numbers and `type` (`core::nav` reads it at the edge);
+/// none when the browser has no entry.
+pub const NAV_JSON: i32 = 7;
 /// The persisted retry queue (`+ 0`: the values of the `localStorage` items "ferrotel:q:<id>"
 /// in key order, joined by newlines) or the session record (`+ 1`: `sessionStorage`
 /// "ferrotel:session"); none when absent or storage is off.

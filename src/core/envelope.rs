@@ -781,7 +781,11 @@ impl<'a> RawEvent<'a> {
             &Rules::NONE.max(limits::URL),
             String::new,
         )?;
-        let kind = EventKind::decode(&ty, &mut raw)?;
+        let kind = match EventKind::decode(&ty, &mut raw)? {
+            // The browser sends the entry; its phases are computed here (`core::nav`).
+            EventKind::NavEntry { entry } => EventKind::NavTiming(entry.timing()),
+            kind => kind,
+        };
         Ok(Event { id, t, url, kind })
     }
 }
@@ -834,6 +838,30 @@ mod partial_tests {
         assert!(
             !d[0].2.contains("line"),
             "no position inside the event: {d:?}"
+        );
+    }
+
+    #[test]
+    fn a_navigation_entry_is_decoded_into_its_nav_timing_and_a_broken_one_dropped() {
+        let entry = r#"{"id":"00000000000000ae","t":1764000000000,"type":"nav_entry","url":"https://a.test/","entry":"{\"name\":\"https://a.test/?q=1\",\"domainLookupStart\":2,\"domainLookupEnd\":5,\"requestStart\":10,\"responseStart\":30.5,\"domInteractive\":90,\"type\":\"reload\"}"}"#;
+        let broken = r#"{"id":"00000000000000af","t":1764000000000,"type":"nav_entry","entry":"{\"domInteractive\":"}"#;
+        let b = body(&[entry, broken]);
+        assert!(quick::envelope(&b).is_some(), "the quick reader reads it");
+        let (env, d) = Envelope::decode_partial(b.as_bytes()).unwrap();
+        assert_eq!(env.events.len(), 1);
+        let EventKind::NavTiming(t) = &env.events[0].kind else {
+            panic!("{:?}", env.events[0].kind)
+        };
+        assert_eq!((t.dns, t.ttfb, t.dom_interactive), (3.0, 20.5, 90.0));
+        assert_eq!(t.navigation_type, "reload");
+        assert_eq!((d[0].index, d[0].field.as_str()), (1, "events[1].entry"));
+        assert!(d[0].reason.contains("navigation timing entry"), "{d:?}");
+        // Stored and forwarded as the nav_timing it stands for: encoded again, it is one.
+        let again = env.encode();
+        assert!(again.contains("\"type\":\"nav_timing\"") && !again.contains("nav_entry"));
+        assert_eq!(
+            Envelope::decode(again.as_bytes()).unwrap().events,
+            env.events
         );
     }
 

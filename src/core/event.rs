@@ -33,6 +33,8 @@ pub mod limits {
     pub const LABEL: usize = 64;
     /// Custom attributes per event.
     pub const ATTRS: usize = 32;
+    /// A navigation timing entry's JSON text (its numbers and type: about 800 bytes).
+    pub const NAV_ENTRY: usize = 4096;
     /// The largest encoded event these limits allow, with headroom; the batcher relies on it.
     pub const EVENT_BYTES: usize = 16 * 1024;
 }

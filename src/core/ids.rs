@@ -152,7 +152,11 @@ mod tests {
             assert_eq!(parse_u64(s), s.parse::<u64>().ok(), "{s:?}");
         }
         // Twenty digits are refused, even those std would read.
-        for s in ["18446744073709551615", "18446744073709551616", "00000000000000000001"] {
+        for s in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "00000000000000000001",
+        ] {
             assert_eq!(parse_u64(s), None, "{s:?}");
         }
     }

@@ -137,13 +137,14 @@ impl IngestConfig {
             Some(raw) => serde_json::from_str(&raw)
                 .map_err(|e| problem("SAMPLE_RATES", format!("must be a JSON object of event type to rate, e.g. {{\"default\": 1, \"click\": 0.5}}: {e}")))?,
         };
+        let types = super::nav::stored_types();
         for (t, r) in &sample_rates {
-            if t != "default" && !EventKind::TYPES.contains(&t.as_str()) {
+            if t != "default" && !types.contains(&t.as_str()) {
                 return Err(problem(
                     "SAMPLE_RATES",
                     format!(
                         "{t:?} is not an event type (one of default, {})",
-                        EventKind::TYPES.join(", ")
+                        types.join(", ")
                     ),
                 ));
             }
@@ -2247,7 +2248,7 @@ mod tests {
 
     #[test]
     fn every_wire_type_takes_a_sample_rate() {
-        let rates: Vec<String> = EventKind::TYPES
+        let rates: Vec<String> = crate::core::nav::stored_types()
             .iter()
             .map(|t| format!("\"{t}\":0.5"))
             .collect();
@@ -2256,8 +2257,13 @@ mod tests {
         pairs.retain(|(k, _)| *k != "SAMPLE_RATES");
         pairs.push(("SAMPLE_RATES", &rates));
         let c = cfg(&pairs).unwrap();
-        assert_eq!(c.sample_rates.len(), EventKind::TYPES.len() + 1);
-        assert_eq!(EventKind::TYPES.len(), 9);
+        assert_eq!(c.sample_rates.len(), 9 + 1);
+        assert_eq!(
+            EventKind::TYPES.len(),
+            10,
+            "and nav_entry, which is not sampled"
+        );
+        assert!(cfg(&[("SAMPLE_RATES", "{\"nav_entry\":0.5}")]).is_err());
     }
 
     #[test]

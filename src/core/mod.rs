@@ -10,6 +10,7 @@ pub mod fields;
 pub mod ids;
 pub mod ingest;
 pub mod json;
+pub mod nav;
 pub mod otlp;
 pub mod protect;
 pub mod queue;

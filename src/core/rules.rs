@@ -159,13 +159,11 @@ impl Rules {
                             "errors are always kept: no rule applies to them",
                         ));
                     }
-                    let Some(known) = EventKind::TYPES.iter().find(|k| **k == t) else {
+                    let stored = super::nav::stored_types();
+                    let Some(known) = stored.iter().find(|k| **k == t) else {
                         return Err(err(
                             at("types"),
-                            format!(
-                                "{t:?} is not an event type (one of {})",
-                                EventKind::TYPES.join(", ")
-                            ),
+                            format!("{t:?} is not an event type (one of {})", stored.join(", ")),
                         ));
                     };
                     if !types.contains(known) {

@@ -26,9 +26,10 @@
 //! attribute key; the SDK fills them from the `Config` fields of the same name and sends them in
 //! the batch header only when set (a `default(..)` field: only when not its default).
 
-use super::event::limits::{LABEL, MESSAGE, NAME, SELECTOR, STACK, TEXT, URL};
+use super::event::limits::{LABEL, MESSAGE, NAME, NAV_ENTRY, SELECTOR, STACK, TEXT, URL};
 use super::event::AttrValue;
 use super::fields::{label_enum, wire_schema};
+use super::nav::NavEntryJson;
 
 label_enum! {
     /// How a page view started.
@@ -168,6 +169,12 @@ wire_schema! {
             transfer_size: f64 = "transfer_size", optional, non_negative;
             /// `navigate`, `reload`, `back-forward` or `prerender`.
             navigation_type: String = "navigation_type", optional, max(NAME);
+        }
+        /// The navigation timing entry as the browser read it: the edge's decoder turns it into
+        /// the `nav_timing` event it stands for (`core::nav`), so it is never stored or forwarded.
+        NavEntry = "nav_entry", otlp "ferrotel." {
+            /// The `PerformanceNavigationTiming` entry's numbers and `type`, as JSON text.
+            entry: NavEntryJson = "entry", required, max(NAV_ENTRY);
         }
         /// A main-thread task longer than 50 ms.
         LongTask = "long_task", otlp "ferrotel." {

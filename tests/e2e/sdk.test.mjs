@@ -130,8 +130,14 @@ test("a plain module page sends clicks, errors, views, vitals and timing on page
     const row = rows.find((r) => r.type === "web_vital" && r.name === name);
     assert.ok(vitals.get(name).rating === undefined && ["good", "needs-improvement", "poor"].includes(row?.rating), JSON.stringify(row));
   }
-  const nav = evs.find((e) => e.type === "nav_timing");
-  assert.ok(nav && nav.dom_interactive > 0 && nav.navigation_type === "navigate", JSON.stringify(nav));
+  // The browser sends the navigation entry as it is (numbers and type, no URL); the edge
+  // computes the phases and stores a nav_timing row.
+  const entry = evs.find((e) => e.type === "nav_entry");
+  assert.ok(entry && JSON.parse(entry.entry).domInteractive > 0 && !entry.entry.includes("utm_source"), JSON.stringify(entry));
+  assert.ok(!evs.some((e) => e.type === "nav_timing"));
+  const nav = rows.find((e) => e.type === "nav_timing");
+  assert.ok(nav && nav.dom_interactive > 0 && nav.load > 0 && nav.navigation_type === "navigate" && nav.id === entry.id, JSON.stringify(nav));
+  assert.ok(!rows.some((e) => e.type === "nav_entry"));
   await p.close();
 });
 

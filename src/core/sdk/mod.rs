@@ -140,35 +140,18 @@ pub struct Page {
     pub seed: u64,
 }
 
-/// A `PerformanceNavigationTiming` entry: its `type`, and its numbers (0 where the browser has
-/// none) in the order of [`nav`]'s indexes.
+/// A `PerformanceNavigationTiming` entry, as the executor read it: the edge computes the
+/// navigation's phases from its JSON (`core::nav`); TTFB is a web vital reported from here.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NavEntry {
     /// `type`: `navigate`, `reload`, `back_forward`, `prerender`.
     pub navigation_type: String,
-    /// The numbers, by [`nav`] index.
-    pub n: [f64; nav::COUNT],
-}
-
-/// Indexes of a [`NavEntry`]'s numbers: the entry's attributes of these names (camelCase in
-/// JavaScript), in this order.
-#[allow(missing_docs)]
-pub mod nav {
-    pub const ACTIVATION_START: usize = 0;
-    pub const DOMAIN_LOOKUP_START: usize = 1;
-    pub const DOMAIN_LOOKUP_END: usize = 2;
-    pub const CONNECT_START: usize = 3;
-    pub const CONNECT_END: usize = 4;
-    pub const SECURE_CONNECTION_START: usize = 5;
-    pub const REQUEST_START: usize = 6;
-    pub const RESPONSE_START: usize = 7;
-    pub const RESPONSE_END: usize = 8;
-    pub const DOM_INTERACTIVE: usize = 9;
-    pub const DOM_CONTENT_LOADED_EVENT_END: usize = 10;
-    pub const LOAD_EVENT_END: usize = 11;
-    pub const TRANSFER_SIZE: usize = 12;
-    /// How many there are.
-    pub const COUNT: usize = 13;
+    /// The entry as JSON text: its numbers and `type` (glue.js `text`).
+    pub json: String,
+    /// `activationStart` (0 unless prerendered).
+    pub activation_start: f64,
+    /// `responseStart`.
+    pub response_start: f64,
 }
 
 /// `x`, or 0 when it is negative or NaN (`f64::max` keeps NaN handling that costs wasm bytes).
@@ -506,10 +489,7 @@ impl Sdk {
             return 0;
         }
         let id = self.record(names::Error, now, &mut |o| o.push_str(&fields));
-        self.errors.push(ErrorSlot {
-            fields,
-            unsent: 0,
-        });
+        self.errors.push(ErrorSlot { fields, unsent: 0 });
         id
     }
 
@@ -635,8 +615,9 @@ impl Sdk {
         }
     }
 
-    /// The navigation timing entry (after `load`, or when asked with `ReadNavigation`): TTFB
-    /// and the navigation phases, once per page load.
+    /// The navigation timing entry (after `load`, or when asked with `ReadNavigation`): TTFB,
+    /// and the entry itself for the edge to compute the navigation's phases from, once per
+    /// page load.
     pub fn navigation(&mut self, e: &NavEntry, now: f64) {
         if self.vitals.nav_done || !self.cfg.capture_performance || self.off {
             return;
@@ -645,33 +626,12 @@ impl Sdk {
         if !e.navigation_type.is_empty() && self.vitals.navigation_type == "navigate" {
             self.vitals.navigation_type = e.navigation_type.clone();
         }
-        use nav::*;
-        let n = &e.n;
-        let d = |a: usize, b: usize| pos(n[a] - n[b]);
-        if n[RESPONSE_START] > 0.0 {
-            let ttfb = d(RESPONSE_START, ACTIVATION_START);
+        if e.response_start > 0.0 {
+            let ttfb = pos(e.response_start - e.activation_start);
             self.vital(Metric::Ttfb, ttfb, ttfb, now);
         }
-        let navigation_type = self.vitals.navigation_type.clone();
-        let tls = if n[SECURE_CONNECTION_START] > 0.0 {
-            d(CONNECT_END, SECURE_CONNECTION_START)
-        } else {
-            0.0
-        };
-        self.record(names::NavTiming, now, &mut |o| {
-            write::NavTiming(
-                o,
-                &d(DOMAIN_LOOKUP_END, DOMAIN_LOOKUP_START),
-                &d(CONNECT_END, CONNECT_START),
-                &tls,
-                &d(RESPONSE_START, REQUEST_START),
-                &d(RESPONSE_END, RESPONSE_START),
-                &pos(n[DOM_INTERACTIVE]),
-                &pos(n[DOM_CONTENT_LOADED_EVENT_END]),
-                &pos(n[LOAD_EVENT_END]),
-                &pos(n[TRANSFER_SIZE]),
-                navigation_type.as_str(),
-            )
+        self.record(names::NavEntry, now, &mut |o| {
+            write::NavEntry(o, e.json.as_str())
         });
     }
 
