@@ -274,7 +274,8 @@ impl Sdk {
                     let token = out.last_token;
                     b.token = token;
                     // Stamped at each attempt (see `Header::restamp`).
-                    let body = Header::restamp(&b.body, wall);
+                    let mut body = b.body.clone();
+                    Header::restamp(&mut body, wall);
                     actions.push(if beacon {
                         stats.beacons += 1;
                         Action::Beacon { token, body }
