@@ -2404,7 +2404,9 @@ mod tests {
 
 /// A timing harness over the Worker bench's body (bench/worker/common.mjs `benchBody`), run by
 /// hand: `node -e 'import("./bench/worker/common.mjs").then(m => process.stdout.write(m.benchBody()))' > /tmp/body.json`,
-/// then `FERROTEL_BENCH_BODY=/tmp/body.json cargo test --release --lib ingest::profile -- --ignored --nocapture`.
+/// then `FERROTEL_BENCH_BODY=/tmp/body.json CARGO_PROFILE_RELEASE_OPT_LEVEL=3 cargo test --release --lib ingest::profile -- --ignored --nocapture`
+/// (the Worker's opt-level; `FERROTEL_ONLY=<name prefix>` times one step, `FERROTEL_N` sets the
+/// iterations, `FERROTEL_BENCH_DOCS=<file>` writes the OTLP documents).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod profile {
     use super::*;
