@@ -4,7 +4,13 @@
 // loopback load from Node with keep-alive and fixed concurrency, rounds alternating between the
 // Workers. CPU per request is the workerd process's utime+stime over a round.
 //
-//   node bench/worker/bench.mjs [--build DIR] [--rounds 6] [--requests 2000] [--warmup 500] [--concurrency 8] [--entry FILE] [--stub-queue]
+//   node bench/worker/bench.mjs [--build DIR] [--rounds 6] [--requests 2000] [--warmup 500] [--concurrency 8] [--entry FILE] [--stub-queue] [--js-unprotected]
+//
+// The JS Worker protects every kept event as the Rust one does (src/core/protect.rs: page URLs
+// scrubbed with allow_query, error text cut/scrubbed/masked, click text masked; see js-worker.mjs
+// "protection"); its documents for the benchmark body equal the Rust Worker's (checked by
+// sampling-parity.mjs). --js-unprotected runs it without that stage, as the baseline was before
+// the Rust Worker took it on (less work than the Rust Worker does).
 //
 // --entry FILE runs the Rust Worker through a JS entry module that imports `./build/index.js`
 // (e.g. worker/entry.mjs), with the --build directory mounted behind that import.
@@ -28,6 +34,7 @@ const REQUESTS = Number(arg("requests", 2000));
 const WARMUP = Number(arg("warmup", 500));
 const CONCURRENCY = Number(arg("concurrency", 8));
 const STUB_QUEUE = process.argv.includes("--stub-queue");
+const JS_UNPROTECTED = process.argv.includes("--js-unprotected");
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 const build = buildDir();
@@ -56,7 +63,8 @@ async function load(w, n) {
 }
 
 async function start(name, kind) {
-  const w = await startMiniflare(ingestOptions(kind, { build, entry, stubQueue: STUB_QUEUE }));
+  const vars = kind === "js" && JS_UNPROTECTED ? { JS_PROTECT: "0" } : {};
+  const w = await startMiniflare(ingestOptions(kind, { build, entry, vars, stubQueue: STUB_QUEUE }));
   w.name = name;
   w.pool = new Pool(w.url, { connections: CONCURRENCY, pipelining: 1, keepAliveTimeout: 60_000 });
   w.rounds = [];
@@ -123,6 +131,7 @@ const lines = [
   `ferrotel ingest Worker: Rust (worker-build) vs plain-JS Worker, request path only`,
   `Rust Worker: ${entry ? `entry ${rel(entry)} over build ` : "build "}${rel(build)}`,
   `body: ${body.length} bytes, ${events} events; ${ROUNDS} rounds x ${REQUESTS} requests per Worker (ABBA order) after ${WARMUP} warm-up; concurrency ${CONCURRENCY}, keep-alive, 127.0.0.1`,
+  `JS Worker: ${JS_UNPROTECTED ? "WITHOUT the protection stage (--js-unprotected): less work than the Rust Worker" : "with the protection stage (the same work as protect.rs)"}`,
   `EVENTS: ${STUB_QUEUE ? "STUBBED (--stub-queue): send() only JSON.stringifies the message; no queue broker hop" : "local Miniflare queue producer, no consumer"}`,
   `CPU = workerd utime+stime per request (CLK_TCK ${CLK_TCK}, so ±${f0(1e6 / CLK_TCK / REQUESTS)} µs per round); every response was 204`,
   ``,

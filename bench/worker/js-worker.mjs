@@ -80,7 +80,9 @@ function readConfig(env) {
   if (typeof salt !== "string" || utf8Length(salt) < 16) throw new ConfigProblem("IP_SALT", "is required (a secret of at least 16 characters)");
   const rateFor = {};
   for (const t of RATE_TYPES) rateFor[t] = rates.get(t) ?? rates.get("default") ?? 1;
-  return { keys: keyMap, rateFor, salt: new TextEncoder().encode(salt) };
+  // JS_PROTECT = "0": without the protection stage (the baseline as it was before the Rust
+  // Worker took on protect.rs; bench.mjs --js-unprotected).
+  return { keys: keyMap, rateFor, salt: new TextEncoder().encode(salt), protect: env.JS_PROTECT !== "0" };
 }
 
 function anyKeyAllows(cfg, origin) {
@@ -336,7 +338,7 @@ function decode(bytes) {
   // Escapes can produce lone surrogates, which serde refuses; only then is each string checked.
   const wf = text.indexOf("\\u") !== -1;
 
-  let v = null, key = null, sdk = null, session = null, sentAt = null, events = null;
+  let v = null, key = null, sdk = null, session = null, sentAt = null, events = null, allowQuery = NO_PARAMS, maskMessages = true;
   for (const k in o) {
     const x = o[k];
     switch (k) {
@@ -352,6 +354,18 @@ function decode(bytes) {
           if (wf && !(x.name.isWellFormed() && x.version.isWellFormed())) throw bodyErr("lone surrogate");
         }
         sdk = x;
+        break;
+      case "allow_query": // the SDK's allowQuery: names joined by ","
+        if (x !== null) {
+          if (!typeCheck(x, S, wf)) throw bodyErr("invalid type for `allow_query`, expected a string");
+          allowQuery = trunc(x, L.URL).split(",").filter((n) => n !== "");
+        }
+        break;
+      case "mask_messages":
+        if (x !== null) {
+          if (typeof x !== "boolean") throw bodyErr("invalid type for `mask_messages`, expected a boolean");
+          maskMessages = x;
+        }
         break;
       case "events":
         if (x !== null && !Array.isArray(x)) throw bodyErr("invalid type: map, expected a sequence");
@@ -403,7 +417,237 @@ function decode(bytes) {
   if (events.length === 0) throw new DecodeError("events", "is empty; send at least one event");
   if (events.length > MAX_EVENTS) throw new DecodeError("events", "has more than 200 events");
   if (firstRule !== null) throw firstRule;
-  return { key, sdkName: trunc(sdk.name, L.NAME), sdkVersion: trunc(sdk.version, L.NAME), session, sentAt, events: out, ascii: text.length === bytes.byteLength && !wf };
+  return { key, sdkName: trunc(sdk.name, L.NAME), sdkVersion: trunc(sdk.version, L.NAME), session, sentAt, events: out, ascii: text.length === bytes.byteLength && !wf, allowQuery, maskMessages };
+}
+
+// ---------------------------------------------------------------- protection (protect.rs, scrub.rs)
+//
+// What the Rust Worker does to every kept event before encoding (src/core/protect.rs): page URL
+// and referrer scrubbed with the envelope's allow_query; error message and stack: a possibly cut
+// last word/line dropped, URLs in them scrubbed (no parameter kept), message (and V8's copy of it
+// atop the stack) masked unless mask_messages is false; click text masked; an empty error type
+// becomes "Error". The same rules, as plain string code. Not ported: the fingerprint of an error
+// whose SDK sent none (stack::fingerprint; the benchmark body's errors carry theirs, as an older
+// SDK's do, so Rust does not compute it either), and Unicode corner cases (Rust's
+// split_whitespace vs JS \s, offsets in UTF-8 bytes vs UTF-16 units).
+
+/** scrub::scrub_url: query reduced to `allow`, userinfo removed, fragment parameters too. */
+function scrubUrl(url, allow) {
+  if (!/[?#@]/.test(url)) return url; // nothing to scrub
+  let beforeFragment = url, frag = null;
+  const h = url.indexOf("#");
+  if (h >= 0) {
+    beforeFragment = url.slice(0, h);
+    frag = fragmentOf(url.slice(h + 1));
+  }
+  let base = beforeFragment, query = null;
+  const q = beforeFragment.indexOf("?");
+  if (q >= 0) {
+    base = beforeFragment.slice(0, q);
+    query = beforeFragment.slice(q + 1);
+  }
+  const userinfo = userinfoRange(base);
+  const queryKept = query === null || allKept(query, allow);
+  const fragmentKept = frag === null || frag.kind === 0 || allKept(frag.q, allow);
+  if (userinfo === null && queryKept && fragmentKept) return url;
+  let out = userinfo === null ? base : base.slice(0, userinfo[0]) + base.slice(userinfo[1]);
+  if (query !== null) out += keptParams("?", query, allow);
+  if (frag !== null) {
+    if (frag.kind === 0) out += "#" + frag.f;
+    else if (frag.kind === 1) out += "#" + frag.path + keptParams("?", frag.q, allow);
+    // A parameter-list fragment left as something else is scrubbed as what it now is.
+    else return scrubUrl(out + keptParams("#", frag.q, allow), allow);
+  }
+  return out;
+}
+
+/** kind 0: plain (`#section`), 1: a route with a query (`#/r?a=1`), 2: parameters (`#a=1&b=2`). */
+function fragmentOf(f) {
+  const q = f.indexOf("?");
+  const path = q >= 0 ? f.slice(0, q) : f;
+  if (path.includes("=") && path[0] !== "/" && path[0] !== "!") return { kind: 2, q: f };
+  return q >= 0 ? { kind: 1, path, q: f.slice(q + 1) } : { kind: 0, f };
+}
+
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*/;
+
+function userinfoRange(base) {
+  const m = SCHEME.exec(base);
+  let start;
+  if (m !== null && base.startsWith("://", m[0].length)) start = m[0].length + 3;
+  else if (base.startsWith("//")) start = 2;
+  else return null;
+  const rest = base.slice(start);
+  let end = rest.search(/[/\\]/);
+  if (end < 0) end = rest.length;
+  const at = rest.slice(0, end).lastIndexOf("@");
+  return at < 0 ? null : [start, start + at + 1];
+}
+
+function keepParam(p, allow) {
+  const eq = p.indexOf("=");
+  return p !== "" && allow.includes(eq < 0 ? p : p.slice(0, eq));
+}
+
+function allKept(query, allow) {
+  return query !== "" && query.split("&").every((p) => keepParam(p, allow));
+}
+
+function keptParams(sep, query, allow) {
+  const kept = query.split("&").filter((p) => keepParam(p, allow));
+  return kept.length === 0 ? "" : sep + kept.join("&");
+}
+
+const NO_PARAMS = [];
+const URL_END = /[ \t\n\f\r()"'<>`]/; // is_ascii_whitespace or a delimiter
+
+/** scrub::scrub_urls_in_text: every absolute URL in free text scrubbed, `:line:col` kept. */
+function scrubUrlsInText(text) {
+  if (!/[?#@]/.test(text)) return text;
+  let out = "", last = 0, i = text.indexOf("://");
+  while (i >= 0) {
+    let start = i;
+    while (start > last && /[A-Za-z0-9+.-]/.test(text[start - 1])) start--;
+    let end = i + 3;
+    while (end < text.length && !URL_END.test(text[end])) end++;
+    let coreEnd = end;
+    for (let k = 0; k < 2; k++) {
+      let j = coreEnd;
+      while (j > i + 3 && isDigit(text.charCodeAt(j - 1))) j--;
+      if (j < coreEnd && j > i + 3 && text[j - 1] === ":") coreEnd = j - 1;
+      else break;
+    }
+    if (start < i) {
+      const url = text.slice(start, coreEnd);
+      const clean = scrubUrl(url, NO_PARAMS);
+      if (clean !== url) {
+        out += text.slice(last, start) + clean + text.slice(coreEnd, end);
+        last = end;
+      }
+    }
+    i = text.indexOf("://", end);
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+const isDigit = (c) => c >= 48 && c <= 57;
+/** A character of an e-mail address (non-ASCII allowed). */
+const isLocal = (c) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45 || c >= 0x80;
+const isAlpha = (c) => (c | 32) >= 97 && (c | 32) <= 122;
+
+/** scrub::mask_message: addresses become [email], numbers of 7+ digits [number]; null when
+ *  nothing is masked. */
+function maskMessage(text) {
+  const n = text.length;
+  if (text.indexOf("@") < 0) {
+    let digits = 0;
+    for (let k = 0; k < n && digits < 7; k++) if (isDigit(text.charCodeAt(k))) digits++;
+    if (digits < 7) return null;
+  }
+  const at = (k) => (k < n ? text.charCodeAt(k) : 0);
+  let out = "", last = 0, i = 0;
+  while (i < n) {
+    let end = -1, token = "";
+    if (i === last || !isLocal(at(i - 1))) {
+      let sign = i;
+      while (sign < n && isLocal(at(sign))) sign++;
+      if (sign > i && at(sign) === 64) {
+        let e = sign + 1, dotLetter = false;
+        while (e < n && isLocal(at(e))) {
+          dotLetter ||= at(e) === 46 && isAlpha(at(e + 1));
+          e++;
+        }
+        while (at(e - 1) === 46) e--;
+        if (dotLetter) (end = e), (token = "[email]");
+      }
+    }
+    if (end < 0) {
+      let e = i, digits = 0;
+      while (isDigit(at(e))) {
+        e++;
+        digits++;
+        const c = at(e);
+        if ((c === 32 || c === 45 || c === 46) && isDigit(at(e + 1))) e++;
+      }
+      if (digits >= 7) (end = e), (token = "[number]");
+    }
+    if (end < 0) {
+      i++;
+      continue;
+    }
+    out += text.slice(last, i) + token;
+    last = i = end;
+  }
+  return last > 0 ? out + text.slice(last) : null;
+}
+
+/** scrub::mask_text (click text): digits to `*`, words with `@` to `***`, whitespace collapsed. */
+function maskText(text) {
+  if (/^(?:[!-/:-?A-~]+(?: [!-/:-?A-~]+)*)?$/.test(text)) return text; // protect::plain
+  const words = text.split(/\s+/).filter((w) => w !== "");
+  return words.map((w) => (/[@\uFF20]/.test(w) ? "***" : w.replace(/[0-9\uFF10-\uFF19\u0660-\u0669\u06F0-\u06F9\u0966-\u096F]/g, "*"))).join(" ");
+}
+
+/** json::escaped_len over UTF-8. */
+function escapedLen(s) {
+  let n = utf8Length(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34 || c === 92 || c === 10 || c === 13 || c === 9 || c === 8 || c === 12) n += 1;
+    else if (c < 0x20) n += 5;
+  }
+  return n;
+}
+
+const mayBeCut = (s, max) => s.length * 6 + 6 > max && escapedLen(s) + 6 > max;
+
+function dropPartialWord(s) {
+  const m = /\s(?=\S*$)/.exec(s);
+  return (m === null ? "" : s.slice(0, m.index)).trimEnd();
+}
+
+function dropPartialLine(s) {
+  const nl = s.lastIndexOf("\n");
+  return nl >= 0 ? s.slice(0, nl) : dropPartialWord(s);
+}
+
+/** protect::mask_v8_header: V8's `Type: message` atop the stack masked like the message. */
+function maskV8Header(stack, message, messageCut) {
+  const colon = stack.indexOf(":");
+  if (colon < 0 || stack[colon + 1] !== " ") return null;
+  const rest = stack.slice(colon + 2);
+  if (!rest.startsWith(message)) return null;
+  let end = message.length;
+  if (messageCut) {
+    end = rest.length;
+    const frame = /\n\s*at /g;
+    frame.lastIndex = message.length;
+    const m = frame.exec(rest);
+    if (m !== null) end = m.index;
+  }
+  const masked = maskMessage(rest.slice(0, end));
+  return masked === null ? null : stack.slice(0, colon) + ": " + masked + rest.slice(end);
+}
+
+/** protect::protect_urls + protect::protect on one kept event (in place). */
+function protect(ev, allow, maskMessages) {
+  ev.url = scrubUrl(ev.url, allow);
+  if (ev.type === "page_view") ev.referrer = scrubUrl(ev.referrer, allow);
+  else if (ev.type === "click") ev.text = trunc(maskText(ev.text), L.TEXT).trimEnd();
+  else if (ev.type === "error") {
+    const messageCut = mayBeCut(ev.message, L.MESSAGE);
+    if (messageCut) ev.message = dropPartialWord(ev.message);
+    if (mayBeCut(ev.stack, L.STACK)) ev.stack = dropPartialLine(ev.stack);
+    ev.message = scrubUrlsInText(ev.message);
+    ev.stack = scrubUrlsInText(ev.stack);
+    if (maskMessages) {
+      ev.stack = maskV8Header(ev.stack, ev.message, messageCut) ?? ev.stack;
+      ev.message = maskMessage(ev.message) ?? ev.message;
+    }
+    while (mayBeCut(ev.message, L.MESSAGE)) ev.message = dropPartialWord(ev.message);
+    while (mayBeCut(ev.stack, L.STACK)) ev.stack = dropPartialLine(ev.stack);
+    if (ev.kind === "") ev.kind = "Error";
+  }
 }
 
 // ---------------------------------------------------------------- sampling (ids.rs / sample.rs)
@@ -789,7 +1033,10 @@ async function ingest(request, env) {
   for (const ev of b.events) {
     const rate = cfg.rateFor[ev.type];
     const isError = ev.type === "error";
-    if (keep(rate, isError, sessionPos)) records.push(record(ev, isError ? 1 : rate, now));
+    if (keep(rate, isError, sessionPos)) {
+      if (cfg.protect) protect(ev, b.allowQuery, b.maskMessages);
+      records.push(record(ev, isError ? 1 : rate, now));
+    }
   }
   const docs = documents(prefix, records, MAX_CHUNK_BYTES, b.ascii);
   const q = env.EVENTS;

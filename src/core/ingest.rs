@@ -2407,3 +2407,110 @@ mod tests {
         assert!(with(&[("UPLOAD_TOKEN", "short"), ("FERROTEL_ENV", "development")]).is_ok());
     }
 }
+
+/// A timing harness over the Worker bench's body (bench/worker/common.mjs `benchBody`), run by
+/// hand: `node -e 'import("./bench/worker/common.mjs").then(m => process.stdout.write(m.benchBody()))' > /tmp/body.json`,
+/// then `FERROTEL_BENCH_BODY=/tmp/body.json CARGO_PROFILE_RELEASE_OPT_LEVEL=3 cargo test --release --lib ingest::profile -- --ignored --nocapture`
+/// (the Worker's opt-level; `FERROTEL_ONLY=<name prefix>` times one step, `FERROTEL_N` sets the
+/// iterations, `FERROTEL_BENCH_DOCS=<file>` writes the OTLP documents).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod profile {
+    use super::*;
+    use std::time::Instant;
+
+    fn time(name: &str, n: u32, mut f: impl FnMut()) {
+        if std::env::var("FERROTEL_ONLY").is_ok_and(|o| !name.starts_with(&o)) {
+            return;
+        }
+        for _ in 0..n / 10 {
+            f();
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        println!(
+            "{name:>28}: {:8.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_bench_body() {
+        let Ok(path) = std::env::var("FERROTEL_BENCH_BODY") else {
+            return;
+        };
+        let body = std::fs::read(path).unwrap();
+        let vars: BTreeMap<&str, &str> = [
+            ("WRITE_KEYS", r#"{"pk_demo":["*"]}"#),
+            ("IP_SALT", "bench-salt-0123456789abcdef"),
+            ("SAMPLE_RATES", r#"{"default":1}"#),
+        ]
+        .into();
+        let cfg = IngestConfig::from_vars(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        let req = Incoming {
+            method: "POST",
+            url: "http://127.0.0.1/v1/batch",
+            content_type: Some("text/plain;charset=UTF-8"),
+            content_length: Some("31133"),
+            origin: Some("https://shop.example"),
+            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+            ip: Some("127.0.0.1"),
+            country: Some("DE"),
+            now_ms: 1_764_000_210_000,
+            body: Some(&body),
+            checked: true,
+            day_salt: "salt",
+            used_today: None,
+            rules: None,
+            error_sessions: None,
+            looked_up: false,
+        };
+        let b = Bindings {
+            rl_key: true,
+            rl_client: true,
+            queue: true,
+        };
+        let n: u32 = std::env::var("FERROTEL_N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2000);
+        let Decision::Accept(p) = decide(Ok(&cfg), &req, b) else {
+            panic!()
+        };
+        let total: usize = p.docs.iter().map(|d| d.len()).sum();
+        println!("docs: {} totalling {total} bytes", p.docs.len());
+        if let Ok(out) = std::env::var("FERROTEL_BENCH_DOCS") {
+            std::fs::write(out, p.docs.join("\n")).unwrap();
+        }
+        time("peek", n, || {
+            std::hint::black_box(Envelope::peek(&body).unwrap());
+        });
+        time("decode_peeked", n, || {
+            std::hint::black_box(Envelope::decode_peeked(&body).unwrap());
+        });
+        let (env, _) = Envelope::decode_peeked(&body).unwrap();
+        time("protect_urls+protect", n, || {
+            let mut e = env.clone();
+            for ev in &mut e.events {
+                protect_urls(ev, &e.resource.allow_query);
+                protect(ev, e.resource.mask_messages);
+            }
+            std::hint::black_box(e);
+        });
+        time("clone (subtract)", n, || {
+            std::hint::black_box(env.clone());
+        });
+        time("decide (unchecked)", n, || {
+            let r = Incoming {
+                checked: false,
+                ..req.clone()
+            };
+            std::hint::black_box(decide(Ok(&cfg), &r, b));
+        });
+        time("decide (checked)", n, || {
+            std::hint::black_box(decide(Ok(&cfg), &req, b));
+        });
+    }
+}

@@ -43,6 +43,11 @@ pub fn protect_urls(ev: &mut Event, allow_query: &[String]) {
 }
 
 fn scrub_owned(url: &mut String, allow: &[String]) {
+    // Without `?`, `#` or `@` `scrub_url` finds nothing to scrub (no query, no fragment, no
+    // userinfo): most page URLs, found by one memchr3 instead of its cuts and scheme scan.
+    if memchr::memchr3(b'?', b'#', b'@', url.as_bytes()).is_none() {
+        return;
+    }
     if let std::borrow::Cow::Owned(clean) = scrub_url(url, allow) {
         *url = clean;
     }

@@ -114,11 +114,25 @@ impl<'a> Fragment<'a> {
 /// `scrub_url` removes everywhere else.
 pub fn scrub_urls_in_text<'a>(text: &'a str, allow: &[String]) -> Cow<'a, str> {
     let bytes = text.as_bytes();
+    // Only a URL holding `?`, `#` or `@` is scrubbed (see below): a text with none of them
+    // (most V8 stacks and messages) is left as it is after one memchr3 over it.
+    if memchr::memchr3(b'?', b'#', b'@', bytes).is_none() {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::new();
     let mut last = 0;
     let mut i = 0;
+    // The next `://` by memchr on its `:` (this runs at the edge only, on every error message
+    // and stack: a byte-by-byte loop here was ~5 µs of the 100-event benchmark batch).
     while i + 3 <= bytes.len() {
-        if bytes[i] != b':' || bytes.get(i + 1) != Some(&b'/') || bytes.get(i + 2) != Some(&b'/') {
+        match bytes.get(i..).and_then(|h| memchr::memchr(b':', h)) {
+            Some(k) => i += k,
+            None => break,
+        }
+        if i + 3 > bytes.len() {
+            break;
+        }
+        if bytes.get(i + 1) != Some(&b'/') || bytes.get(i + 2) != Some(&b'/') {
             i += 1;
             continue;
         }
@@ -270,6 +284,11 @@ pub fn mask_text(text: &str) -> String {
 /// character.
 pub fn mask_message(text: &str) -> Option<String> {
     let b = text.as_bytes();
+    // Masking needs an `@` (an address) or 7 ASCII digits (a number): most messages have
+    // neither, told by a cheap count before the scan.
+    if memchr::memchr(b'@', b).is_none() && b.iter().filter(|c| c.is_ascii_digit()).count() < 7 {
+        return None;
+    }
     let mut out = String::new();
     let (mut last, mut i) = (0, 0);
     'scan: while i < b.len() {

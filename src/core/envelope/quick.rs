@@ -313,7 +313,7 @@ impl<'a> Scanner<'a> {
                 let v = s.value(&EVENT_TABLE, i)?;
                 slots.put(i, v).then_some(())
             })?;
-            out.push(RawEvent(slots).validate());
+            out.push(RawEvent::validate_slots(&mut slots));
             match self.peek()? {
                 b',' => self.i += 1,
                 b']' => {
