@@ -186,15 +186,9 @@ function hookHistory(code) {
     }
   } catch { }
 }
-function observe(type, code, threshold) {
-  try {
-    const s = PerformanceObserver.supportedEntryTypes;
-    if (!s || !s.includes(type)) return false;
-    const opts = { type, buffered: true };
-    if (threshold) opts.durationThreshold = threshold;
-    new PerformanceObserver((l) => call(code, l.getEntries())).observe(opts);
-    return true;
-  } catch { return false; }
+// Where the browser has the entry type (an undefined `durationThreshold` is as good as none).
+function observe(type, code, durationThreshold) {
+  try { if (PerformanceObserver.supportedEntryTypes.includes(type)) new PerformanceObserver((l) => call(code, l.getEntries())).observe({ type, buffered: true, durationThreshold }); } catch { }
 }
 // Every listener, once per page, dispatching the codes of `capture::code`: called by the npm
 // entry's `init` before the module is loaded (so nothing the page does meanwhile is missed), and
