@@ -17,6 +17,7 @@ use super::json::push_key;
 use super::json::push_str;
 use super::otlp::kv_str;
 use super::schema::{names, EventKind, NavTiming};
+use super::sdk::pos;
 
 /// The event types that are stored and forwarded, and so sampled (`SAMPLE_RATES`, sampling
 /// rules): every wire type but `nav_entry`, which the decoder turns into `nav_timing`.
@@ -50,15 +51,6 @@ pub struct NavEntryJson {
     /// `navigate`, `reload`, `back_forward`, `prerender`.
     #[serde(rename = "type")]
     pub navigation_type: String,
-}
-
-/// `x`, or 0 when it is negative or NaN.
-fn pos(x: f64) -> f64 {
-    if x > 0.0 {
-        x
-    } else {
-        0.0
-    }
 }
 
 impl NavEntryJson {

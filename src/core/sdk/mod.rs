@@ -155,7 +155,7 @@ pub struct NavEntry {
 }
 
 /// `x`, or 0 when it is negative or NaN (`f64::max` keeps NaN handling that costs wasm bytes).
-fn pos(x: f64) -> f64 {
+pub(crate) fn pos(x: f64) -> f64 {
     if x > 0.0 {
         x
     } else {
