@@ -4,7 +4,9 @@
 //   node bench/compare/run.mjs --smoke    one iteration of everything, few clicks: checks every
 //                                         SDK loads, inits and yields numbers (bench/out/compare/)
 //   options: --pkg DIR (ferrotel package, default pkg/), --only id,id (subset; no report files);
-//   COMPARE_DEBUG=1 prints every sink request, console message and the init loads' resources
+//   COMPARE_DEBUG=1 prints every sink request, console message and the init loads' resources;
+//   COMPARE_PROFILE=1 samples ferrotel's timed click loops with the CDP profiler (50 us) and prints
+//   each function's self time per click (profiling inflates every figure)
 //
 // Needs the ferrotel package (bash scripts/build-pkg.sh). Installs the pinned SDKs of
 // bench/compare/package.json with `npm ci` (from the committed lockfile, scripts not run) into
@@ -221,7 +223,17 @@ async function measureClicks(browser, server, sdk) {
   return withPage(browser, server, sdk, async (page, cdp) => {
     await page.evaluate(([n, c]) => window.__clicks(n, c), [P.warmClicks, P.chunk]);
     const task0 = await taskMs(cdp);
+    const prof = process.env.COMPARE_PROFILE && sdk === "ferrotel";
+    if (prof) { await cdp.send("Profiler.enable"); await cdp.send("Profiler.setSamplingInterval", { interval: 50 }); await cdp.send("Profiler.start"); }
     const chunks = await page.evaluate(([n, c]) => window.__clicks(n, c), [P.clicks, P.chunk]);
+    if (prof) {
+      const { profile } = await cdp.send("Profiler.stop");
+      const self = new Map(); const dt = profile.timeDeltas; const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+      profile.samples.forEach((id, i) => { const n = byId.get(id); const k = n.callFrame.functionName + " " + n.callFrame.url.slice(-30) + ":" + n.callFrame.lineNumber; self.set(k, (self.get(k) || 0) + (dt[i] || 0)); });
+      const tot = [...self.values()].reduce((a, b) => a + b, 0);
+      console.error("PROFILE total ms", (tot / 1000).toFixed(1), "per click us", (tot / P.clicks).toFixed(1));
+      for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.error("  ", (v / P.clicks).toFixed(2), "us/click", k);
+    }
     await page.evaluate((ms) => new Promise((r) => setTimeout(r, ms)), P.busyMs);
     const task1 = await taskMs(cdp);
     // Mean chunk time without the slowest TRIM share of chunks (bursts of other processes on
